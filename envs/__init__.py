@@ -1,0 +1,1 @@
+"""The preset catalogue (installed as ``romanus.presets``): one YAML file per named world."""

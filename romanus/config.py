@@ -1,0 +1,488 @@
+"""The preset schema: typed, frozen, validated configuration of one simulated world.
+
+A preset is a YAML file (the catalogue ships in the package as ``romanus.presets``; the
+source tree keeps it in ``envs/``). ``extends: NAME`` starts from another preset and
+overrides keys (mappings merge key by key). Units are in the field names. Numbers marked
+``[assumed]`` in the shipped files are ours, not published, and are meant to be changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from romanus.configio import ConfigError, Invalid, build, deep_merge, field
+
+__all__ = [
+    "BackgroundLoadConfig",
+    "CalibrationConfig",
+    "CapacityConfig",
+    "ConfigError",
+    "OutageConfig",
+    "PipelineConfig",
+    "Preset",
+    "RadioConfig",
+    "RttConfig",
+    "SceneConfig",
+    "SensorConfig",
+    "ServerConfig",
+    "SplitPoint",
+    "VehicleConfig",
+    "list_presets",
+    "load_preset",
+    "parse_split_point",
+]
+
+# Huang et al., "A close examination of performance and power characteristics of 4G LTE
+# networks", MobiSys 2012, Table 3: P = alpha_u * t_u + alpha_d * t_d + beta (mW, Mbit/s).
+# The 5G row is [assumed]: no comparable published fit; override it in the preset.
+RADIO_COEFFICIENTS: dict[str, tuple[float, float, float]] = {
+    "lte": (438.39, 51.97, 1288.04),
+    "wifi": (283.17, 137.01, 132.86),
+    "3g": (868.98, 122.12, 817.88),
+    "5g": (250.0, 25.0, 2100.0),
+}
+
+
+# ----------------------------------------------------------------------------- split points
+
+
+@dataclass(frozen=True)
+class SplitPoint:
+    """Where an execution path is cut.
+
+    ``raw``: the sensor data is compressed and sent, the server runs everything.
+    ``bottleneck``: a bottleneck head (stem + encoder to ``channels`` at stride 2 from the
+    stem output, quantised to ``bits``) runs on the vehicle; the server decodes.
+    ``tail``: the branch runs locally up to the end of ResNet ``layer`` (2, 3 or 4) and sends
+    that feature map quantised to ``bits``.
+    """
+
+    name: str
+    kind: Literal["raw", "bottleneck", "tail"]
+    channels: int = 0
+    bits: int = 8
+    layer: int = 0
+
+    @property
+    def stem_level(self) -> bool:
+        return self.kind in ("raw", "bottleneck")
+
+
+_SPLIT_RE = re.compile(r"^(?:(raw)|bottleneck-c(\d+)-b(\d+)|layer([234])(?:-b(\d+))?)$")
+
+
+def parse_split_point(name: str) -> SplitPoint:
+    """Parse ``raw``, ``bottleneck-c<C>-b<BITS>`` or ``layer<2|3|4>[-b<BITS>]``."""
+    m = _SPLIT_RE.match(name)
+    if not m:
+        raise Invalid("", f"unknown split point {name!r} (expected raw, bottleneck-c<C>-b<BITS> or layer<2|3|4>[-b<BITS>])")
+    if m.group(1):
+        return SplitPoint(name, "raw")
+    if m.group(2):
+        channels, bits = int(m.group(2)), int(m.group(3))
+        if channels < 1 or bits not in (8, 16, 32):
+            raise Invalid("", f"split point {name!r}: channels must be >= 1 and bits one of 8, 16, 32")
+        return SplitPoint(name, "bottleneck", channels=channels, bits=bits)
+    bits = int(m.group(5)) if m.group(5) else 8
+    if bits not in (8, 16, 32):
+        raise Invalid("", f"split point {name!r}: bits must be one of 8, 16, 32")
+    return SplitPoint(name, "tail", bits=bits, layer=int(m.group(4)))
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """One sensor: what its raw data weighs and how well it compresses."""
+
+    kind: Literal["image", "point_cloud"] = "image"
+    channels: int = field(3, ge=1, doc="image: 8-bit channels per pixel of the raw image")
+    points: int = field(0, ge=0, doc="point cloud: points per sweep")
+    bytes_per_point: int = field(16, ge=1, doc="point cloud: bytes per raw point (x, y, z, intensity fp32)")
+    compressed_bits_per_element: float = field(1.0, gt=0, doc="bits per pixel (image) or per point (cloud) after compression")
+    compress_ms: float = field(0.0, ge=0, doc="vehicle time to compress one frame of raw data")
+    note: str = field("", doc="provenance of the numbers")
+
+    def __post_init__(self) -> None:
+        if self.kind == "point_cloud" and self.points == 0:
+            raise Invalid("points", "must be > 0 for a point_cloud sensor")
+
+
+@dataclass(frozen=True)
+class StemConfig:
+    sensor: str = field(doc="the sensor whose data this stem consumes")
+    input_channels: int = field(3, ge=1, doc="channels of the stem's input image (BEV images are replicated to 3)")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Vehicle latency calibration points; every other module scales by MACs from them."""
+
+    detector_ms: float = field(18.41, gt=0, doc="vehicle ms of the ResNet-18 stem + tail (layer2..layer4)")
+    head_ms: float = field(3.54, gt=0, doc="vehicle ms of the bottleneck head at head_reference")
+    head_reference: str = field("bottleneck-c6-b8", doc="split point the head_ms was measured at")
+    note: str = field("", doc="provenance of the calibration points")
+
+    def __post_init__(self) -> None:
+        try:
+            sp = parse_split_point(self.head_reference)
+        except Invalid as exc:
+            raise Invalid("head_reference", exc.message) from None
+        if sp.kind != "bottleneck":
+            raise Invalid("head_reference", f"must be a bottleneck split point, got {self.head_reference!r}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The HydraFusion-shaped sensor -> stem -> branch graph, its robustness and split points."""
+
+    sensors: dict[str, SensorConfig]
+    stems: dict[str, StemConfig]
+    groups: dict[str, tuple[str, ...]] = field(doc="offload group -> stems; a mode places each group")
+    branches: dict[str, tuple[str, ...]] = field(doc="branch -> stems it consumes (fusion if more than one)")
+    tiers: dict[str, tuple[str, ...]] = field(doc="named branch sets an operating mode can activate")
+    robustness: dict[str, tuple[float, ...]] = field(doc="scene -> gate score per branch, in branches order")
+    split_points: tuple[str, ...] = field(doc="candidate split points, each kept per path by the payload rule")
+    input_height: int = field(376, gt=0, doc="stem input height in pixels")
+    input_width: int = field(672, gt=0, doc="stem input width in pixels")
+    robustness_margin: float = field(0.1, ge=0, le=1, doc="[assumed] required score = scene best - margin")
+    rpn_proposals: int = field(300, gt=0, doc="RoI proposals per branch fed to the box head")
+    rpn_anchors: int = field(15, gt=0, doc="anchors per feature-map location")
+    num_classes: int = field(9, gt=1, doc="classes including background (RADIATE: 8 + 1)")
+    box_head_dim: int = field(1024, gt=0, doc="width of the two-layer box head")
+    roi_output_size: int = field(7, gt=0, doc="RoIAlign output side")
+    default_split: str = field("bottleneck-c6-b8", doc="split used by the offload-all policy")
+    result_bytes_per_branch: int = field(2400, gt=0, doc="[assumed] detections returned per offloaded branch")
+    fusion_ms: float = field(1.0, ge=0, doc="[assumed] weighted box fusion on the vehicle CPU")
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+    def __post_init__(self) -> None:
+        for stem, sc in self.stems.items():
+            if sc.sensor not in self.sensors:
+                raise Invalid(f"stems.{stem}.sensor", f"sensor {sc.sensor!r} is not defined in sensors")
+        seen: dict[str, str] = {}
+        for group, stems in self.groups.items():
+            if not stems:
+                raise Invalid(f"groups.{group}", "a group needs at least one stem")
+            for stem in stems:
+                if stem not in self.stems:
+                    raise Invalid(f"groups.{group}", f"stem {stem!r} is not defined in stems")
+                if stem in seen:
+                    raise Invalid(f"groups.{group}", f"stem {stem!r} is already in group {seen[stem]!r}")
+                seen[stem] = group
+        missing = [s for s in self.stems if s not in seen]
+        if missing:
+            raise Invalid("groups", f"stem {missing[0]!r} belongs to no group")
+        if not self.branches:
+            raise Invalid("branches", "at least one branch is needed")
+        for branch, stems in self.branches.items():
+            if not stems:
+                raise Invalid(f"branches.{branch}", "a branch needs at least one stem")
+            for stem in stems:
+                if stem not in self.stems:
+                    raise Invalid(f"branches.{branch}", f"needs stem {stem!r}, which is not defined in stems")
+        if not self.tiers:
+            raise Invalid("tiers", "at least one tier is needed")
+        for tier, branches in self.tiers.items():
+            if not branches:
+                raise Invalid(f"tiers.{tier}", "a tier needs at least one branch")
+            for b in branches:
+                if b not in self.branches:
+                    raise Invalid(f"tiers.{tier}", f"branch {b!r} is not defined in branches")
+            if "|" in tier or "=" in tier:
+                raise Invalid(f"tiers.{tier}", "tier names may not contain '|' or '='")
+        for scene, scores in self.robustness.items():
+            if len(scores) != len(self.branches):
+                raise Invalid(
+                    f"robustness.{scene}",
+                    f"needs one score per branch ({len(self.branches)}: {', '.join(self.branches)}), got {len(scores)}",
+                )
+            for i, s in enumerate(scores):
+                if not 0.0 <= s <= 1.0:
+                    raise Invalid(f"robustness.{scene}[{i}]", f"must be in [0, 1], got {s}")
+        if not self.split_points:
+            raise Invalid("split_points", "at least one split point is needed")
+        for i, name in enumerate(self.split_points):
+            try:
+                parse_split_point(name)
+            except Invalid as exc:
+                raise Invalid(f"split_points[{i}]", exc.message) from None
+        if len(set(self.split_points)) != len(self.split_points):
+            raise Invalid("split_points", "duplicate split point")
+        if self.default_split not in self.split_points:
+            raise Invalid("default_split", f"{self.default_split!r} is not one of split_points")
+
+
+# ----------------------------------------------------------------------------- world
+
+
+@dataclass(frozen=True)
+class VehicleConfig:
+    active_power_w: float = field(7.0, ge=0, doc="accelerator power while computing (DRIVE PX2, EnergyShield)")
+    idle_power_w: float = field(0.0, ge=0, doc="[assumed] accelerator power while idle")
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    """Huang et al. power model P = alpha_u * up_Mbps + alpha_d * down_Mbps + beta."""
+
+    technology: Literal["lte", "wifi", "3g", "5g"] = "lte"
+    alpha_up_mw_per_mbps: float | None = field(None, ge=0, doc="override of the technology's alpha_u")
+    alpha_down_mw_per_mbps: float | None = field(None, ge=0, doc="override of the technology's alpha_d")
+    beta_mw: float | None = field(None, ge=0, doc="override of the technology's beta")
+
+    @property
+    def coefficients(self) -> tuple[float, float, float]:
+        au, ad, b = RADIO_COEFFICIENTS[self.technology]
+        return (
+            au if self.alpha_up_mw_per_mbps is None else self.alpha_up_mw_per_mbps,
+            ad if self.alpha_down_mw_per_mbps is None else self.alpha_down_mw_per_mbps,
+            b if self.beta_mw is None else self.beta_mw,
+        )
+
+
+@dataclass(frozen=True)
+class OutageConfig:
+    """Gilbert-Elliott outages: a two-state Markov chain per slot (geometric dwell times)."""
+
+    mean_good_s: float = field(gt=0, doc="mean time between outages")
+    mean_bad_s: float = field(gt=0, doc="mean outage duration")
+    bad_capacity_factor: float = field(0.0, ge=0, le=1, doc="capacity multiplier in the bad state")
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """A synthetic link capacity process, piecewise constant over slots."""
+
+    model: Literal["constant", "rayleigh", "markov"] = "rayleigh"
+    capacity_mbps: float = field(0.0, ge=0, doc="constant: the capacity")
+    sigma_mbps: float = field(13.62, gt=0, doc="rayleigh: scale of the Rayleigh marginal per slot")
+    coherence_ms: float = field(0.0, ge=0, doc="rayleigh: AR(1) time constant of the fading (0 = independent slots)")
+    states_mbps: tuple[float, ...] = field((), doc="markov: capacity of each state")
+    mean_dwell_s: float = field(5.0, gt=0, doc="markov: mean time in a state")
+    slot_ms: float = field(100.0, gt=0, doc="duration of one capacity slot")
+    outage: OutageConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.model == "markov":
+            if len(self.states_mbps) < 2:
+                raise Invalid("states_mbps", "markov needs at least two states")
+            for i, c in enumerate(self.states_mbps):
+                if c < 0 or c != c:
+                    raise Invalid(f"states_mbps[{i}]", f"must be >= 0, got {c}")
+
+
+@dataclass(frozen=True)
+class RttConfig:
+    """Round-trip time per request: shift + Gamma(shape, scale)."""
+
+    shape: float = field(3.5, gt=0)
+    scale_ms: float = field(5.5, ge=0)
+    shift_ms: float = field(10.0, ge=0)
+
+
+@dataclass(frozen=True)
+class BackgroundLoadConfig:
+    """Other tenants: Poisson arrivals whose rate follows a Markov load process."""
+
+    levels: dict[str, float] = field(
+        default_factory=lambda: {"low": 0.3, "medium": 0.6, "high": 0.85},
+        doc="load level -> utilisation of all workers by background requests",
+    )
+    initial: str = field("medium", doc="load level at time 0")
+    mean_dwell_s: float = field(20.0, gt=0, doc="[assumed] mean time at one load level")
+    service_ms: float = field(8.0, gt=0, doc="[assumed] mean service time of a background request")
+    service_cv: float = field(0.05, ge=0, lt=1, doc="coefficient of variation of service times (MLPerf p99/mean 1.01-1.15)")
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            raise Invalid("levels", "at least one load level is needed")
+        for name, u in self.levels.items():
+            if not 0.0 <= u < 1.0:
+                raise Invalid(f"levels.{name}", f"utilisation must be in [0, 1), got {u}")
+        if self.initial not in self.levels:
+            raise Invalid("initial", f"{self.initial!r} is not one of levels ({', '.join(self.levels)})")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    enabled: bool = field(True, doc="false: no edge server; every offloading mode is masked")
+    workers: int = field(4, ge=1, doc="GPU workers serving one request each")
+    speedup: float = field(7.0, gt=0, doc="[assumed] server module time = vehicle time / speedup")
+    service_cv: float = field(0.05, ge=0, lt=1, doc="coefficient of variation of our requests' service time")
+    telemetry_period_ms: float = field(500.0, gt=0, doc="[assumed] server load report period")
+    telemetry_delay_ms: float = field(250.0, ge=0, doc="[assumed] age of a report when the vehicle receives it")
+    background: BackgroundLoadConfig = field(default_factory=BackgroundLoadConfig)
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Semi-Markov scene process over RADIATE scene types."""
+
+    mix: dict[str, float] = field(doc="scene type -> relative frequency of entering it")
+    mean_dwell_s: float = field(30.0, gt=0, doc="[assumed] mean dwell time in a scene")
+    dwell_shape: float = field(2.0, gt=0, doc="[assumed] Gamma shape of dwell times")
+
+    def __post_init__(self) -> None:
+        if not self.mix:
+            raise Invalid("mix", "at least one scene type is needed")
+        for name, w in self.mix.items():
+            if w < 0:
+                raise Invalid(f"mix.{name}", f"must be >= 0, got {w}")
+        if sum(self.mix.values()) <= 0:
+            raise Invalid("mix", "weights must not all be zero")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One simulated world: pipeline, vehicle, links, server, scenes and timing."""
+
+    name: str
+    pipeline: PipelineConfig
+    scene: SceneConfig
+    description: str = ""
+    period_ms: float = field(100.0, gt=0, doc="perception cycle period")
+    deadline_ms: float = field(100.0, gt=0, doc="capture-to-fused-detections deadline")
+    abandon_after_ms: float | None = field(
+        None, gt=0, doc="unfinished work of a frame is cancelled this long after capture (default: deadline)"
+    )
+    estimate_window_ms: float = field(1000.0, gt=0, doc="window of the vehicle's uplink throughput estimate")
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
+    radio: RadioConfig = field(default_factory=RadioConfig)
+    uplink: CapacityConfig = field(default_factory=CapacityConfig)
+    downlink: CapacityConfig = field(default_factory=lambda: CapacityConfig(model="constant", capacity_mbps=100.0))
+    rtt: RttConfig = field(default_factory=RttConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+    def __post_init__(self) -> None:
+        if self.abandon_after_ms is not None and self.abandon_after_ms < self.deadline_ms:
+            raise Invalid("abandon_after_ms", f"must be >= deadline_ms ({self.deadline_ms}), got {self.abandon_after_ms}")
+        for scene in self.scene.mix:
+            if scene not in self.pipeline.robustness:
+                raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
+
+    @property
+    def abandon_ms(self) -> float:
+        return self.deadline_ms if self.abandon_after_ms is None else self.abandon_after_ms
+
+    def replace(self, **changes: Any) -> Preset:
+        return dataclasses.replace(self, **changes)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path | str, text: str | None = None) -> Any:
+    """Parse YAML safely; syntax errors name the file and line."""
+    source = str(path)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(source, "", f"cannot read: {exc.strerror}") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(source, line, f"{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "", f"invalid YAML: {exc}") from None
+
+
+def _catalogue() -> importlib.resources.abc.Traversable:
+    return importlib.resources.files("romanus.presets")
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped presets (file stems in the ``romanus.presets`` package)."""
+    return sorted(
+        p.name[: -len(".yaml")] for p in _catalogue().iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def _resolve(name_or_path: str) -> tuple[str, str]:
+    """(source label, YAML text) of a preset given by shipped name or file path."""
+    candidate = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or candidate.is_file():
+        try:
+            return str(candidate), candidate.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(str(candidate), "", f"cannot read preset file: {exc.strerror}") from None
+    wanted = name_or_path.lower()
+    for p in _catalogue().iterdir():
+        if p.name.endswith(".yaml") and p.name[: -len(".yaml")].lower() == wanted:
+            return f"{p.name}", p.read_text(encoding="utf-8")
+    raise ConfigError(
+        name_or_path, "", f"no such preset (shipped presets: {', '.join(list_presets())}; or give a .yaml path)"
+    )
+
+
+def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, str], str]:
+    source, text = _resolve(name_or_path)
+    if source in chain:
+        raise ConfigError(source, "extends", f"circular extends: {' -> '.join((*chain, source))}")
+    data = read_yaml(source, text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", f"expected a mapping at the top level, got {type(data).__name__}")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, dict.fromkeys(_leaf_keys(data), source), source
+    if not isinstance(parent, str):
+        raise ConfigError(source, "extends", f"expected a preset name or path, got {parent!r}")
+    if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
+        parent = str(Path(source).parent / parent)
+    base, base_origins, _ = _load_raw(parent, (*chain, source))
+    merged, origins = deep_merge(base, data, base_origins, source)
+    return merged, origins, source
+
+
+def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        keys.append(key)
+        if isinstance(v, Mapping):
+            keys.extend(_leaf_keys(v, key))
+    return keys
+
+
+def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Preset:
+    """Load a preset by shipped name (case-insensitive) or YAML path, then apply ``overrides``.
+
+    ``overrides`` is a nested mapping merged last (its errors are reported as ``overrides``).
+    """
+    data, origins, source = _load_raw(name_or_path)
+    if overrides:
+        data, origins = deep_merge(data, overrides, origins, "overrides")
+    return build(Preset, data, source=source, origins=origins)

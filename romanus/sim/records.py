@@ -1,0 +1,149 @@
+"""Per-frame records and the KPIs computed from them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["FrameLog", "FrameRecord", "kpis", "write_frames_csv"]
+
+
+class FrameRecord(NamedTuple):
+    """The outcome of one perception cycle (times from the start of the run)."""
+
+    frame: int
+    capture_s: float
+    mode: int  # index into the mode catalogue
+    scene: int  # index into the catalogue's scenes, at capture time
+    latency_ms: float  # capture to fused detections; for an abandoned frame, capture to abandonment
+    deadline_met: bool
+    completed: bool  # False: abandoned (its unfinished work was cancelled)
+    compute_mj: float  # vehicle accelerator energy (active power x busy time)
+    radio_mj: float  # radio energy, uplink and downlink (Huang et al. model)
+    uplink_bytes: int  # bytes actually sent
+    offloaded: bool  # the mode offloads part of the frame
+    robustness: float  # the active branch set's best gate score in this scene
+    risky: bool  # deadline missed, or robustness below the scene's required level
+    server_wait_ms: float  # queueing delay at the edge server (0 if none)
+    rtt_ms: float  # round-trip time drawn for this frame's request (0 if not offloaded)
+
+
+_FIELDS = FrameRecord._fields
+
+
+class FrameLog:
+    """Column view of a run's frame records, plus run-level energy terms."""
+
+    def __init__(self, records: Sequence[FrameRecord], *, idle_mj: float = 0.0, duration_s: float = 0.0) -> None:
+        self.idle_mj = idle_mj
+        self.duration_s = duration_s
+        cols = list(zip(*records, strict=True)) if records else [[] for _ in _FIELDS]
+        dtypes = {
+            "frame": np.int64, "mode": np.int64, "scene": np.int64, "uplink_bytes": np.int64,
+            "deadline_met": bool, "completed": bool, "offloaded": bool, "risky": bool,
+        }
+        self.columns: dict[str, np.ndarray] = {
+            name: np.asarray(col, dtype=dtypes.get(name, np.float64)) for name, col in zip(_FIELDS, cols, strict=True)
+        }
+
+    def __len__(self) -> int:
+        return len(self.columns["frame"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    best = cur = 0
+    for f in flags.tolist():
+        cur = cur + 1 if f else 0
+        best = max(best, cur)
+    return best
+
+
+def _age_of_information(capture: np.ndarray, done: np.ndarray, horizon: float) -> tuple[float, float]:
+    """Mean and peak age (ms) of the freshest delivered perception over [first capture, horizon].
+
+    Age at time t = t - capture time of the newest frame delivered by t; before the first
+    delivery it counts from the first capture.
+    """
+    if len(capture) == 0 or horizon <= capture[0]:
+        return 0.0, 0.0
+    order = np.argsort(done, kind="stable")
+    t_prev, fresh = float(capture[0]), float(capture[0])
+    area = peak = 0.0
+    for i in order.tolist():
+        t = float(done[i])
+        if not math.isfinite(t) or t > horizon:
+            break
+        a0, a1 = t_prev - fresh, t - fresh
+        area += (a0 + a1) / 2.0 * (t - t_prev)
+        peak = max(peak, a1)
+        fresh = max(fresh, float(capture[i]))
+        t_prev = t
+    a0, a1 = t_prev - fresh, horizon - fresh
+    area += (a0 + a1) / 2.0 * (horizon - t_prev)
+    peak = max(peak, a1)
+    return area / (horizon - float(capture[0])) * 1000.0, peak * 1000.0
+
+
+def kpis(log: FrameLog) -> dict[str, float]:
+    """Headline metrics of a run (DESIGN.md section 5)."""
+    n = len(log)
+    if n == 0:
+        raise ValueError("no frames recorded")
+    lat = log["latency_ms"]
+    met = log["deadline_met"]
+    compute = float(log["compute_mj"].sum())
+    radio = float(log["radio_mj"].sum())
+    done = np.where(log["completed"], log["capture_s"] + lat / 1000.0, np.inf)
+    aoi_mean, aoi_peak = _age_of_information(log["capture_s"], done, log.duration_s)
+    return {
+        "frames": float(n),
+        "energy_per_frame_mj": (compute + radio + log.idle_mj) / n,
+        "compute_energy_per_frame_mj": compute / n,
+        "radio_energy_per_frame_mj": radio / n,
+        "idle_energy_per_frame_mj": log.idle_mj / n,
+        "risky_rate": float(log["risky"].mean()),
+        "deadline_miss_rate": float(1.0 - met.mean()),
+        "latency_p50_ms": float(np.percentile(lat, 50)),
+        "latency_p95_ms": float(np.percentile(lat, 95)),
+        "latency_p99_ms": float(np.percentile(lat, 99)),
+        "longest_miss_streak": float(_longest_run(~met)),
+        "offload_fraction": float(log["offloaded"].mean()),
+        "uplink_kbytes_per_frame": float(log["uplink_bytes"].sum()) / n / 1000.0,
+        "aoi_mean_ms": aoi_mean,
+        "aoi_peak_ms": aoi_peak,
+    }
+
+
+def write_frames_csv(
+    log: FrameLog, path: str | Path, mode_names: Sequence[str], scene_names: Sequence[str]
+) -> None:
+    """Write one row per frame, atomically (a partial file never appears at ``path``)."""
+    path = Path(path)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    header = [*_FIELDS[:3], "mode_name", *_FIELDS[3:4], "scene_name", *_FIELDS[4:]]
+    w.writerow(header)
+    cols = [log[f].tolist() for f in _FIELDS]
+    for row in zip(*cols, strict=True):
+        out = [*row[:3], mode_names[row[2]], row[3], scene_names[row[3]], *row[4:]]
+        w.writerow([repr(v) if isinstance(v, float) else v for v in out])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

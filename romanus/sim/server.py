@@ -1,0 +1,185 @@
+"""The edge server: k workers, first come first served, shared with background tenants.
+
+Background requests arrive as a Poisson process whose rate follows a Markov load process
+(levels of background utilisation, exponential dwell times). Service times are
+near-deterministic (Gamma with a small coefficient of variation). The vehicle's requests
+join the same FCFS queue.
+
+Simulation method. A FCFS multi-server queue is simulated exactly, job by job, with the
+Kiefer-Wolfowitz workload recursion: keep each worker's next-free time in a heap; a job
+arriving at ``a`` with service ``s`` starts at ``max(a, earliest free)`` on that worker. In
+FCFS a job's start depends only on earlier arrivals, so background jobs are processed lazily
+in arrival order whenever the simulator needs the state at a time (our request, a telemetry
+report). This is the same queue a SimPy ``Resource(capacity=k)`` would give
+(``tests/test_server.py`` checks the two against each other job by job) at a fraction of the
+cost: background tenants bring hundreds of requests per second.
+
+Requests the vehicle abandons before they start are removed from the queue (the vehicle
+cancels them); a request that has started runs to the end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from romanus.config import ServerConfig
+
+__all__ = ["EdgeServer", "ServerReport"]
+
+_WINDOW_S = 1.0  # background arrivals generated per window (within one load level)
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """One telemetry report, as the server measured it at ``time_s``."""
+
+    time_s: float
+    wait_ms: float  # queueing delay a request arriving at time_s would see
+    workload_ms: float  # unfinished work per worker at time_s
+    arrival_rate_hz: float  # requests that arrived in the report period, per second
+
+
+class EdgeServer:
+    def __init__(
+        self,
+        cfg: ServerConfig,
+        load_rng: np.random.Generator,
+        arrival_rng: np.random.Generator,
+        service_rng: np.random.Generator,
+    ) -> None:
+        self.workers = cfg.workers
+        self._free: list[float] = [0.0] * cfg.workers  # heap of worker next-free times
+        bg = cfg.background
+        self._level_names = list(bg.levels)
+        mean_s = bg.service_ms / 1000.0
+        self._rates = [u * cfg.workers / mean_s for u in bg.levels.values()]
+        self._mean_service_s = mean_s
+        self._cv = bg.service_cv
+        self._mean_dwell_s = bg.mean_dwell_s
+        self._load_rng = load_rng
+        self._arrival_rng = arrival_rng
+        self._service_rng = service_rng
+        self._level = self._level_names.index(bg.initial)
+        self._level_end = float(load_rng.exponential(bg.mean_dwell_s))
+        self._gen_until = 0.0
+        self._arr: list[float] = []
+        self._svc: list[float] = []
+        self._i = 0
+        self._level_log: list[tuple[float, int]] = [(0.0, self._level)]
+        # telemetry
+        self._period_s = cfg.telemetry_period_ms / 1000.0
+        self._delay_s = cfg.telemetry_delay_ms / 1000.0
+        self._next_k = 1  # index of the next report time k * period
+        self._arrivals_since = 0
+        self._reports: deque[ServerReport] = deque(maxlen=int(self._delay_s / self._period_s) + 4)
+        self.background_jobs = 0
+
+    # -- background arrivals -----------------------------------------------------------------
+
+    def _service_times(self, n: int) -> np.ndarray:
+        if self._cv == 0.0:
+            return np.full(n, self._mean_service_s)
+        shape = 1.0 / self._cv**2
+        return self._service_rng.gamma(shape, self._mean_service_s / shape, n)
+
+    def _generate(self) -> None:
+        """Arrivals of the next window: within one load level, at most ``_WINDOW_S`` long."""
+        a = self._gen_until
+        if a >= self._level_end:
+            k = len(self._rates)
+            if k > 1:
+                self._level = (self._level + int(self._load_rng.integers(1, k))) % k
+            self._level_end = a + float(self._load_rng.exponential(self._mean_dwell_s))
+            self._level_log.append((a, self._level))
+        b = min(a + _WINDOW_S, self._level_end)
+        n = int(self._arrival_rng.poisson(self._rates[self._level] * (b - a)))
+        times = np.sort(self._arrival_rng.uniform(a, b, n))
+        if self._i > 4096:
+            del self._arr[: self._i]
+            del self._svc[: self._i]
+            self._i = 0
+        self._arr.extend(times.tolist())
+        self._svc.extend(self._service_times(n).tolist())
+        self._gen_until = b
+
+    def advance(self, t: float) -> None:
+        """Process every background arrival before ``t`` and every report due by ``t``."""
+        free = self._free
+        arr, svc = self._arr, self._svc
+        while True:
+            if self._i >= len(arr):
+                if self._gen_until >= t:
+                    break
+                self._generate()
+                arr, svc = self._arr, self._svc
+                continue
+            a = arr[self._i]
+            if a >= t:
+                break
+            if self._next_k * self._period_s <= a:
+                self._report_until(a)
+            f = free[0]
+            heapq.heapreplace(free, (a if a > f else f) + svc[self._i])
+            self._i += 1
+            self._arrivals_since += 1
+            self.background_jobs += 1
+        self._report_until(t, inclusive=True)
+
+    def _report_until(self, t: float, inclusive: bool = False) -> None:
+        while True:
+            tau = self._next_k * self._period_s
+            if tau > t or (tau == t and not inclusive):
+                return
+            free = self._free
+            busy = [f - tau for f in free if f > tau]
+            self._reports.append(
+                ServerReport(
+                    time_s=tau,
+                    wait_ms=max(0.0, free[0] - tau) * 1000.0,
+                    workload_ms=sum(busy) / self.workers * 1000.0,
+                    arrival_rate_hz=self._arrivals_since / self._period_s,
+                )
+            )
+            self._arrivals_since = 0
+            self._next_k += 1
+
+    # -- the vehicle's side ------------------------------------------------------------------
+
+    def submit(self, t: float, service_s: float, abandon_s: float = math.inf) -> tuple[float, float] | None:
+        """Our request arrives at ``t``: (start, end), or None if it would start at or after
+        ``abandon_s`` (the vehicle cancels it and it leaves the queue)."""
+        self.advance(t)
+        self._arrivals_since += 1
+        f = self._free[0]
+        start = t if t > f else f
+        if start >= abandon_s:
+            return None
+        heapq.heapreplace(self._free, start + service_s)
+        return start, start + service_s
+
+    def report(self, now: float) -> ServerReport | None:
+        """The newest report the vehicle has received by ``now`` (reports travel ``delay``)."""
+        k = math.floor((now - self._delay_s) / self._period_s + 1e-9)
+        if k < 1:
+            return None
+        if self._next_k <= k:
+            self.advance(k * self._period_s)
+        for rep in reversed(self._reports):
+            if rep.time_s <= k * self._period_s + 1e-12:
+                return rep
+        return None
+
+    def level_at(self, t: float) -> str:
+        """True background load level at ``t`` (hidden from the vehicle; for analysis)."""
+        self.advance(t)
+        level = self._level_log[0][1]
+        for start, lv in self._level_log:
+            if start > t:
+                break
+            level = lv
+        return self._level_names[level]
