@@ -55,7 +55,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**meta, **{k: v for k, v in result.items() if k != "frames"}}, sort_keys=False))
         return 0
-    print(f"{preset.name}: {policy.name}, {args.frames} frames ({args.frames * preset.period_ms / 1000:.1f} s), seed {args.seed}")
+    seconds = args.frames * preset.period_ms / 1000
+    print(f"{preset.name}: {policy.name}, {args.frames} frames ({seconds:.1f} s), seed {args.seed}")
     for key, label, unit in _KPI_ROWS:
         value = result[key]
         text = f"{value:.0f}" if unit == "frames" else (f"{value:.4f}" if not unit else f"{value:.2f}")
@@ -75,9 +76,15 @@ def _cmd_modes(args: argparse.Namespace) -> int:
     if args.json:
         rows = [
             {
-                "index": m.index, "name": m.name, "tier": m.tier, "placement": dict(m.placement),
-                "available": bool(mask[m.index]), "reason": m.reason, "vehicle_ms": m.vehicle_ms,
-                "uplink_bytes": m.uplink_bytes, "server_ms": m.server_ms,
+                "index": m.index,
+                "name": m.name,
+                "tier": m.tier,
+                "placement": dict(m.placement),
+                "available": bool(mask[m.index]),
+                "reason": m.reason,
+                "vehicle_ms": m.vehicle_ms,
+                "uplink_bytes": m.uplink_bytes,
+                "server_ms": m.server_ms,
                 "robustness": dict(zip(cat.scenes, m.robustness, strict=True)),
             }
             for m in cat.modes
@@ -134,9 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "frames", 1) is not None and getattr(args, "frames", 1) < 1:
         return _fail("--frames must be at least 1")
     from romanus.config import ConfigError

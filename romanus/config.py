@@ -83,7 +83,9 @@ def parse_split_point(name: str) -> SplitPoint:
     """Parse ``raw``, ``bottleneck-c<C>-b<BITS>`` or ``layer<2|3|4>[-b<BITS>]``."""
     m = _SPLIT_RE.match(name)
     if not m:
-        raise Invalid("", f"unknown split point {name!r} (expected raw, bottleneck-c<C>-b<BITS> or layer<2|3|4>[-b<BITS>])")
+        raise Invalid(
+            "", f"unknown split point {name!r} (expected raw, bottleneck-c<C>-b<BITS> or layer<2|3|4>[-b<BITS>])"
+        )
     if m.group(1):
         return SplitPoint(name, "raw")
     if m.group(2):
@@ -108,7 +110,9 @@ class SensorConfig:
     channels: int = field(3, ge=1, doc="image: 8-bit channels per pixel of the raw image")
     points: int = field(0, ge=0, doc="point cloud: points per sweep")
     bytes_per_point: int = field(16, ge=1, doc="point cloud: bytes per raw point (x, y, z, intensity fp32)")
-    compressed_bits_per_element: float = field(1.0, gt=0, doc="bits per pixel (image) or per point (cloud) after compression")
+    compressed_bits_per_element: float = field(
+        1.0, gt=0, doc="bits per pixel (image) or per point (cloud) after compression"
+    )
     compress_ms: float = field(0.0, ge=0, doc="vehicle time to compress one frame of raw data")
     note: str = field("", doc="provenance of the numbers")
 
@@ -301,7 +305,9 @@ class BackgroundLoadConfig:
     initial: str = field("medium", doc="load level at time 0")
     mean_dwell_s: float = field(20.0, gt=0, doc="[assumed] mean time at one load level")
     service_ms: float = field(8.0, gt=0, doc="[assumed] mean service time of a background request")
-    service_cv: float = field(0.05, ge=0, lt=1, doc="coefficient of variation of service times (MLPerf p99/mean 1.01-1.15)")
+    service_cv: float = field(
+        0.05, ge=0, lt=1, doc="coefficient of variation of service times (MLPerf p99/mean 1.01-1.15)"
+    )
 
     def __post_init__(self) -> None:
         if not self.levels:
@@ -365,7 +371,9 @@ class Preset:
 
     def __post_init__(self) -> None:
         if self.abandon_after_ms is not None and self.abandon_after_ms < self.deadline_ms:
-            raise Invalid("abandon_after_ms", f"must be >= deadline_ms ({self.deadline_ms}), got {self.abandon_after_ms}")
+            raise Invalid(
+                "abandon_after_ms", f"must be >= deadline_ms ({self.deadline_ms}), got {self.abandon_after_ms}"
+            )
         for scene in self.scene.mix:
             if scene not in self.pipeline.robustness:
                 raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
@@ -390,9 +398,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -409,7 +415,7 @@ def read_yaml(path: Path | str, text: str | None = None) -> Any:
         except OSError as exc:
             raise ConfigError(source, "", f"cannot read: {exc.strerror}") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}" if mark is not None else ""
@@ -424,9 +430,7 @@ def _catalogue() -> importlib.resources.abc.Traversable:
 
 def list_presets() -> list[str]:
     """Names of the shipped presets (file stems in the ``romanus.presets`` package)."""
-    return sorted(
-        p.name[: -len(".yaml")] for p in _catalogue().iterdir() if p.name.endswith(".yaml")
-    )
+    return sorted(p.name[: -len(".yaml")] for p in _catalogue().iterdir() if p.name.endswith(".yaml"))
 
 
 def _resolve(name_or_path: str) -> tuple[str, str]:

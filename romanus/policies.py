@@ -63,7 +63,9 @@ def policy_names(catalogue: ModeCatalogue) -> list[str]:
     return ["local-robust", *(f"local-{t}" for t in catalogue.pipeline.tiers), "offload-all", "random"]
 
 
-def make_policy(name: str, catalogue: ModeCatalogue, rng: np.random.Generator) -> LocalRobust | LocalTier | OffloadAll | RandomPolicy:
+def make_policy(
+    name: str, catalogue: ModeCatalogue, rng: np.random.Generator
+) -> LocalRobust | LocalTier | OffloadAll | RandomPolicy:
     """The fixed policy called ``name``; ``rng`` is used only by policies that randomise."""
     if name == "local-robust":
         return LocalRobust(catalogue)

@@ -163,7 +163,7 @@ class ModeCatalogue:
                 local += sum(m.vehicle_ms for m in mods)
                 continue
             points = {k: parse_split_point(k) for k in kinds if k != LOCAL}
-            if LOCAL in kinds or len(kinds) > 1 and not all(sp.stem_level for sp in points.values()):
+            if LOCAL in kinds or (len(kinds) > 1 and not all(sp.stem_level for sp in points.values())):
                 text = ", ".join(f"{self._group_of[s]}={where[self._group_of[s]]}" for s in dict.fromkeys(stems))
                 problems.append(f"branch {b} mixes placements ({text})")
                 continue

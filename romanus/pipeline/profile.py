@@ -39,7 +39,7 @@ def sensor_raw_bytes(sensor: SensorConfig, height: int, width: int) -> int:
 def sensor_compressed_bytes(sensor: SensorConfig, height: int, width: int) -> int:
     """Bytes of one compressed sensor frame (the ``raw`` split point's payload)."""
     elements = height * width if sensor.kind == "image" else sensor.points
-    return int(round(elements * sensor.compressed_bits_per_element / 8))
+    return round(elements * sensor.compressed_bits_per_element / 8)
 
 
 class PipelineProfile:
@@ -132,7 +132,7 @@ class PipelineProfile:
             vehicle_ms=sensor.compress_ms,
             server_ms=0.0,
             output_bytes=sensor_compressed_bytes(sensor, *self._hw),
-            provenance=f"configured compress_ms; {sensor.compressed_bits_per_element} bits/element {sensor.note}".strip(),
+            provenance=f"configured: {sensor.compressed_bits_per_element} bits/element; {sensor.note}".strip(),
         )
 
     def raw_bytes(self, sensor_name: str) -> int:

@@ -57,7 +57,7 @@ class SlotSource:
     ) -> None:
         self.slot_s = slot_s
         self._draw = draw
-        self._n = max(1, int(round(_CHUNK_S / slot_s)))
+        self._n = max(1, round(_CHUNK_S / slot_s))
         self._outage = outage
         self._outage_rng = outage_rng
         self._bad = False
@@ -98,7 +98,9 @@ class RayleighSource(SlotSource):
     correlated with coefficient exp(-slot / coherence) (independent when coherence is 0).
     """
 
-    def __init__(self, sigma_mbps: float, slot_s: float, coherence_s: float, rng: np.random.Generator, **outage: object) -> None:
+    def __init__(
+        self, sigma_mbps: float, slot_s: float, coherence_s: float, rng: np.random.Generator, **outage: object
+    ) -> None:
         self.sigma = sigma_mbps
         self.rho = math.exp(-slot_s / coherence_s) if coherence_s > 0 else 0.0
         self._rng = rng
@@ -124,7 +126,14 @@ class MarkovSource(SlotSource):
     """Markov-modulated capacity: per slot, leave the state with probability slot/mean_dwell
     for a uniformly chosen other state."""
 
-    def __init__(self, states_mbps: tuple[float, ...], mean_dwell_s: float, slot_s: float, rng: np.random.Generator, **outage: object) -> None:
+    def __init__(
+        self,
+        states_mbps: tuple[float, ...],
+        mean_dwell_s: float,
+        slot_s: float,
+        rng: np.random.Generator,
+        **outage: object,
+    ) -> None:
         self.states = np.asarray(states_mbps, dtype=np.float64)
         self.p_leave = min(1.0, slot_s / mean_dwell_s)
         self._rng = rng

@@ -47,8 +47,14 @@ class FrameLog:
         self.duration_s = duration_s
         cols = list(zip(*records, strict=True)) if records else [[] for _ in _FIELDS]
         dtypes = {
-            "frame": np.int64, "mode": np.int64, "scene": np.int64, "uplink_bytes": np.int64,
-            "deadline_met": bool, "completed": bool, "offloaded": bool, "risky": bool,
+            "frame": np.int64,
+            "mode": np.int64,
+            "scene": np.int64,
+            "uplink_bytes": np.int64,
+            "deadline_met": bool,
+            "completed": bool,
+            "offloaded": bool,
+            "risky": bool,
         }
         self.columns: dict[str, np.ndarray] = {
             name: np.asarray(col, dtype=dtypes.get(name, np.float64)) for name, col in zip(_FIELDS, cols, strict=True)
@@ -125,9 +131,7 @@ def kpis(log: FrameLog) -> dict[str, float]:
     }
 
 
-def write_frames_csv(
-    log: FrameLog, path: str | Path, mode_names: Sequence[str], scene_names: Sequence[str]
-) -> None:
+def write_frames_csv(log: FrameLog, path: str | Path, mode_names: Sequence[str], scene_names: Sequence[str]) -> None:
     """Write one row per frame, atomically (a partial file never appears at ``path``)."""
     path = Path(path)
     buf = io.StringIO()

@@ -77,7 +77,9 @@ class EdgeServer:
         self._next_k = 1  # index of the next report time k * period
         self._arrivals_since = 0
         self._reports: deque[ServerReport] = deque(maxlen=int(self._delay_s / self._period_s) + 4)
+        #: background requests served so far and their summed queueing delay (for analysis)
         self.background_jobs = 0
+        self.background_wait_s = 0.0
 
     # -- background arrivals -----------------------------------------------------------------
 
@@ -124,7 +126,11 @@ class EdgeServer:
             if self._next_k * self._period_s <= a:
                 self._report_until(a)
             f = free[0]
-            heapq.heapreplace(free, (a if a > f else f) + svc[self._i])
+            if f > a:
+                self.background_wait_s += f - a
+                heapq.heapreplace(free, f + svc[self._i])
+            else:
+                heapq.heapreplace(free, a + svc[self._i])
             self._i += 1
             self._arrivals_since += 1
             self.background_jobs += 1

@@ -160,7 +160,9 @@ class Simulator:
         self._mask_list = self.mask.tolist()
         # exogenous processes
         self.scene = SceneProcess(preset.scene, cat.scenes, seeds.generator("scene"))
-        self.uplink = CapacitySeries(make_source(preset.uplink, seeds.generator("uplink"), seeds.generator("uplink_outage")))
+        self.uplink = CapacitySeries(
+            make_source(preset.uplink, seeds.generator("uplink"), seeds.generator("uplink_outage"))
+        )
         self.downlink = CapacitySeries(
             make_source(preset.downlink, seeds.generator("downlink"), seeds.generator("downlink_outage"))
         )
@@ -358,7 +360,7 @@ class Simulator:
             return math.inf, self._alpha_up * carried + self._beta * (abandon - t0), int(carried / 8e-6), 0.0, 0.0
         self._up_free = t1
         radio = self._alpha_up * size + self._beta * (t1 - t0)
-        sent = int(round(size / 8e-6))
+        sent = round(size / 8e-6)
         rtt = self._rtt[n]
         rtt_ms = rtt * 1000.0
         arrive = t1 + rtt / 2.0

@@ -1,0 +1,87 @@
+"""The real command line, end to end, in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from romanus.cli import main
+
+
+def test_help_lists_the_verbs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for verb in ("simulate", "modes", "presets"):
+        assert verb in out
+
+
+def test_simulate_prints_the_kpi_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--policy", "local-robust", "--frames", "300", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    for label in (
+        "energy per frame",
+        "risky-frame rate",
+        "deadline-miss rate",
+        "latency p95",
+        "longest miss streak",
+        "offload fraction",
+    ):
+        assert label in out
+
+
+def test_simulate_json_and_frames_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_path = tmp_path / "out" / "frames.csv"
+    assert (
+        main(["simulate", "--policy", "offload-all", "--frames", "400", "--json", "--frames-csv", str(csv_path)]) == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["policy"] == "offload-all" and data["frames"] == 400
+    assert data["offload_fraction"] == 1.0 and data["radio_energy_per_frame_mj"] > 0
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 400
+    assert {"mode_name", "scene_name", "latency_ms", "risky"} <= set(rows[0])
+    energy = sum(float(r["compute_mj"]) + float(r["radio_mj"]) for r in rows) / 400
+    assert energy == pytest.approx(data["energy_per_frame_mj"], rel=1e-9)
+    assert not list(csv_path.parent.glob(".*tmp"))  # no partial files left behind
+
+
+def test_same_seed_same_output(capsys: pytest.CaptureFixture[str]) -> None:
+    outs = []
+    for _ in range(2):
+        main(["simulate", "--policy", "random", "--frames", "500", "--seed", "9", "--json"])
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--policy", "teleport", "--frames", "10"]) == 2
+    assert "unknown policy 'teleport'" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: default\nuplink: {sigma_mbps: -1}\n")
+    assert main(["simulate", "--env", str(bad), "--frames", "10"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "uplink.sigma_mbps" in err and "must be > 0" in err
+
+
+def test_modes_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["modes", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["index"] == 0 and any(not r["available"] for r in rows)
+
+
+def test_console_script_runs_in_a_fresh_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "romanus.cli", "simulate", "--frames", "50", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(done.stdout)["env"] == "Default"
