@@ -2,7 +2,9 @@
 
 A preset is a YAML file (the catalogue ships in the package as ``romanus.presets``; the
 source tree keeps it in ``envs/``). ``extends: NAME`` starts from another preset and
-overrides keys (mappings merge key by key). Units are in the field names. Numbers marked
+overrides keys: config sections (``uplink``, ``server``, ``pipeline`` ...) merge key by key,
+user-keyed tables (``scene.mix``, ``pipeline.tiers``, ``server.background.levels`` ...) are
+replaced as a whole. Units are in the field names. Numbers marked
 ``[assumed]`` in the shipped files are ours, not published, and are meant to be changed.
 """
 
@@ -467,7 +469,7 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
     if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
         parent = str(Path(source).parent / parent)
     base, base_origins, _ = _load_raw(parent, (*chain, source))
-    merged, origins = deep_merge(base, data, base_origins, source)
+    merged, origins = deep_merge(base, data, base_origins, source, Preset)
     return merged, origins, source
 
 
@@ -488,5 +490,5 @@ def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -
     """
     data, origins, source = _load_raw(name_or_path)
     if overrides:
-        data, origins = deep_merge(data, overrides, origins, "overrides")
+        data, origins = deep_merge(data, overrides, origins, "overrides", Preset)
     return build(Preset, data, source=source, origins=origins)

@@ -221,26 +221,41 @@ def build(
     return _build(cls, data, path, _Ctx(source, origins))
 
 
+def _section_type(cls: Any, key: str) -> Any:
+    """The dataclass type of field ``key`` of ``cls`` (unwrapping ``X | None``), else None."""
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return None
+    tp = get_type_hints(cls).get(key)
+    if get_origin(tp) in (Union, types.UnionType):
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        tp = inner[0] if len(inner) == 1 else None
+    return tp if dataclasses.is_dataclass(tp) else None
+
+
 def deep_merge(
     base: Mapping[str, Any],
     over: Mapping[str, Any],
     base_origins: Mapping[str, str],
     over_source: str,
+    schema: Any = None,
     path: str = "",
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merge ``over`` into ``base`` (mappings merge key by key, anything else replaces).
+    """Merge ``over`` into ``base``.
 
-    Returns the merged mapping and, per dotted key, the file it came from.
+    Config sections (fields whose type is a dataclass of ``schema``) merge key by key; every
+    other value, including user-keyed tables such as a scene mix, replaces the base value as
+    a whole. Returns the merged mapping and, per dotted key, the file it came from.
     """
     merged = dict(base)
     origins = dict(base_origins)
     for key, value in over.items():
         sub = _join(path, str(key))
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key], origins = deep_merge(merged[key], value, origins, over_source, sub)
+        section = _section_type(schema, str(key))
+        if section is not None and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key], origins = deep_merge(merged[key], value, origins, over_source, section, sub)
         else:
             merged[key] = value
-            for stale in [k for k in origins if k == sub or k.startswith(sub + ".") or k.startswith(sub + "[")]:
+            for stale in [k for k in origins if k == sub or k.startswith((sub + ".", sub + "["))]:
                 del origins[stale]
             origins[sub] = over_source
     return merged, origins

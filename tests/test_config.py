@@ -32,6 +32,13 @@ def test_extends_overrides_and_keeps_the_rest(tmp_path: Path, preset: Preset) ->
     assert p.name == "Slow"
     assert p.uplink.model == "constant" and p.uplink.capacity_mbps == 5.0
     assert p.pipeline == preset.pipeline and p.server == preset.server
+    assert p.uplink.slot_ms == preset.uplink.slot_ms  # sections merge key by key
+
+
+def test_user_keyed_tables_are_replaced_not_merged(tmp_path: Path) -> None:
+    p = load_preset(write(tmp_path, "extends: default\nscene: {mix: {fog: 1, snow: 2}}\n"))
+    assert p.scene.mix == {"fog": 1.0, "snow": 2.0}
+    assert p.scene.mean_dwell_s == 30.0
 
 
 @pytest.mark.parametrize(

@@ -250,9 +250,29 @@ class CapacitySeries:
 
     def transfer_end(self, start_s: float, size_mbit: float, limit_s: float = math.inf) -> float:
         """When a transfer of ``size_mbit`` starting at ``start_s`` completes (``inf`` past limit)."""
+        return self.transfer(start_s, size_mbit, limit_s)[0]
+
+    def transfer(self, start_s: float, size_mbit: float, limit_s: float = math.inf) -> tuple[float, float]:
+        """(end time, Mbit carried) of a transfer starting at ``start_s``.
+
+        If it would not end before ``limit_s`` it is cut there: (inf, Mbit carried by
+        ``limit_s``). One call on the simulator's hot path, hence the inlined lookups.
+        """
         if size_mbit <= 0.0:
-            return start_s
-        return self.time_to_reach(self.integral(start_s) + size_mbit, limit_s)
+            return start_s, 0.0
+        ts, cum, rate = self._t, self._cum, self._rate
+        if start_s >= ts[-1]:
+            self._cover(start_s)
+        if start_s >= ts[-1]:  # a finite source has ended: nothing more is carried
+            return math.inf, 0.0
+        i = bisect_right(ts, start_s) - 1
+        if i < 0:
+            raise ValueError(f"time {start_s} s is before the retained part of the series ({ts[0]} s)")
+        i0 = cum[i] + rate[i] * (start_s - ts[i])
+        end = self.time_to_reach(i0 + size_mbit, limit_s)
+        if end == math.inf:
+            return math.inf, self.integral(limit_s) - i0 if limit_s < math.inf else 0.0
+        return end, size_mbit
 
     def mean_rate(self, t0: float, t1: float) -> float:
         """Mean capacity over [t0, t1] (the capacity at t0 for an empty window)."""

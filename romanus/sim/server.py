@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,11 +32,10 @@ from romanus.config import ServerConfig
 
 __all__ = ["EdgeServer", "ServerReport"]
 
-_WINDOW_S = 1.0  # background arrivals generated per window (within one load level)
+_WINDOW_S = 5.0  # background arrivals generated per window (within one load level)
 
 
-@dataclass(frozen=True)
-class ServerReport:
+class ServerReport(NamedTuple):
     """One telemetry report, as the server measured it at ``time_s``."""
 
     time_s: float
@@ -112,28 +112,35 @@ class EdgeServer:
     def advance(self, t: float) -> None:
         """Process every background arrival before ``t`` and every report due by ``t``."""
         free = self._free
-        arr, svc = self._arr, self._svc
+        replace = heapq.heapreplace
         while True:
-            if self._i >= len(arr):
-                if self._gen_until >= t:
+            arr = self._arr
+            i = self._i
+            # arrivals before t, and before the next report (which needs the state then)
+            report_at = self._next_k * self._period_s
+            stop = t if t < report_at else report_at
+            j = bisect_left(arr, stop, i)
+            if j > i:
+                wait = 0.0
+                for a, s in zip(arr[i:j], self._svc[i:j], strict=True):  # the FCFS workload recursion
+                    f = free[0]
+                    if f > a:
+                        wait += f - a
+                        replace(free, f + s)
+                    else:
+                        replace(free, a + s)
+                self.background_wait_s += wait
+                self.background_jobs += j - i
+                self._arrivals_since += j - i
+                self._i = j
+            if j < len(arr):  # the next arrival is at or after ``stop``
+                if stop == t:
                     break
-                self._generate()
-                arr, svc = self._arr, self._svc
-                continue
-            a = arr[self._i]
-            if a >= t:
+                self._report_until(stop, inclusive=True)
+            elif self._gen_until >= t:
                 break
-            if self._next_k * self._period_s <= a:
-                self._report_until(a)
-            f = free[0]
-            if f > a:
-                self.background_wait_s += f - a
-                heapq.heapreplace(free, f + svc[self._i])
             else:
-                heapq.heapreplace(free, a + svc[self._i])
-            self._i += 1
-            self._arrivals_since += 1
-            self.background_jobs += 1
+                self._generate()
         self._report_until(t, inclusive=True)
 
     def _report_until(self, t: float, inclusive: bool = False) -> None:

@@ -218,12 +218,15 @@ class Simulator:
         return self.frames_started * self.period_s
 
     def _advance(self, t: float) -> None:
-        """Process every event up to and including time ``t``."""
+        """Process every event up to and including time ``t``, then set the clock to ``t``."""
         env = self.env
+        peek, step = env.peek, env.step
+        while peek() <= t:
+            step()
+        # Equivalent to env.run(until=t) without its per-call stop event and exception, which
+        # would cost more than a frame's own events; the queue holds nothing before t.
         if t > env.now:
-            env.run(until=t)
-        while env.peek() <= t:
-            env.step()
+            env._now = t
 
     def context(self) -> DecisionContext:
         """Advance to the next capture and describe it for the policy."""
@@ -245,7 +248,8 @@ class Simulator:
             raise ValueError(f"mode {mode} ({m.name}) cannot run: {why}")
         n = self.frames_started
         t = n * self.period_s
-        self._advance(t)
+        if self.env.now < t or self.env.peek() <= t:
+            self._advance(t)
         self.env.process(self._frame(n, t, mode, self.scene.at(t)))
         self.frames_started += 1
         self._advance(self.frames_started * self.period_s)
@@ -347,17 +351,14 @@ class Simulator:
         Returns (time the results are on the vehicle or inf, radio mJ, bytes sent,
         server wait ms, rtt ms).
         """
-        up = self.uplink
         size = self._up_mbit[m]
         t0 = ready if ready > self._up_free else self._up_free
         if t0 >= abandon:
             return math.inf, 0.0, 0, 0.0, 0.0
-        i0 = up.integral(t0)
-        t1 = up.time_to_reach(i0 + size, abandon)
+        t1, carried = self.uplink.transfer(t0, size, abandon)
         if t1 == math.inf:  # cancelled mid-transfer at abandonment
-            carried = up.integral(abandon) - i0
             self._up_free = abandon
-            return math.inf, self._alpha_up * carried + self._beta * (abandon - t0), int(carried / 8e-6), 0.0, 0.0
+            return math.inf, self._alpha_up * carried + self._beta * (abandon - t0), round(carried / 8e-6), 0.0, 0.0
         self._up_free = t1
         radio = self._alpha_up * size + self._beta * (t1 - t0)
         sent = round(size / 8e-6)
@@ -374,13 +375,10 @@ class Simulator:
         d0 = s_end if s_end > self._down_free else self._down_free
         if d0 >= abandon:
             return math.inf, radio, sent, wait_ms, rtt_ms
-        dn = self.downlink
-        j0 = dn.integral(d0)
         d_size = self._down_mbit[m]
-        d1 = dn.time_to_reach(j0 + d_size, abandon)
+        d1, received = self.downlink.transfer(d0, d_size, abandon)
         if d1 == math.inf:
             self._down_free = abandon
-            received = dn.integral(abandon) - j0
             return math.inf, radio + self._alpha_down * received + self._beta * (abandon - d0), sent, wait_ms, rtt_ms
         self._down_free = d1
         radio += self._alpha_down * d_size + self._beta * (d1 - d0)
