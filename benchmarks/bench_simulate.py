@@ -84,10 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_median": float(np.median(ratios)),
             "ratio_min": float(min(ratios)),
         }
-    print(
     machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
     print(f"romanus simulate vs bare SimPy skeleton ({args.frames} frames x {args.repeats}, {machine})")
-    )
     print(f"  {'policy':<24} {'simulator f/s':>14} {'skeleton f/s':>13} {'ratio':>7} {'worst':>7}")
     for label, r in rows.items():
         print(
