@@ -50,7 +50,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         frames_log = sim.run(policy, args.frames, progress=bar.update)
     result = kpis(frames_log)
     if args.frames_csv:
-        write_frames_csv(frames_log, args.frames_csv, [m.name for m in sim.catalogue.modes], sim.catalogue.scenes)
+        write_frames_csv(frames_log, args.frames_csv, sim.catalogue.modes, sim.catalogue.scenes)
     meta = {"env": preset.name, "policy": policy.name, "seed": args.seed, "frames": args.frames}
     if args.json:
         print(json.dumps({**meta, **{k: v for k, v in result.items() if k != "frames"}}, sort_keys=False))

@@ -46,7 +46,8 @@ def test_simulate_json_and_frames_csv(tmp_path: Path, capsys: pytest.CaptureFixt
     assert data["offload_fraction"] == 1.0 and data["radio_energy_per_frame_mj"] > 0
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == 400
-    assert {"mode_name", "scene_name", "latency_ms", "risky"} <= set(rows[0])
+    assert {"mode_name", "branches", "placement", "scene_name", "latency_ms", "risky"} <= set(rows[0])
+    assert rows[0]["placement"].split("=")[1] == "bottleneck-c6-b8"
     energy = sum(float(r["compute_mj"]) + float(r["radio_mj"]) for r in rows) / 400
     assert energy == pytest.approx(data["energy_per_frame_mj"], rel=1e-9)
     assert not list(csv_path.parent.glob(".*tmp"))  # no partial files left behind

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from romanus.pipeline.modes import Mode
+
 __all__ = ["FrameLog", "FrameRecord", "kpis", "write_frames_csv"]
 
 
@@ -131,16 +133,20 @@ def kpis(log: FrameLog) -> dict[str, float]:
     }
 
 
-def write_frames_csv(log: FrameLog, path: str | Path, mode_names: Sequence[str], scene_names: Sequence[str]) -> None:
-    """Write one row per frame, atomically (a partial file never appears at ``path``)."""
+def write_frames_csv(log: FrameLog, path: str | Path, modes: Sequence[Mode], scene_names: Sequence[str]) -> None:
+    """Write one row per frame, atomically (a partial file never appears at ``path``).
+
+    Besides the record fields, each row names its mode, active branches, placement and scene.
+    """
     path = Path(path)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    header = [*_FIELDS[:3], "mode_name", *_FIELDS[3:4], "scene_name", *_FIELDS[4:]]
+    header = [*_FIELDS[:3], "mode_name", "branches", "placement", *_FIELDS[3:4], "scene_name", *_FIELDS[4:]]
     w.writerow(header)
     cols = [log[f].tolist() for f in _FIELDS]
     for row in zip(*cols, strict=True):
-        out = [*row[:3], mode_names[row[2]], row[3], scene_names[row[3]], *row[4:]]
+        m = modes[row[2]]
+        out = [*row[:3], m.name, "+".join(m.branches), m.placement_text, row[3], scene_names[row[3]], *row[4:]]
         w.writerow([repr(v) if isinstance(v, float) else v for v in out])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
