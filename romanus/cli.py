@@ -94,7 +94,7 @@ def _cmd_modes(args: argparse.Namespace) -> int:
     print(f"{preset.name}: {len(cat)} operating modes, {int(mask.sum())} available")
     print(f"  {'#':>3} {'mode':<48} {'vehicle ms':>10} {'uplink B':>9} {'server ms':>9}  note")
     for m in cat.modes:
-        note = "" if mask[m.index] else f"masked: {m.reason or 'no edge server'}"
+        note = "" if mask[m.index] else "masked: no edge server"
         print(f"  {m.index:>3} {m.name:<48} {m.vehicle_ms:>10.2f} {m.uplink_bytes:>9} {m.server_ms:>9.2f}  {note}")
     for where, why in cat.rejected:
         print(f"  not a candidate: {where}: {why}")

@@ -5,12 +5,14 @@ the tier uses, a placement: ``local`` or one of the configured split points. The
 the product of tiers and per-group placements; groups a tier does not use are left out, so
 no two modes describe the same work.
 
-A split point is a candidate for a group of a tier only if every path of that group passes
-the payload rule (LENS): what it sends must be smaller than the raw sensor data it stands for
-(per stem for stem-level points, per branch for tail points); the others are listed in
-``rejected``. A mode is *structurally infeasible* (kept in the catalogue, masked) when a branch
-consumes stems of groups with incompatible placements (e.g. one group local and the other
-offloaded at a stem-level point, or two different tail layers).
+Only modes that can run are in the catalogue; the others are listed in ``rejected`` with the
+reason. A split point is a candidate for a group of a tier only if every path of that group
+passes the payload rule (LENS): what it sends must be smaller than the raw sensor data it
+stands for (per stem for stem-level points, per branch for tail points). A combination is
+structurally impossible when a fused branch consumes stems of groups with incompatible
+placements (e.g. one group local and the other offloaded at a stem-level point, or two
+different tail layers). What can run depends on the moment too: :meth:`ModeCatalogue.mask`
+masks every offloading mode when no edge server is available (masked, never remapped).
 
 Placement semantics. A stem-level point (``raw``, ``bottleneck-*``) offloads the stem: the
 vehicle runs the compressor or the bottleneck head, the server the stem or the decoder, and
@@ -42,8 +44,6 @@ class Mode:
     tier: str
     branches: tuple[str, ...]
     placement: tuple[tuple[str, str], ...]  # (group, "local" | split point) for used groups
-    feasible: bool
-    reason: str
     prefix_ms: float  # vehicle ms before the payload is ready (run first)
     local_ms: float  # vehicle ms of the purely local work (run after the prefix)
     uplink_bytes: int
@@ -65,7 +65,7 @@ class Mode:
 
 
 class ModeCatalogue:
-    """All operating modes of a pipeline, with costs, robustness and the structural mask."""
+    """All operating modes of a pipeline, with costs and robustness."""
 
     def __init__(self, pipeline: PipelineConfig, profile: PipelineProfile) -> None:
         self.pipeline = pipeline
@@ -78,7 +78,8 @@ class ModeCatalogue:
         #: score a frame's branch set needs in each scene to count as robust
         self.required = self.scene_best - pipeline.robustness_margin
         self._scores = scores
-        #: (tier/group@split, reason) of candidate split points the payload rule removed
+        #: (what, why) of candidates that cannot run: split points failing the payload rule,
+        #: and placements a fused branch would straddle
         self.rejected: list[tuple[str, str]] = []
         #: per tier, per used group: the placements the catalogue offers
         self.split_choices: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -89,10 +90,13 @@ class ModeCatalogue:
             self.split_choices[tier] = choices
             for combo in itertools.product(*(choices[g] for g in groups)):
                 placement = tuple(zip(groups, combo, strict=True))
-                modes.append(self._make(len(modes), tier, branches, placement))
+                made = self._make(len(modes), tier, branches, placement)
+                if isinstance(made, str):
+                    self.rejected.append((tier + "|" + ",".join(f"{g}={p}" for g, p in placement), made))
+                else:
+                    modes.append(made)
         self.modes: tuple[Mode, ...] = tuple(modes)
         self.by_name = {m.name: m for m in self.modes}
-        self.structural_mask = np.array([m.feasible for m in self.modes], dtype=bool)
         self.offload_mask = np.array([m.offloaded for m in self.modes], dtype=bool)
         self.robustness = np.array([m.robustness for m in self.modes], dtype=np.float64)  # (modes, scenes)
         self.robust_ok = self.robustness >= self.required[None, :] - 1e-9  # (modes, scenes)
@@ -144,7 +148,10 @@ class ModeCatalogue:
             return self.profile.compress(self.pipeline.stems[stem].sensor).output_bytes
         return self.profile.head(sp, self.pipeline.stems[stem].input_channels).output_bytes
 
-    def _make(self, index: int, tier: str, branches: tuple[str, ...], placement: tuple[tuple[str, str], ...]) -> Mode:
+    def _make(
+        self, index: int, tier: str, branches: tuple[str, ...], placement: tuple[tuple[str, str], ...]
+    ) -> Mode | str:
+        """The mode, or why it cannot run."""
         p, prof = self.pipeline, self.profile
         where = dict(placement)
         name = tier + "|" + ",".join(f"{g}={pl}" for g, pl in placement)
@@ -211,6 +218,8 @@ class ModeCatalogue:
                 prefix += head.vehicle_ms
                 server += prof.decoder(sp).server_ms
                 up += head.output_bytes
+        if problems:
+            return "; ".join(problems)
         idx = [self.branch_names.index(b) for b in branches]
         robustness = tuple(float(self._scores[si, idx].max()) for si in range(len(self.scenes)))
         return Mode(
@@ -219,8 +228,6 @@ class ModeCatalogue:
             tier=tier,
             branches=branches,
             placement=placement,
-            feasible=not problems,
-            reason="; ".join(problems),
             prefix_ms=prefix,
             local_ms=local,
             uplink_bytes=up,
@@ -279,7 +286,7 @@ class ModeCatalogue:
         return self._offload_all[scene_idx]
 
     def mask(self, server_available: bool) -> np.ndarray:
-        """Modes that can run: structurally feasible, and offloading only with a server."""
+        """Modes that can run now: every mode with a server, only local ones without."""
         if server_available:
-            return self.structural_mask.copy()
-        return self.structural_mask & ~self.offload_mask
+            return np.ones(len(self.modes), dtype=bool)
+        return ~self.offload_mask

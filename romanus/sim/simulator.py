@@ -243,9 +243,8 @@ class Simulator:
         if not 0 <= mode < len(self._prefix):
             raise ValueError(f"mode {mode} is outside the catalogue (0..{len(self._prefix) - 1})")
         if not self._mask_list[mode]:
-            m = self.catalogue.modes[mode]
-            why = m.reason or "offloading needs an edge server and none is configured"
-            raise ValueError(f"mode {mode} ({m.name}) cannot run: {why}")
+            name = self.catalogue.modes[mode].name
+            raise ValueError(f"mode {mode} ({name}) is masked: it offloads and no edge server is available")
         n = self.frames_started
         t = n * self.period_s
         if self.env.now < t or self.env.peek() <= t:
