@@ -81,7 +81,6 @@ def _cmd_modes(args: argparse.Namespace) -> int:
                 "tier": m.tier,
                 "placement": dict(m.placement),
                 "available": bool(mask[m.index]),
-                "reason": m.reason,
                 "vehicle_ms": m.vehicle_ms,
                 "uplink_bytes": m.uplink_bytes,
                 "server_ms": m.server_ms,

@@ -74,7 +74,9 @@ def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_modes_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["modes", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows[0]["index"] == 0 and any(not r["available"] for r in rows)
+    assert [r["index"] for r in rows] == list(range(len(rows)))
+    assert all(r["available"] for r in rows)
+    assert {"camera", "range"} <= {g for r in rows for g in r["placement"]}
 
 
 def test_console_script_runs_in_a_fresh_process() -> None:

@@ -171,7 +171,7 @@ class ModeCatalogue:
                 continue
             points = {k: parse_split_point(k) for k in kinds if k != LOCAL}
             if LOCAL in kinds or (len(kinds) > 1 and not all(sp.stem_level for sp in points.values())):
-                text = ", ".join(f"{self._group_of[s]}={where[self._group_of[s]]}" for s in dict.fromkeys(stems))
+                text = ", ".join(f"{g}={where[g]}" for g in dict.fromkeys(self._group_of[s] for s in stems))
                 problems.append(f"branch {b} mixes placements ({text})")
                 continue
             merge = [prof.merge(len(stems))] if len(stems) > 1 else []
