@@ -27,10 +27,12 @@ __all__ = [
     "CalibrationConfig",
     "CapacityConfig",
     "ConfigError",
+    "EnvConfig",
     "OutageConfig",
     "PipelineConfig",
     "Preset",
     "RadioConfig",
+    "RewardConfig",
     "RttConfig",
     "SceneConfig",
     "SensorConfig",
@@ -351,12 +353,39 @@ class SceneConfig:
 
 
 @dataclass(frozen=True)
+class RewardConfig:
+    """Per-frame reward: -energy_weight * energy / energy_scale - risk_penalty * risky
+    - miss_penalty * missed."""
+
+    kind: Literal["energy-risk"] = field("energy-risk", doc="reward function, by name")
+    energy_weight: float = field(1.0, ge=0, doc="weight of the normalised frame energy")
+    risk_penalty: float = field(4.0, ge=0, doc="[assumed] penalty of a risky frame")
+    miss_penalty: float = field(0.0, ge=0, doc="extra penalty of a deadline miss (a miss is risky already)")
+    energy_scale_mj: float | None = field(
+        None, gt=0, doc="energy normaliser (default: the costliest scene's local-robust frame energy)"
+    )
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """How the world is posed as a learning problem (the Gymnasium environment)."""
+
+    episode_s: float = field(60.0, gt=0, doc="simulated time per episode (reaching it truncates)")
+    observation: str = field("vehicle", doc="observation function, by name")
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
 class Preset:
     """One simulated world: pipeline, vehicle, links, server, scenes and timing."""
 
-    name: str
+    name: str = field(doc="CamelCase name; the Gymnasium id is romanus/<name>-v<version>")
     pipeline: PipelineConfig
     scene: SceneConfig
+    version: int = field(0, ge=0, doc="bump when dynamics or reward change")
     description: str = ""
     period_ms: float = field(100.0, gt=0, doc="perception cycle period")
     deadline_ms: float = field(100.0, gt=0, doc="capture-to-fused-detections deadline")
@@ -370,8 +399,13 @@ class Preset:
     downlink: CapacityConfig = field(default_factory=lambda: CapacityConfig(model="constant", capacity_mbps=100.0))
     rtt: RttConfig = field(default_factory=RttConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
 
     def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise Invalid("name", f"must be letters, digits and underscores starting with a letter, got {self.name!r}")
+        if self.env.episode_s < self.period_ms / 1000.0:
+            raise Invalid("env.episode_s", f"must cover at least one period ({self.period_ms} ms)")
         if self.abandon_after_ms is not None and self.abandon_after_ms < self.deadline_ms:
             raise Invalid(
                 "abandon_after_ms", f"must be >= deadline_ms ({self.deadline_ms}), got {self.abandon_after_ms}"
@@ -379,6 +413,10 @@ class Preset:
         for scene in self.scene.mix:
             if scene not in self.pipeline.robustness:
                 raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
+
+    @property
+    def gym_id(self) -> str:
+        return f"romanus/{self.name}-v{self.version}"
 
     @property
     def abandon_ms(self) -> float:
@@ -391,8 +429,9 @@ class Preset:
 # ----------------------------------------------------------------------------- loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader (libyaml's parser where available) that rejects duplicate keys instead of
+    silently keeping the last one."""
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -481,6 +520,15 @@ def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
         if isinstance(v, Mapping):
             keys.extend(_leaf_keys(v, key))
     return keys
+
+
+def preset_header(name: str) -> tuple[str, int]:
+    """(name, version) of a shipped preset without building it (for registering ids)."""
+    data, _, source = _load_raw(name)
+    preset_name, version = data.get("name"), data.get("version", 0)
+    if not isinstance(preset_name, str) or not isinstance(version, int):
+        raise ConfigError(source, "name", "a preset needs a string name and an integer version")
+    return preset_name, version
 
 
 def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Preset:

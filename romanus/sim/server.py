@@ -42,6 +42,7 @@ class ServerReport(NamedTuple):
     wait_ms: float  # queueing delay a request arriving at time_s would see
     workload_ms: float  # unfinished work per worker at time_s
     arrival_rate_hz: float  # requests that arrived in the report period, per second
+    utilisation: float  # share of worker time spent serving during the report period
 
 
 class EdgeServer:
@@ -76,6 +77,8 @@ class EdgeServer:
         self._delay_s = cfg.telemetry_delay_ms / 1000.0
         self._next_k = 1  # index of the next report time k * period
         self._arrivals_since = 0
+        self._admitted_s = 0.0  # service time of every request that has arrived so far
+        self._done_at_report = 0.0  # work completed by the previous report
         self._reports: deque[ServerReport] = deque(maxlen=int(self._delay_s / self._period_s) + 4)
         #: background requests served so far and their summed queueing delay (for analysis)
         self.background_jobs = 0
@@ -130,6 +133,7 @@ class EdgeServer:
                     else:
                         replace(free, a + s)
                 self.background_wait_s += wait
+                self._admitted_s += sum(self._svc[i:j])
                 self.background_jobs += j - i
                 self._arrivals_since += j - i
                 self._i = j
@@ -149,15 +153,19 @@ class EdgeServer:
             if tau > t or (tau == t and not inclusive):
                 return
             free = self._free
-            busy = [f - tau for f in free if f > tau]
+            unfinished = sum(f - tau for f in free if f > tau)
+            # FCFS: work done by tau = work admitted before tau - work still unfinished at tau
+            done = self._admitted_s - unfinished
             self._reports.append(
                 ServerReport(
                     time_s=tau,
                     wait_ms=max(0.0, free[0] - tau) * 1000.0,
-                    workload_ms=sum(busy) / self.workers * 1000.0,
+                    workload_ms=unfinished / self.workers * 1000.0,
                     arrival_rate_hz=self._arrivals_since / self._period_s,
+                    utilisation=min(1.0, max(0.0, (done - self._done_at_report) / (self.workers * self._period_s))),
                 )
             )
+            self._done_at_report = done
             self._arrivals_since = 0
             self._next_k += 1
 
@@ -173,6 +181,7 @@ class EdgeServer:
         if start >= abandon_s:
             return None
         heapq.heapreplace(self._free, start + service_s)
+        self._admitted_s += service_s
         return start, start + service_s
 
     def report(self, now: float) -> ServerReport | None:
@@ -186,6 +195,12 @@ class EdgeServer:
             if rep.time_s <= k * self._period_s + 1e-12:
                 return rep
         return None
+
+    def true_wait_s(self, t: float) -> float:
+        """Queueing delay a request arriving at ``t`` would see (the truth, not telemetry)."""
+        self.advance(t)
+        f = self._free[0]
+        return f - t if f > t else 0.0
 
     def level_at(self, t: float) -> str:
         """True background load level at ``t`` (hidden from the vehicle; for analysis)."""

@@ -185,6 +185,7 @@ class Simulator:
                 seeds.generator("server_service"),
             )
         # state
+        self._acc_free = 0.0  # when the accelerator's FIFO will have run everything started
         self._up_free = 0.0
         self._down_free = 0.0
         self.frames_started = 0
@@ -194,6 +195,9 @@ class Simulator:
         self.records: list[FrameRecord] = []
         self._fresh: list[FrameRecord] = []
         self.last_record: FrameRecord | None = None
+        #: RTT (ms) measured by the newest response received, and when it was received (s)
+        self.last_rtt_ms = 0.0
+        self.last_rtt_at_s = -math.inf
         self._lookback_s = max(preset.estimate_window_ms / 1000.0, self._abandon_s) + 1.0
         self._estimate_s = preset.estimate_window_ms / 1000.0
 
@@ -206,6 +210,18 @@ class Simulator:
 
     def server_report(self, now: float) -> ServerReport | None:
         return None if self.server is None else self.server.report(now)
+
+    def accelerator_backlog_s(self, now: float) -> float:
+        """Compute already queued on the accelerator at ``now`` (the vehicle's own queue)."""
+        return self._acc_free - now if self._acc_free > now else 0.0
+
+    def uplink_backlog_s(self, now: float) -> float:
+        """Time until the uplink has sent everything queued so far."""
+        return self._up_free - now if self._up_free > now else 0.0
+
+    @property
+    def frames_in_flight(self) -> int:
+        return self.frames_started - self.frames_finished
 
     # -- driving ---------------------------------------------------------------------------------
 
@@ -250,6 +266,12 @@ class Simulator:
         if self.env.now < t or self.env.peek() <= t:
             self._advance(t)
         self.env.process(self._frame(n, t, mode, self.scene.at(t)))
+        # The accelerator is FIFO, so the vehicle knows when it will have run this frame.
+        start = t if t > self._acc_free else self._acc_free
+        abandon = t + self._abandon_s
+        if start < abandon:
+            end = start + self._prefix[mode] + self._local[mode]
+            self._acc_free = end if end < abandon else abandon
         self.frames_started += 1
         self._advance(self.frames_started * self.period_s)
         if n % 1024 == 0:
@@ -257,11 +279,13 @@ class Simulator:
         fresh, self._fresh = self._fresh, []
         return fresh
 
-    def drain(self) -> None:
-        """Run until every started frame has resolved."""
+    def drain(self) -> list[FrameRecord]:
+        """Run until every started frame has resolved; returns the frames that resolved."""
         if self.frames_started:
             self._advance((self.frames_started - 1) * self.period_s + self._abandon_s)
         assert self.frames_finished == self.frames_started
+        fresh, self._fresh = self._fresh, []
+        return fresh
 
     def run(self, policy: Policy, frames: int, progress: Callable[[int], None] | None = None) -> FrameLog:
         """Run ``frames`` perception cycles under ``policy``, then drain, and return the log."""
@@ -339,6 +363,9 @@ class Simulator:
             rtt_ms,
         )
         self.frames_finished += 1
+        if 0.0 < remote <= abandon:  # the response arrived: the vehicle measured its RTT
+            self.last_rtt_ms = rtt_ms
+            self.last_rtt_at_s = remote
         self.last_record = rec
         self._fresh.append(rec)
         if self._keep:

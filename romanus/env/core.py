@@ -1,0 +1,287 @@
+"""The Gymnasium environment: one step is one perception-cycle decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from romanus.config import Preset, load_preset
+from romanus.env.observations import make_observation
+from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.records import FrameRecord, kpis
+from romanus.sim.simulator import DecisionContext, Simulator, build_catalogue
+
+__all__ = ["RomanusEnv", "default_energy_scale_mj"]
+
+EPISODE_KPIS = (
+    "episode_energy_per_frame_mj",
+    "episode_risky_rate",
+    "episode_miss_rate",
+    "episode_latency_p95_ms",
+    "episode_longest_miss_streak",
+    "episode_offload_fraction",
+)
+
+
+def default_energy_scale_mj(preset: Preset, catalogue: ModeCatalogue) -> float:
+    """The costliest scene's local-robust frame energy (compute only, mJ)."""
+    worst = max(catalogue.modes[catalogue.local_robust(s)].vehicle_ms for s in range(len(catalogue.scenes)))
+    return worst * preset.vehicle.active_power_w
+
+
+class RomanusEnv(gym.Env[np.ndarray, np.int64]):
+    """Operating-mode selection for multi-sensor perception with edge offloading.
+
+    Description
+        A vehicle captures a multi-sensor frame every ``period_ms`` (100 ms by default) and
+        picks an operating mode for it: which detection branches run, and for each sensor
+        group whether its execution path stays on the vehicle or is split at a compressed
+        raw point, a bottleneck head or a ResNet tail layer and sent to a shared edge server.
+        The discrete-event simulator (:class:`romanus.sim.simulator.Simulator`) plays the
+        frame out: accelerator queue, uplink capacity over time, RTT, the server's FCFS queue
+        with other tenants, the downlink. The goal is to spend little energy without risky
+        frames (a missed deadline, or a branch set not robust enough for the scene).
+
+    Action Space
+        ``Discrete(n_modes)``: an index into the preset's operating-mode catalogue
+        (``romanus modes --env NAME`` lists it). ``action_masks()`` returns the modes that can
+        run now (every mode when the preset has an edge server, only local ones otherwise);
+        a masked action raises ``ValueError``, it is never remapped. The default preset's
+        catalogue (47 modes) is, by index:
+
+        0-7 camera_right | camera = local, raw, bottleneck-c3-b8, bottleneck-c6-b8,
+        bottleneck-c12-b8, layer2, layer3, layer4;
+        8-15 camera_both | camera = the same eight placements;
+        16-21 radar_fusion | range = local, raw, bottleneck-c3-b8, bottleneck-c6-b8,
+        bottleneck-c12-b8, layer4;
+        22-28 lidar_fusion | range = local, raw, bottleneck-c3-b8, bottleneck-c6-b8,
+        bottleneck-c12-b8, layer3, layer4;
+        29 full | camera=local, range=local;
+        30-45 full | camera in {raw, bottleneck-c3-b8, bottleneck-c6-b8, bottleneck-c12-b8} x
+        range in the same four;
+        46 full | camera=layer4, range=layer4.
+
+    Observation Space
+        ``Box(0, 1, (n,), float32)``, chosen by name (``observation=``); every feature is
+        normalised and clipped to [0, 1]. ``vehicle`` (default; n = 33 on the default preset):
+
+        ========================  =======  ==============================================  ===========================
+        feature                   unit     source                                          staleness
+        ========================  =======  ==============================================  ===========================
+        scene_<scene> (8)         0/1      the vehicle's scene classifier                  current frame
+        gate_<branch> (7)         score    HydraFusion gate scores for the scene           current frame
+        uplink_mbps_100ms         Mbit/s   modem: mean uplink capacity, last 0.1 s (log)   past 0.1 s
+        uplink_mbps_500ms         Mbit/s   the same over the last 0.5 s                    past 0.5 s
+        uplink_mbps_2000ms        Mbit/s   the same over the last 2 s                      past 2 s
+        uplink_backlog            ms       own uplink queue still to send (/ 4 deadlines)  current
+        accelerator_backlog       ms       own compute already queued (/ deadline)         current
+        frames_in_flight          frames   own frames not yet resolved (/ 4)               current
+        rtt_last                  ms       RTT of the newest response (/ 250 ms)           see rtt_age
+        rtt_age                   s        time since that response (/ 10 s)               current
+        server_wait               ms       telemetry: queueing delay (/ 100 ms)            delay + period
+        server_workload           ms       telemetry: unfinished work per worker           delay + period
+        server_utilisation        share    telemetry: busy share over the report period    delay + period
+        server_arrivals           1/s      telemetry: request rate (/ 2000 /s)             delay + period
+        server_report_age         s        age of the newest report (/ 10 s; 1 if none)    current
+        last_latency              ms       newest resolved frame (/ abandon time)          previous frame
+        last_energy               mJ       newest resolved frame (/ 2 x energy scale)      previous frame
+        last_met, last_risky,     0/1      newest resolved frame's outcome                 previous frame
+        last_offloaded
+        ========================  =======  ==============================================  ===========================
+
+        ``oracle`` adds the true uplink capacity now, its mean over the coming deadline (the
+        future) and the server's true queueing delay now (no telemetry delay).
+
+    Rewards
+        Per resolved frame: ``-energy_weight * (compute_mj + radio_mj) / energy_scale_mj
+        - risk_penalty * risky - miss_penalty * missed`` (``env.reward`` in the preset; the
+        energy scale defaults to the costliest scene's local-robust frame energy). A step's
+        reward sums the frames that resolved during it. With ``abandon_after_ms`` equal to the
+        period (the default: deadline = period = 100 ms) every frame resolves before the next
+        decision, so step n's reward is exactly frame n's. With a longer abandon time a frame
+        is credited in the step during which it resolves, and the last step drains every frame
+        still in flight, so an episode's rewards cover all its frames. Each term is in
+        ``info`` (``reward_energy``, ``reward_risk``, ``reward_miss``).
+
+    Starting State
+        A new world from a root seed drawn from the env's ``np_random`` (seeded by
+        ``reset(seed=...)``): scene, link, RTT and server-load processes start from their own
+        generators; the vehicle's queues are empty.
+
+    Episode End
+        Never terminated. Truncated after ``env.episode_s`` of simulated time (600 decisions
+        by default). The last step's ``info`` holds the episode KPIs (``episode_*`` keys) for
+        ``Monitor(info_keywords=...)``.
+
+    Arguments
+        ``preset``: a shipped preset name, a YAML path or a :class:`~romanus.config.Preset`;
+        ``overrides``: a nested mapping merged into the preset; ``observation``,
+        ``episode_s`` and ``reward`` (a mapping of ``RewardConfig`` fields) override the
+        preset's ``env`` section.
+
+    Version History
+        v0: initial version.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012 - the Gymnasium convention
+
+    def __init__(
+        self,
+        preset: str | Preset = "default",
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        observation: str | None = None,
+        episode_s: float | None = None,
+        reward: Mapping[str, Any] | None = None,
+    ) -> None:
+        env_over: dict[str, Any] = {}
+        if observation is not None:
+            env_over["observation"] = observation
+        if episode_s is not None:
+            env_over["episode_s"] = episode_s
+        if reward is not None:
+            env_over["reward"] = dict(reward)
+        merged = dict(overrides or {})
+        if env_over:
+            merged["env"] = {**dict(merged.get("env", {})), **env_over}
+        if isinstance(preset, Preset):
+            if merged:
+                raise ValueError("pass overrides with a preset name or path, not with a Preset object")
+            self.preset = preset
+        else:
+            self.preset = load_preset(preset, merged or None)
+        p = self.preset
+        self._init_args = (
+            preset,
+            dict(overrides or {}),
+            observation,
+            episode_s,
+            None if reward is None else dict(reward),
+        )
+        self.catalogue = build_catalogue(p)
+        rc = p.env.reward
+        self.energy_scale_mj = rc.energy_scale_mj or default_energy_scale_mj(p, self.catalogue)
+        self._w_energy = rc.energy_weight / self.energy_scale_mj
+        self._risk = rc.risk_penalty
+        self._miss = rc.miss_penalty
+        self._obs = make_observation(p.env.observation, p, self.catalogue, self.energy_scale_mj)
+        self.observation_space = self._obs.space
+        self.action_space = spaces.Discrete(len(self.catalogue))
+        self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
+        self._mask = self.catalogue.mask(p.server.enabled)
+        self._offloads = self.catalogue.offload_mask.tolist()
+        self.sim: Simulator | None = None
+        self._ctx: DecisionContext | None = None
+        self._episode_seed = 0
+        self._actions: list[int] = []
+
+    # -- Gymnasium API -----------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._episode_seed = int(self.np_random.integers(0, 2**63 - 1))
+        self._start_episode()
+        assert self.sim is not None and self._ctx is not None
+        return self._obs.observe(self.sim, self._ctx), {"frame": 0, "scene": self._ctx.scene}
+
+    def _start_episode(self) -> None:
+        self.sim = Simulator(self.preset, self._episode_seed, catalogue=self.catalogue)
+        self._ctx = self.sim.context()
+        self._actions = []
+
+    def step(self, action: np.int64 | int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self.sim is None or self._ctx is None:
+            raise RuntimeError("call reset() before step()")
+        mode = int(action)
+        if not 0 <= mode < len(self._mask):
+            raise ValueError(f"action {action!r} is outside Discrete({len(self._mask)})")
+        if not self._mask[mode]:
+            name = self.catalogue.modes[mode].name
+            raise ValueError(f"action {mode} ({name}) is masked: it offloads and this preset has no edge server")
+        return self._advance(mode)
+
+    def _advance(self, mode: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        sim = self.sim
+        assert sim is not None and self._ctx is not None
+        frame, scene = self._ctx.frame, self._ctx.scene
+        resolved = sim.step(mode)
+        self._actions.append(mode)
+        truncated = sim.frames_started >= self.frames_per_episode
+        if truncated:
+            resolved += sim.drain()
+        self._ctx = sim.context()
+        obs = self._obs.observe(sim, self._ctx)
+        reward, info = self._credit(resolved)
+        info.update(frame=frame, scene=scene, mode=mode, offloaded=int(self._offloads[mode]))
+        if truncated:
+            k = kpis(sim.log())
+            info.update(
+                episode_energy_per_frame_mj=k["energy_per_frame_mj"],
+                episode_risky_rate=k["risky_rate"],
+                episode_miss_rate=k["deadline_miss_rate"],
+                episode_latency_p95_ms=k["latency_p95_ms"],
+                episode_longest_miss_streak=k["longest_miss_streak"],
+                episode_offload_fraction=k["offload_fraction"],
+            )
+        return obs, reward, False, truncated, info
+
+    def _credit(self, resolved: list[FrameRecord]) -> tuple[float, dict[str, Any]]:
+        energy = compute = radio = latency = 0.0
+        risky = missed = 0
+        for r in resolved:
+            compute += r.compute_mj
+            radio += r.radio_mj
+            risky += r.risky
+            missed += not r.deadline_met
+            latency = max(latency, r.latency_ms)
+        energy = compute + radio
+        r_energy = -self._w_energy * energy
+        r_risk = -self._risk * risky
+        r_miss = -self._miss * missed
+        info = {
+            "frames_resolved": len(resolved),
+            "energy_mj": energy,
+            "compute_mj": compute,
+            "radio_mj": radio,
+            "risky": risky,
+            "missed": missed,
+            "latency_ms": latency,
+            "reward_energy": r_energy,
+            "reward_risk": r_risk,
+            "reward_miss": r_miss,
+        }
+        return r_energy + r_risk + r_miss, info
+
+    def action_masks(self) -> np.ndarray:
+        """Modes that can run now (for sb3-contrib's MaskablePPO)."""
+        return self._mask.copy()
+
+    # -- pickling: the DES holds live generators, so an env pickles as its inputs ---------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "init": self._init_args
+            if not isinstance(self._init_args[0], Preset)
+            else (self.preset, {}, None, None, None),
+            "np_random": self.np_random if self._np_random is not None else None,
+            "episode_seed": self._episode_seed,
+            "actions": list(self._actions),
+            "started": self.sim is not None,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        preset, overrides, observation, episode_s, reward = state["init"]
+        self.__init__(preset, overrides=overrides or None, observation=observation, episode_s=episode_s, reward=reward)  # type: ignore[misc]
+        if state["np_random"] is not None:
+            self._np_random = state["np_random"]
+        self._episode_seed = state["episode_seed"]
+        if state["started"]:
+            self._start_episode()  # the simulator is deterministic: replay the episode so far
+            for mode in state["actions"]:
+                self._advance(mode)

@@ -1,0 +1,239 @@
+"""Observation functions, selected by name; each owns its space and documents its features.
+
+Every feature is a float in [0, 1] (clipped), so the space is ``Box(0, 1, (n,), float32)``.
+``vehicle`` is what the car can know at decision time; ``oracle`` adds what it cannot (the
+true uplink capacity now and over the coming frame, the server's true current state), for
+studies of partial observability.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+from romanus.config import Preset
+from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.simulator import DecisionContext, Simulator
+
+__all__ = [
+    "OBSERVATIONS",
+    "Feature",
+    "ObservationFunction",
+    "OracleObservation",
+    "VehicleObservation",
+    "make_observation",
+]
+
+_CAPACITY_MAX_MBPS = 1000.0  # log-scale normaliser of link capacities
+_LOG_CAP = math.log1p(_CAPACITY_MAX_MBPS)
+_RTT_MAX_MS = 250.0
+_AGE_MAX_S = 10.0
+_WAIT_MAX_MS = 100.0
+_RATE_MAX_HZ = 2000.0
+
+
+class Feature(NamedTuple):
+    name: str
+    unit: str
+    source: str
+    staleness: str
+    scaling: str
+
+
+def _log_rate(mbps: float) -> float:
+    return min(1.0, math.log1p(mbps if mbps > 0.0 else 0.0) / _LOG_CAP)
+
+
+def _clip(x: float) -> float:
+    return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+
+
+class ObservationFunction:
+    """Base: a fixed list of features and a method filling them."""
+
+    name = ""
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
+        self.preset = preset
+        self.catalogue = catalogue
+        self.features = self._features()
+        self.space = spaces.Box(0.0, 1.0, shape=(len(self.features),), dtype=np.float32)
+
+    def _features(self) -> tuple[Feature, ...]:
+        raise NotImplementedError
+
+    def observe(self, sim: Simulator, ctx: DecisionContext) -> np.ndarray:
+        raise NotImplementedError
+
+
+class VehicleObservation(ObservationFunction):
+    """What the vehicle can measure when it picks the mode of the frame captured now."""
+
+    name = "vehicle"
+    #: windows (s) of the uplink throughput history
+    windows_s = (0.1, 0.5, 2.0)
+
+    def _features(self) -> tuple[Feature, ...]:
+        cat, p = self.catalogue, self.preset
+        f: list[Feature] = []
+        for s in cat.scenes:
+            f.append(Feature(f"scene_{s}", "0/1", "vehicle scene classifier", "current frame", "one-hot"))
+        for b in cat.branch_names:
+            f.append(Feature(f"gate_{b}", "score", "HydraFusion gate for the current scene", "current frame", "as is"))
+        for w in self.windows_s:
+            f.append(
+                Feature(
+                    f"uplink_mbps_{int(w * 1000)}ms",
+                    "Mbit/s",
+                    f"modem: mean uplink capacity over the last {w:g} s",
+                    f"past {w:g} s",
+                    f"log1p(x)/log1p({_CAPACITY_MAX_MBPS:g})",
+                )
+            )
+        d = p.deadline_ms
+        f += [
+            Feature("uplink_backlog", "ms", "own uplink queue: time to send what is queued", "current", f"x/{4 * d:g}"),
+            Feature(
+                "accelerator_backlog", "ms", "own accelerator queue: compute already queued", "current", f"x/{d:g}"
+            ),
+            Feature("frames_in_flight", "frames", "own frames captured and not yet resolved", "current", "x/4"),
+            Feature("rtt_last", "ms", "RTT of the newest response received", "age in rtt_age", f"x/{_RTT_MAX_MS:g}"),
+            Feature("rtt_age", "s", "time since that response", "current", f"x/{_AGE_MAX_S:g}"),
+            Feature(
+                "server_wait",
+                "ms",
+                "server telemetry: queueing delay",
+                "telemetry delay + period",
+                f"x/{_WAIT_MAX_MS:g}",
+            ),
+            Feature(
+                "server_workload", "ms", "server telemetry: unfinished work per worker", "same", f"x/{_WAIT_MAX_MS:g}"
+            ),
+            Feature("server_utilisation", "share", "server telemetry: busy share over its period", "same", "as is"),
+            Feature("server_arrivals", "1/s", "server telemetry: request rate", "same", f"x/{_RATE_MAX_HZ:g}"),
+            Feature("server_report_age", "s", "age of that report (1 if none yet)", "current", f"x/{_AGE_MAX_S:g}"),
+            Feature("last_latency", "ms", "newest resolved frame: latency", "previous frame(s)", f"x/{p.abandon_ms:g}"),
+            Feature(
+                "last_energy", "mJ", "newest resolved frame: compute + radio energy", "same", "x/(2 x reward scale)"
+            ),
+            Feature("last_met", "0/1", "newest resolved frame: deadline met", "same", "as is"),
+            Feature("last_risky", "0/1", "newest resolved frame: risky", "same", "as is"),
+            Feature("last_offloaded", "0/1", "newest resolved frame: offloaded", "same", "as is"),
+        ]
+        return tuple(f)
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float = 1.0) -> None:
+        super().__init__(preset, catalogue)
+        self._n_scenes = len(catalogue.scenes)
+        self._scores = [list(preset.pipeline.robustness[s]) for s in catalogue.scenes]
+        self._deadline_s = preset.deadline_ms / 1000.0
+        self._abandon_ms = preset.abandon_ms
+        self._flight = 4.0
+        self._energy_norm = 2.0 * energy_scale_mj
+        self._buf = np.zeros(len(self.features), dtype=np.float32)
+
+    def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
+        now = ctx.time_s
+        out = [0.0] * self._n_scenes
+        out[ctx.scene] = 1.0
+        out += self._scores[ctx.scene]
+        up = sim.uplink
+        here = up.integral(now)
+        for w in self.windows_s:
+            t0 = now - w
+            out.append(_log_rate((here - up.integral(t0)) / w) if t0 >= 0.0 else _log_rate(up.rate(0.0)))
+        out.append(_clip(sim.uplink_backlog_s(now) / (4.0 * self._deadline_s)))
+        out.append(_clip(sim.accelerator_backlog_s(now) / self._deadline_s))
+        out.append(_clip(sim.frames_in_flight / self._flight))
+        out.append(_clip(sim.last_rtt_ms / _RTT_MAX_MS))
+        out.append(_clip((now - sim.last_rtt_at_s) / _AGE_MAX_S))
+        rep = sim.server_report(now)
+        if rep is None:
+            out += [0.0, 0.0, 0.0, 0.0, 1.0]
+        else:
+            out += [
+                _clip(rep.wait_ms / _WAIT_MAX_MS),
+                _clip(rep.workload_ms / _WAIT_MAX_MS),
+                rep.utilisation,
+                _clip(rep.arrival_rate_hz / _RATE_MAX_HZ),
+                _clip((now - rep.time_s) / _AGE_MAX_S),
+            ]
+        last = sim.last_record
+        if last is None:
+            out += [0.0, 0.0, 1.0, 0.0, 0.0]
+        else:
+            out += [
+                _clip(last.latency_ms / self._abandon_ms),
+                _clip((last.compute_mj + last.radio_mj) / self._energy_norm),
+                1.0 if last.deadline_met else 0.0,
+                1.0 if last.risky else 0.0,
+                1.0 if last.offloaded else 0.0,
+            ]
+        return out
+
+    def observe(self, sim: Simulator, ctx: DecisionContext) -> np.ndarray:
+        buf = self._buf
+        buf[:] = self._vehicle(sim, ctx)
+        return buf.copy()
+
+
+class OracleObservation(VehicleObservation):
+    """``vehicle`` plus what no vehicle can know: the true uplink capacity now and over the
+    next deadline, and the server's true state now (no telemetry delay)."""
+
+    name = "oracle"
+
+    def _features(self) -> tuple[Feature, ...]:
+        d = self.preset.deadline_ms
+        extra = (
+            Feature(
+                "true_uplink_now",
+                "Mbit/s",
+                "true uplink capacity",
+                "none (oracle)",
+                f"log1p(x)/log1p({_CAPACITY_MAX_MBPS:g})",
+            ),
+            Feature(
+                "true_uplink_next",
+                "Mbit/s",
+                f"true mean uplink capacity over the next {d:g} ms",
+                "future (oracle)",
+                "same",
+            ),
+            Feature(
+                "true_server_wait",
+                "ms",
+                "true queueing delay at the server now",
+                "none (oracle)",
+                f"x/{_WAIT_MAX_MS:g}",
+            ),
+        )
+        return super()._features() + extra
+
+    def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
+        out = super()._vehicle(sim, ctx)
+        now = ctx.time_s
+        out.append(_log_rate(sim.uplink.rate(now)))
+        out.append(_log_rate(sim.uplink.mean_rate(now, now + self._deadline_s)))
+        wait = 0.0
+        if sim.server is not None:
+            wait = sim.server.true_wait_s(now) * 1000.0
+        out.append(_clip(wait / _WAIT_MAX_MS))
+        return out
+
+
+OBSERVATIONS: dict[str, type[VehicleObservation]] = {
+    VehicleObservation.name: VehicleObservation,
+    OracleObservation.name: OracleObservation,
+}
+
+
+def make_observation(name: str, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float) -> VehicleObservation:
+    try:
+        cls = OBSERVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown observation {name!r} (known: {', '.join(OBSERVATIONS)})") from None
+    return cls(preset, catalogue, energy_scale_mj)
