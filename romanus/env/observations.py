@@ -127,19 +127,20 @@ class VehicleObservation(ObservationFunction):
 
     def __init__(self, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float = 1.0) -> None:
         super().__init__(preset, catalogue)
-        self._n_scenes = len(catalogue.scenes)
-        self._scores = [list(preset.pipeline.robustness[s]) for s in catalogue.scenes]
+        n = len(catalogue.scenes)
+        # one-hot scene followed by that scene's gate scores, per scene
+        self._scene_rows = [
+            [1.0 if j == i else 0.0 for j in range(n)] + list(preset.pipeline.robustness[s])
+            for i, s in enumerate(catalogue.scenes)
+        ]
         self._deadline_s = preset.deadline_ms / 1000.0
         self._abandon_ms = preset.abandon_ms
         self._flight = 4.0
         self._energy_norm = 2.0 * energy_scale_mj
-        self._buf = np.zeros(len(self.features), dtype=np.float32)
 
     def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
         now = ctx.time_s
-        out = [0.0] * self._n_scenes
-        out[ctx.scene] = 1.0
-        out += self._scores[ctx.scene]
+        out = self._scene_rows[ctx.scene].copy()
         up = sim.uplink
         here = up.integral(now)
         for w in self.windows_s:
@@ -175,9 +176,7 @@ class VehicleObservation(ObservationFunction):
         return out
 
     def observe(self, sim: Simulator, ctx: DecisionContext) -> np.ndarray:
-        buf = self._buf
-        buf[:] = self._vehicle(sim, ctx)
-        return buf.copy()
+        return np.array(self._vehicle(sim, ctx), dtype=np.float32)
 
 
 class OracleObservation(VehicleObservation):

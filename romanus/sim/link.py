@@ -43,8 +43,9 @@ class CapacitySource(Protocol):
 class SlotSource:
     """Equal slots whose capacities come from ``draw(n)``, optionally gated by outages.
 
-    Outages follow a Gilbert-Elliott chain per slot with geometric dwell times of means
-    ``mean_good_s`` and ``mean_bad_s``; in the bad state capacity is multiplied by
+    Outages follow a Gilbert-Elliott chain over slots: good and bad sojourns alternate with
+    geometric lengths of means ``mean_good_s`` and ``mean_bad_s`` (a per-slot leaving
+    probability of slot / mean); in the bad state capacity is multiplied by
     ``bad_capacity_factor``. The outage chain has its own generator.
     """
 
@@ -61,29 +62,38 @@ class SlotSource:
         self._outage = outage
         self._outage_rng = outage_rng
         self._bad = False
+        self._left = 0  # slots left in the current outage-chain sojourn
         if outage is not None:
             if outage_rng is None:
                 raise ValueError("outages need their own generator")
             mean_good, mean_bad, _ = outage
-            # Start in the stationary distribution of the chain.
+            # Start in the stationary distribution of the chain, with a fresh sojourn.
             self._bad = bool(outage_rng.random() < mean_bad / (mean_good + mean_bad))
+            p = min(1.0, self.slot_s / (mean_bad if self._bad else mean_good))
+            self._left = int(outage_rng.geometric(p))
 
     def next_chunk(self) -> tuple[np.ndarray, np.ndarray]:
         caps = np.asarray(self._draw(self._n), dtype=np.float64)
         if self._outage is not None:
-            assert self._outage_rng is not None
-            mean_good, mean_bad, factor = self._outage
-            p_gb = min(1.0, self.slot_s / mean_good)
-            p_bg = min(1.0, self.slot_s / mean_bad)
-            u = self._outage_rng.random(self._n)
-            bad = np.empty(self._n, dtype=bool)
-            state = self._bad
-            for i in range(self._n):  # a two-state chain; 600 slots per minute
-                state = (u[i] >= p_bg) if state else (u[i] < p_gb)
-                bad[i] = state
-            self._bad = state
-            caps = np.where(bad, caps * factor, caps)
+            caps = np.where(self._outage_states(self._n), caps * self._outage[2], caps)
         return np.full(self._n, self.slot_s), caps
+
+    def _outage_states(self, n: int) -> np.ndarray:
+        """Bad-state flags of the next ``n`` slots: alternating geometric sojourns."""
+        assert self._outage_rng is not None and self._outage is not None
+        mean_good, mean_bad, _ = self._outage
+        p_leave = {False: min(1.0, self.slot_s / mean_good), True: min(1.0, self.slot_s / mean_bad)}
+        bad = np.empty(n, dtype=bool)
+        filled = 0
+        while filled < n:
+            if self._left == 0:  # the current sojourn is over: switch state, draw the next one
+                self._bad = not self._bad
+                self._left = int(self._outage_rng.geometric(p_leave[self._bad]))
+            take = min(self._left, n - filled)
+            bad[filled : filled + take] = self._bad
+            filled += take
+            self._left -= take
+        return bad
 
 
 class ConstantSource(SlotSource):
@@ -113,13 +123,31 @@ class RayleighSource(SlotSource):
         if self.rho == 0.0:
             z = innov
         else:
-            z = np.empty(n, dtype=np.complex128)
-            prev = self._z
-            for i in range(n):
-                prev = self.rho * prev + innov[i]
-                z[i] = prev
+            z = _ar1(innov, self.rho, self._z)
         self._z = complex(z[-1])
         return np.abs(z)
+
+
+_AR_BLOCK = 64
+
+
+def _ar1(innov: np.ndarray, rho: float, z0: complex) -> np.ndarray:
+    """z[i] = rho * z[i-1] + innov[i] from z[-1] = z0, in blocks (a matrix product per
+    block, the carry between blocks in Python), so long series cost a few numpy calls."""
+    n = len(innov)
+    nb = -(-n // _AR_BLOCK)
+    e = np.zeros(nb * _AR_BLOCK, dtype=np.complex128)
+    e[:n] = innov
+    i = np.arange(_AR_BLOCK)
+    lag = i[:, None] - i[None, :]
+    kernel = np.where(lag >= 0, rho ** np.maximum(lag, 0), 0.0)  # kernel[i, j] = rho^(i-j)
+    y = e.reshape(nb, _AR_BLOCK) @ kernel.T
+    carry = rho ** (i + 1)
+    prev = z0
+    for b in range(nb):
+        y[b] += carry * prev
+        prev = y[b, -1]
+    return y.reshape(-1)[:n]
 
 
 class MarkovSource(SlotSource):
@@ -144,13 +172,8 @@ class MarkovSource(SlotSource):
         k = len(self.states)
         leave = self._rng.random(n) < self.p_leave
         step = self._rng.integers(1, k, n)  # jump to one of the k-1 other states
-        idx = np.empty(n, dtype=np.int64)
-        s = self._state
-        for i in range(n):
-            if leave[i]:
-                s = (s + int(step[i])) % k
-            idx[i] = s
-        self._state = s
+        idx = (self._state + np.cumsum(np.where(leave, step, 0))) % k
+        self._state = int(idx[-1])
         return self.states[idx]
 
 

@@ -79,6 +79,8 @@ class EdgeServer:
         self._arrivals_since = 0
         self._admitted_s = 0.0  # service time of every request that has arrived so far
         self._done_at_report = 0.0  # work completed by the previous report
+        self._last_k = 0  # the report index last asked for, and the report
+        self._last_report: ServerReport | None = None
         self._reports: deque[ServerReport] = deque(maxlen=int(self._delay_s / self._period_s) + 4)
         #: background requests served so far and their summed queueing delay (for analysis)
         self.background_jobs = 0
@@ -189,12 +191,17 @@ class EdgeServer:
         k = math.floor((now - self._delay_s) / self._period_s + 1e-9)
         if k < 1:
             return None
+        if k == self._last_k:
+            return self._last_report
         if self._next_k <= k:
             self.advance(k * self._period_s)
+        found = None
         for rep in reversed(self._reports):
             if rep.time_s <= k * self._period_s + 1e-12:
-                return rep
-        return None
+                found = rep
+                break
+        self._last_k, self._last_report = k, found
+        return found
 
     def true_wait_s(self, t: float) -> float:
         """Queueing delay a request arriving at ``t`` would see (the truth, not telemetry)."""
