@@ -2,8 +2,8 @@
 
 1. Env steps/s of every registered preset under uniformly random actions.
 2. PPO (stable-baselines3, MlpPolicy, torch on one thread) env-steps/s on the default preset
-   against PPO on a no-op env with identical spaces and episode length; the runs alternate
-   so machine noise hits both. The ratio real/no-op is the share of training throughput the
+   against PPO on a no-op env with identical spaces and episode length; after a warm-up run
+   the pairs alternate their order so machine noise and drift hit both. The ratio real/no-op is the share of training throughput the
    simulator leaves (target >= 0.90).
 
     python benchmarks/bench_env.py [--steps 20000] [--ppo-steps 8192] [--repeats 2] [--json FILE]
@@ -79,11 +79,17 @@ def main(argv: list[str] | None = None) -> int:
 
     rates = {env_id: env_steps_per_s(env_id, args.steps) for env_id in romanus.registered_ids}
     real_rates, noop_rates = [], []
-    for _ in range(args.repeats):
+    real = gym.make("romanus/Default-v0")
+    ppo_steps_per_s(NoOpEnv(real, 600), 2048)  # warm-up: torch and SB3 first-call costs
+    for rep in range(args.repeats):
         real = gym.make("romanus/Default-v0")
         noop = NoOpEnv(real, real.unwrapped.frames_per_episode)
-        real_rates.append(ppo_steps_per_s(real, args.ppo_steps))
-        noop_rates.append(ppo_steps_per_s(noop, args.ppo_steps))
+        if rep % 2 == 0:  # alternate the order so drift hits both
+            real_rates.append(ppo_steps_per_s(real, args.ppo_steps))
+            noop_rates.append(ppo_steps_per_s(noop, args.ppo_steps))
+        else:
+            noop_rates.append(ppo_steps_per_s(noop, args.ppo_steps))
+            real_rates.append(ppo_steps_per_s(real, args.ppo_steps))
     ratios = [a / b for a, b in zip(real_rates, noop_rates, strict=True)]
     machine = (
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}"

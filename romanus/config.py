@@ -269,16 +269,25 @@ class OutageConfig:
 
 @dataclass(frozen=True)
 class CapacityConfig:
-    """A synthetic link capacity process, piecewise constant over slots."""
+    """A link's capacity over time: a synthetic process (piecewise constant over slots) or a
+    recorded trace (see :mod:`romanus.traces`)."""
 
-    model: Literal["constant", "rayleigh", "markov"] = "rayleigh"
+    model: Literal["constant", "rayleigh", "markov", "trace"] = "rayleigh"
     capacity_mbps: float = field(0.0, ge=0, doc="constant: the capacity")
     sigma_mbps: float = field(13.62, gt=0, doc="rayleigh: scale of the Rayleigh marginal per slot")
     coherence_ms: float = field(0.0, ge=0, doc="rayleigh: AR(1) time constant of the fading (0 = independent slots)")
     states_mbps: tuple[float, ...] = field((), doc="markov: capacity of each state")
     mean_dwell_s: float = field(5.0, gt=0, doc="markov: mean time in a state")
-    slot_ms: float = field(100.0, gt=0, doc="duration of one capacity slot")
+    slot_ms: float = field(100.0, gt=0, doc="duration of one capacity slot (synthetic models)")
     outage: OutageConfig | None = None
+    trace: str = field("", doc="trace: file path (relative to the preset file) or builtin:NAME")
+    format: Literal["auto", "mahimahi", "cooked", "nyu"] = field("auto", doc="trace: file format")
+    start_s: float | None = field(0.0, ge=0, doc="trace: offset into the trace (null: drawn from the link's stream)")
+    loop: bool = field(True, doc="trace: repeat at its end (false: no capacity after it)")
+    scale: float = field(1.0, gt=0, doc="trace: capacity multiplier")
+    noise_cv: float = field(
+        0.0, ge=0, doc="trace: multiplicative log-normal noise per segment (coefficient of variation)"
+    )
 
     def __post_init__(self) -> None:
         if self.model == "markov":
@@ -287,6 +296,8 @@ class CapacityConfig:
             for i, c in enumerate(self.states_mbps):
                 if c < 0 or c != c:
                     raise Invalid(f"states_mbps[{i}]", f"must be >= 0, got {c}")
+        if self.model == "trace" and not self.trace:
+            raise Invalid("trace", "model trace needs a trace file (a path or builtin:NAME)")
 
 
 @dataclass(frozen=True)
@@ -539,4 +550,17 @@ def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -
     data, origins, source = _load_raw(name_or_path)
     if overrides:
         data, origins = deep_merge(data, overrides, origins, "overrides", Preset)
+    _anchor_trace_paths(data, origins)
     return build(Preset, data, source=source, origins=origins)
+
+
+def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> None:
+    """Make relative trace paths relative to the preset file that names them."""
+    for link in ("uplink", "downlink"):
+        section = data.get(link)
+        if not isinstance(section, dict) or not isinstance(section.get("trace"), str):
+            continue
+        trace = section["trace"]
+        origin = origins.get(f"{link}.trace", "")
+        if trace and not trace.startswith("builtin:") and not Path(trace).is_absolute() and Path(origin).is_file():
+            data[link] = {**section, "trace": str(Path(origin).parent / trace)}

@@ -9,6 +9,7 @@ import simpy
 from romanus.config import BackgroundLoadConfig, ServerConfig
 from romanus.rng import SeedPlan
 from romanus.sim.server import EdgeServer
+from romanus.sim.world import SyntheticBackground
 
 
 def make_server(
@@ -21,9 +22,14 @@ def make_server(
         ),
     )
     seeds = SeedPlan(seed)
-    return EdgeServer(
-        cfg, seeds.generator("server_load"), seeds.generator("server_arrivals"), seeds.generator("server_service")
+    background = SyntheticBackground(
+        cfg.background,
+        workers,
+        seeds.generator("server_load"),
+        seeds.generator("server_arrivals"),
+        seeds.generator("server_service"),
     )
+    return EdgeServer(cfg, background)
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.8])

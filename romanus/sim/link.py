@@ -178,7 +178,7 @@ class MarkovSource(SlotSource):
 
 
 def make_source(cfg: CapacityConfig, rng: np.random.Generator, outage_rng: np.random.Generator) -> SlotSource:
-    """The synthetic capacity source a :class:`CapacityConfig` describes."""
+    """The synthetic capacity source a :class:`CapacityConfig` describes (outages included)."""
     slot_s = cfg.slot_ms / 1000.0
     outage: dict[str, object] = {}
     if cfg.outage is not None:
@@ -190,7 +190,9 @@ def make_source(cfg: CapacityConfig, rng: np.random.Generator, outage_rng: np.ra
         return ConstantSource(cfg.capacity_mbps, slot_s, **outage)
     if cfg.model == "rayleigh":
         return RayleighSource(cfg.sigma_mbps, slot_s, cfg.coherence_ms / 1000.0, rng, **outage)
-    return MarkovSource(cfg.states_mbps, cfg.mean_dwell_s, slot_s, rng, **outage)
+    if cfg.model == "markov":
+        return MarkovSource(cfg.states_mbps, cfg.mean_dwell_s, slot_s, rng, **outage)
+    raise ValueError(f"{cfg.model!r} is not a synthetic capacity model (traces: romanus.sim.world.capacity_source)")
 
 
 class CapacitySeries:

@@ -1,9 +1,8 @@
 """The edge server: k workers, first come first served, shared with background tenants.
 
-Background requests arrive as a Poisson process whose rate follows a Markov load process
-(levels of background utilisation, exponential dwell times). Service times are
-near-deterministic (Gamma with a small coefficient of variation). The vehicle's requests
-join the same FCFS queue.
+Background requests come from a :class:`~romanus.sim.world.BackgroundSource` (synthetic:
+Poisson arrivals whose rate follows a Markov load process, near-deterministic service; or a
+recording of one). The vehicle's requests join the same FCFS queue.
 
 Simulation method. A FCFS multi-server queue is simulated exactly, job by job, with the
 Kiefer-Wolfowitz workload recursion: keep each worker's next-free time in a heap; a job
@@ -26,13 +25,10 @@ from bisect import bisect_left
 from collections import deque
 from typing import NamedTuple
 
-import numpy as np
-
 from romanus.config import ServerConfig
+from romanus.sim.world import BackgroundSource
 
 __all__ = ["EdgeServer", "ServerReport"]
-
-_WINDOW_S = 5.0  # background arrivals generated per window (within one load level)
 
 
 class ServerReport(NamedTuple):
@@ -46,32 +42,14 @@ class ServerReport(NamedTuple):
 
 
 class EdgeServer:
-    def __init__(
-        self,
-        cfg: ServerConfig,
-        load_rng: np.random.Generator,
-        arrival_rng: np.random.Generator,
-        service_rng: np.random.Generator,
-    ) -> None:
+    def __init__(self, cfg: ServerConfig, background: BackgroundSource) -> None:
         self.workers = cfg.workers
         self._free: list[float] = [0.0] * cfg.workers  # heap of worker next-free times
-        bg = cfg.background
-        self._level_names = list(bg.levels)
-        mean_s = bg.service_ms / 1000.0
-        self._rates = [u * cfg.workers / mean_s for u in bg.levels.values()]
-        self._mean_service_s = mean_s
-        self._cv = bg.service_cv
-        self._mean_dwell_s = bg.mean_dwell_s
-        self._load_rng = load_rng
-        self._arrival_rng = arrival_rng
-        self._service_rng = service_rng
-        self._level = self._level_names.index(bg.initial)
-        self._level_end = float(load_rng.exponential(bg.mean_dwell_s))
+        self._background = background
         self._gen_until = 0.0
         self._arr: list[float] = []
         self._svc: list[float] = []
         self._i = 0
-        self._level_log: list[tuple[float, int]] = [(0.0, self._level)]
         # telemetry
         self._period_s = cfg.telemetry_period_ms / 1000.0
         self._delay_s = cfg.telemetry_delay_ms / 1000.0
@@ -88,31 +66,16 @@ class EdgeServer:
 
     # -- background arrivals -----------------------------------------------------------------
 
-    def _service_times(self, n: int) -> np.ndarray:
-        if self._cv == 0.0:
-            return np.full(n, self._mean_service_s)
-        shape = 1.0 / self._cv**2
-        return self._service_rng.gamma(shape, self._mean_service_s / shape, n)
-
     def _generate(self) -> None:
-        """Arrivals of the next window: within one load level, at most ``_WINDOW_S`` long."""
-        a = self._gen_until
-        if a >= self._level_end:
-            k = len(self._rates)
-            if k > 1:
-                self._level = (self._level + int(self._load_rng.integers(1, k))) % k
-            self._level_end = a + float(self._load_rng.exponential(self._mean_dwell_s))
-            self._level_log.append((a, self._level))
-        b = min(a + _WINDOW_S, self._level_end)
-        n = int(self._arrival_rng.poisson(self._rates[self._level] * (b - a)))
-        times = np.sort(self._arrival_rng.uniform(a, b, n))
+        """Append the next window of background requests."""
+        times, services, end = self._background.next_window()
         if self._i > 4096:
             del self._arr[: self._i]
             del self._svc[: self._i]
             self._i = 0
         self._arr.extend(times.tolist())
-        self._svc.extend(self._service_times(n).tolist())
-        self._gen_until = b
+        self._svc.extend(services.tolist())
+        self._gen_until = end
 
     def advance(self, t: float) -> None:
         """Process every background arrival before ``t`` and every report due by ``t``."""
@@ -208,13 +171,3 @@ class EdgeServer:
         self.advance(t)
         f = self._free[0]
         return f - t if f > t else 0.0
-
-    def level_at(self, t: float) -> str:
-        """True background load level at ``t`` (hidden from the vehicle; for analysis)."""
-        self.advance(t)
-        level = self._level_log[0][1]
-        for start, lv in self._level_log:
-            if start > t:
-                break
-            level = lv
-        return self._level_names[level]

@@ -42,37 +42,16 @@ from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.pipeline.profile import PipelineProfile
 from romanus.rng import SeedPlan
-from romanus.sim.link import CapacitySeries, make_source
 from romanus.sim.records import FrameLog, FrameRecord
-from romanus.sim.scene import SceneProcess
 from romanus.sim.server import EdgeServer, ServerReport
+from romanus.sim.world import HorizonError, World, synthetic_world
 
 __all__ = ["DecisionContext", "Policy", "Simulator", "build_catalogue"]
-
-_DRAW_BLOCK = 4096
 
 
 def build_catalogue(preset: Preset) -> ModeCatalogue:
     """The operating-mode catalogue of a preset (derive once, share between simulators)."""
     return ModeCatalogue(preset.pipeline, PipelineProfile(preset.pipeline, preset.server.speedup))
-
-
-class _PerFrame:
-    """Draws indexed by frame number, generated in blocks from one stream."""
-
-    def __init__(self, draw: Callable[[int], np.ndarray]) -> None:
-        self._draw = draw
-        self._block = -1
-        self._values: list[float] = []
-
-    def __getitem__(self, frame: int) -> float:
-        block, i = divmod(frame, _DRAW_BLOCK)
-        while self._block < block:
-            self._values = self._draw(_DRAW_BLOCK).tolist()
-            self._block += 1
-        if block != self._block:
-            raise IndexError("per-frame draws are consumed in frame order")
-        return self._values[i]
 
 
 class DecisionContext:
@@ -119,7 +98,8 @@ class Simulator:
     """One vehicle driving one preset's world from one seed.
 
     Drive it frame by frame (``context()`` then ``step(mode)``), or all at once with
-    :meth:`run`. ``stream_seeds`` re-seeds individual exogenous streams.
+    :meth:`run`. ``stream_seeds`` re-seeds individual exogenous streams; ``world`` replaces
+    the generated world with another (a recorded scenario's).
     """
 
     def __init__(
@@ -130,12 +110,12 @@ class Simulator:
         stream_seeds: Mapping[str, int] | None = None,
         catalogue: ModeCatalogue | None = None,
         keep_records: bool = True,
+        world: World | None = None,
     ) -> None:
         self.preset = preset
         self.seeds = SeedPlan(seed, stream_seeds)
         self.catalogue = catalogue if catalogue is not None else build_catalogue(preset)
         cat = self.catalogue
-        seeds = self.seeds
         self.env = simpy.Environment()
         self._acc = simpy.Resource(self.env, capacity=1)
         self.period_s = preset.period_ms / 1000.0
@@ -158,32 +138,20 @@ class Simulator:
         self._required = cat.required.tolist()
         self.mask = cat.mask(server_available=preset.server.enabled)
         self._mask_list = self.mask.tolist()
-        # exogenous processes
-        self.scene = SceneProcess(preset.scene, cat.scenes, seeds.generator("scene"))
-        self.uplink = CapacitySeries(
-            make_source(preset.uplink, seeds.generator("uplink"), seeds.generator("uplink_outage"))
-        )
-        self.downlink = CapacitySeries(
-            make_source(preset.downlink, seeds.generator("downlink"), seeds.generator("downlink_outage"))
-        )
-        rtt = preset.rtt
-        rtt_rng = seeds.generator("rtt")
-        self._rtt = _PerFrame(lambda n: (rtt.shift_ms + rtt_rng.gamma(rtt.shape, rtt.scale_ms, n)) / 1000.0)
-        cv = preset.server.service_cv
-        own_rng = seeds.generator("own_service")
-        if cv > 0:
-            shape = 1.0 / cv**2
-            self._jitter = _PerFrame(lambda n: own_rng.gamma(shape, 1.0 / shape, n))
-        else:
-            self._jitter = _PerFrame(lambda n: np.ones(n))
+        # the exogenous world: generated from the seed, or a recording of one
+        self.world = world if world is not None else synthetic_world(preset, self.seeds, cat.scenes)
+        w = self.world
+        self.scene = w.scene
+        self.uplink = w.uplink
+        self.downlink = w.downlink
+        self._rtt = w.rtt_s
+        self._jitter = w.jitter
+        self._horizon_s = w.horizon_s
         self.server: EdgeServer | None = None
         if preset.server.enabled:
-            self.server = EdgeServer(
-                preset.server,
-                seeds.generator("server_load"),
-                seeds.generator("server_arrivals"),
-                seeds.generator("server_service"),
-            )
+            if w.background is None:
+                raise ValueError("the preset has an edge server but the world has no background requests for it")
+            self.server = EdgeServer(preset.server, w.background)
         # state
         self._acc_free = 0.0  # when the accelerator's FIFO will have run everything started
         self._up_free = 0.0
@@ -263,6 +231,10 @@ class Simulator:
             raise ValueError(f"mode {mode} ({name}) is masked: it offloads and no edge server is available")
         n = self.frames_started
         t = n * self.period_s
+        if t + self._abandon_s > self._horizon_s:
+            raise HorizonError(
+                f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
+            )
         if self.env.now < t or self.env.peek() <= t:
             self._advance(t)
         self.env.process(self._frame(n, t, mode, self.scene.at(t)))
