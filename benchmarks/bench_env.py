@@ -3,8 +3,8 @@
 1. Env steps/s of every registered preset under uniformly random actions.
 2. PPO (stable-baselines3, MlpPolicy, torch on one thread) env-steps/s on the default preset
    against PPO on a no-op env with identical spaces and episode length; after a warm-up run
-   the pairs alternate their order so machine noise and drift hit both. The ratio real/no-op is the share of training throughput the
-   simulator leaves (target >= 0.90).
+   the pairs alternate their order so machine noise and drift hit both. The ratio
+   real/no-op is the share of training throughput the simulator leaves (target >= 0.90).
 
     python benchmarks/bench_env.py [--steps 20000] [--ppo-steps 8192] [--repeats 2] [--json FILE]
 """

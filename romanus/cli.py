@@ -57,10 +57,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     seconds = args.frames * preset.period_ms / 1000
     print(f"{preset.name}: {policy.name}, {args.frames} frames ({seconds:.1f} s), seed {args.seed}")
-    for key, label, unit in _KPI_ROWS:
-        value = result[key]
-        text = f"{value:.0f}" if unit == "frames" else (f"{value:.4f}" if not unit else f"{value:.2f}")
-        print(f"  {label:<28} {text:>12} {unit}")
+    _print_kpis(result)
     if args.frames_csv:
         print(f"  frames written to {args.frames_csv}")
     return 0
@@ -108,6 +105,201 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _save_figure(fig: object, path: str) -> None:
+    """Render a matplotlib figure and write it atomically (format from the suffix)."""
+    import io
+    from pathlib import Path
+
+    from romanus.fileio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=120, format=Path(path).suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _cmd_trace_info(args: argparse.Namespace) -> int:
+    from romanus.traces import _window_rates, load_trace, trace_stats
+
+    trace = load_trace(args.file, args.format)
+    stats = trace_stats(trace, args.window_ms)
+    out = {"file": args.file, "format": trace.format, "sha256": trace.sha256, **stats}
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        w = _window_rates(trace, args.window_ms / 1000.0)
+        t = np.arange(len(w)) * args.window_ms / 1000.0
+        fig, ax = plt.subplots(figsize=(10, 3.2))
+        ax.step(t, w, where="post", lw=0.8, color="tab:blue", label=f"capacity ({args.window_ms:g} ms windows)")
+        ax.fill_between(
+            t, 0, w.max() if len(w) else 1, where=w <= 0, step="post", color="tab:red", alpha=0.2, label="outage"
+        )
+        ax.axhline(stats["mean_mbps"], color="k", lw=0.8, ls="--", label=f"mean {stats['mean_mbps']:.2f} Mbit/s")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("capacity (Mbit/s)")
+        ax.set_title(f"{args.file} ({trace.format})")
+        ax.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        _save_figure(fig, args.plot)
+        plt.close(fig)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.file}: {trace.format} trace, sha256 {trace.sha256[:16]}...")
+    print(f"  duration                {stats['duration_s']:>10.1f} s")
+    print(f"  mean capacity           {stats['mean_mbps']:>10.3f} Mbit/s")
+    for q in ("p10", "p50", "p90"):
+        print(f"  {q + ' capacity':<23} {stats[q + '_mbps']:>10.3f} Mbit/s  ({args.window_ms:g} ms windows)")
+    print(f"  outage fraction         {stats['outage_fraction']:>10.4f}")
+    print(f"  longest outage          {stats['longest_outage_s']:>10.1f} s")
+    if args.plot:
+        print(f"  plot written to {args.plot}")
+    return 0
+
+
+def _parse_seeds(text: str) -> range:
+    try:
+        a, b = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--seeds expects A:B (seeds A..B-1), got {text!r}") from None
+    if b <= a or a < 0:
+        raise ValueError(f"--seeds A:B needs 0 <= A < B, got {text!r}")
+    return range(a, b)
+
+
+def _trace_override(trace: str | None) -> dict[str, object]:
+    if not trace:
+        return {}
+    return {"uplink": {"model": "trace", "trace": trace, "start_s": None, "outage": None}}
+
+
+def _cmd_scenario_record(args: argparse.Namespace) -> int:
+    from romanus.config import load_preset
+    from romanus.scenario import record_scenario
+
+    preset = load_preset(args.env, _trace_override(args.uplink_trace) or None)
+    scenario = record_scenario(preset, args.seed, args.duration_s)
+    path = scenario.save(args.output)
+    print(f"{path}: {preset.name}, seed {args.seed}, {scenario.frames} frames, checksum {scenario.checksum[:16]}...")
+    return 0
+
+
+def _cmd_scenario_replay(args: argparse.Namespace) -> int:
+    from romanus.policies import make_policy
+    from romanus.scenario import Scenario
+    from romanus.sim.records import kpis, write_frames_csv
+    from romanus.sim.simulator import Simulator
+
+    scenario = Scenario.load(args.path)
+    preset = scenario.preset
+    sim = Simulator(preset, seed=scenario.seed, world=scenario.world())
+    policy = make_policy(args.policy, sim.catalogue, sim.seeds.generator("policy"))
+    frames_log = sim.run(policy, scenario.frames)
+    result = kpis(frames_log)
+    if args.frames_csv:
+        write_frames_csv(frames_log, args.frames_csv, sim.catalogue.modes, sim.catalogue.scenes)
+    if args.json:
+        meta = {"scenario": args.path, "checksum": scenario.checksum, "env": preset.name, "policy": policy.name}
+        print(json.dumps({**meta, **result}))
+        return 0
+    print(f"{args.path}: {preset.name}, seed {scenario.seed}, {scenario.frames} frames; policy {policy.name}")
+    _print_kpis(result)
+    return 0
+
+
+def _cmd_scenario_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from romanus.scenario import Scenario
+
+    sc = Scenario.load(args.path)
+    m, a = sc.manifest, sc.arrays
+    scenes = m["scenes"]
+    starts = np.append(a["scene_starts"], sc.duration_s)
+    share = {}
+    for i, s in enumerate(a["scene_ids"].tolist()):
+        lo, hi = min(starts[i], sc.duration_s), min(starts[i + 1], sc.duration_s)
+        share[scenes[s]] = share.get(scenes[s], 0.0) + max(0.0, hi - lo) / sc.duration_s
+    d, r = a["uplink_durations"], a["uplink_rates"]
+    edges = np.concatenate([[0.0], np.cumsum(d)])
+    keep = edges[:-1] < sc.duration_s
+    mean_up = float((d[keep] * r[keep]).sum() / d[keep].sum()) if keep.any() else 0.0
+    out = {
+        "path": args.path,
+        "format_version": m["format_version"],
+        "romanus_version": m["romanus_version"],
+        "env": m["preset_name"],
+        "seed": sc.seed,
+        "duration_s": sc.duration_s,
+        "frames": sc.frames,
+        "checksum": sc.checksum,
+        "created_utc": m.get("created_utc"),
+        "uplink_mean_mbps": mean_up,
+        "uplink_zero_fraction": float(d[keep & (r <= 0)].sum() / max(d[keep].sum(), 1e-12)),
+        "scene_share": share,
+        "background_requests": len(a.get("bg_times", [])),
+        "sources": m["sources"],
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.path}: {out['env']} scenario, seed {sc.seed}, {sc.duration_s:g} s ({sc.frames} frames)")
+    print(f"  format v{out['format_version']}, romanus {out['romanus_version']}, created {out['created_utc']}")
+    print(f"  checksum {sc.checksum}")
+    print(f"  uplink mean {mean_up:.2f} Mbit/s, zero capacity {out['uplink_zero_fraction']:.2%} of the time")
+    print("  scenes: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(share.items(), key=lambda kv: -kv[1])))
+    print(f"  background requests: {out['background_requests']}")
+    for src in m["sources"]:
+        print(f"  {src['link']} trace {src['file']} ({src['format']}, sha256 {src['sha256'][:16]}...)")
+    return 0
+
+
+def _cmd_scenario_suite(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from romanus.config import load_preset
+    from romanus.scenario import record_scenario
+    from romanus.traces import load_trace
+
+    seeds = _parse_seeds(args.seeds)
+    traces: list[str] = []
+    if args.uplink_traces:
+        folder = Path(args.uplink_traces)
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: not a folder of traces")
+        traces = sorted(str(f) for f in folder.iterdir() if f.is_file() and not f.name.startswith((".", "README")))
+        if not traces:
+            raise ValueError(f"{folder}: no trace files")
+        for t in traces:
+            load_trace(t)  # fail early, naming the file and line
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for i, seed in enumerate(tqdm(seeds, unit="scenario", delay=2.0, disable=args.quiet, file=sys.stderr)):
+        trace = traces[i % len(traces)] if traces else None
+        preset = load_preset(args.env, _trace_override(trace) or None)
+        scenario = record_scenario(preset, seed, args.duration_s)
+        name = f"seed-{seed:05d}.scenario"
+        scenario.save(out / name)
+        index.append({"file": name, "seed": seed, "trace": trace, "checksum": scenario.checksum})
+    with open(out / "suite.json", "w", encoding="utf-8") as fh:
+        json.dump({"env": args.env, "duration_s": args.duration_s, "scenarios": index}, fh, indent=1)
+    print(f"{out}: {len(index)} scenarios of {args.env}" + (f" over {len(traces)} traces" if traces else ""))
+    return 0
+
+
+def _print_kpis(result: dict[str, float]) -> None:
+    for key, label, unit in _KPI_ROWS:
+        value = result[key]
+        text = f"{value:.0f}" if unit == "frames" else (f"{value:.4f}" if not unit else f"{value:.2f}")
+        print(f"  {label:<28} {text:>12} {unit}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="romanus",
@@ -134,6 +326,52 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("presets", help="list the shipped presets")
     p.set_defaults(func=_cmd_presets)
+
+    trace = sub.add_parser("trace", help="inspect link-capacity traces").add_subparsers(
+        dest="trace_command", metavar="COMMAND", required=True
+    )
+    p = trace.add_parser("info", help="duration, capacity percentiles and outages of a trace")
+    p.add_argument("file", help="trace file (mahimahi, cooked 'time_s Mbit/s', or NYU 'value,unit'), or builtin:NAME")
+    p.add_argument("--format", default="auto", choices=["auto", "mahimahi", "cooked", "nyu"])
+    p.add_argument(
+        "--window-ms", type=float, default=100.0, help="window for percentiles and outages (default: %(default)s)"
+    )
+    p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="draw capacity over time into this PNG")
+    p.set_defaults(func=_cmd_trace_info)
+
+    scen = sub.add_parser("scenario", help="record, replay and inspect scenarios").add_subparsers(
+        dest="scenario_command", metavar="COMMAND", required=True
+    )
+    p = scen.add_parser("record", help="record every exogenous input of a preset for a duration")
+    p.add_argument("--env", default="default", help="preset name or YAML path (default: %(default)s)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--duration-s", type=float, required=True, help="simulated seconds (frames = duration / period)")
+    p.add_argument("--uplink-trace", metavar="FILE", help="drive the uplink with this trace (random start offset)")
+    p.add_argument("-o", "--output", required=True, metavar="PATH", help="scenario file to write")
+    p.set_defaults(func=_cmd_scenario_record)
+    p = scen.add_parser("replay", help="run a policy on a recorded scenario and print its KPIs")
+    p.add_argument("path")
+    p.add_argument("--policy", default="local-robust")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--frames-csv", metavar="PATH")
+    p.set_defaults(func=_cmd_scenario_replay)
+    p = scen.add_parser("info", help="what a scenario file holds")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_scenario_info)
+    p = scen.add_parser("suite", help="record one scenario per seed into a folder")
+    p.add_argument("--env", default="default", help="preset name or YAML path (default: %(default)s)")
+    p.add_argument("--seeds", required=True, metavar="A:B", help="seeds A..B-1")
+    p.add_argument(
+        "--duration-s", type=float, default=60.0, help="simulated seconds per scenario (default: %(default)s)"
+    )
+    p.add_argument(
+        "--uplink-traces", metavar="DIR", help="drive the uplink with these traces, one per scenario in turn"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_scenario_suite)
     return parser
 
 
@@ -144,10 +382,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "frames", 1) is not None and getattr(args, "frames", 1) < 1:
         return _fail("--frames must be at least 1")
     from romanus.config import ConfigError
+    from romanus.scenario import ScenarioError
+    from romanus.traces import TraceError
 
     try:
         return int(args.func(args))
-    except ConfigError as exc:
+    except (ConfigError, TraceError, ScenarioError) as exc:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc))

@@ -44,6 +44,7 @@ TraceFormat = Literal["auto", "mahimahi", "cooked", "nyu"]
 PACKET_MBIT = 1500 * 8 / 1e6  # one mahimahi delivery opportunity
 _NYU_UNITS = {"mbits/sec": 1.0, "kbits/sec": 1e-3, "bits/sec": 1e-6}
 _MAX_BYTES = 256 * 1024 * 1024
+_MAX_MS = 10**10  # about 116 days
 
 
 class TraceError(ValueError):
@@ -112,6 +113,8 @@ def _mahimahi(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
         if not line.isdigit():
             raise TraceError(source, f"expected an integer millisecond timestamp, got {line[:60]!r}", i)
         t = int(line)
+        if t > _MAX_MS:
+            raise TraceError(source, f"timestamp {line[:20]} ms is beyond any plausible trace (max {_MAX_MS} ms)", i)
         if t < prev:
             raise TraceError(source, f"timestamps must not decrease ({t} after {prev})", i)
         stamps.append(t)
@@ -121,8 +124,20 @@ def _mahimahi(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
     period = stamps[-1]
     if period <= 0:
         raise TraceError(source, "the last timestamp (the trace's period in ms) must be positive")
-    counts = np.bincount(np.maximum(np.asarray(stamps, dtype=np.int64) - 1, 0), minlength=period)[:period]
-    return np.full(period, 1e-3), counts * PACKET_MBIT / 1e-3
+    # Sparse form: one segment per millisecond that has opportunities, zero-capacity segments
+    # for the gaps, so memory follows the number of lines, not the trace's duration.
+    bins, counts = np.unique(np.maximum(np.asarray(stamps, dtype=np.int64) - 1, 0), return_counts=True)
+    starts = bins.astype(np.float64)
+    ends = starts + 1.0
+    gap_starts = np.concatenate([[0.0], ends])
+    gap_ends = np.concatenate([starts, [float(period)]])
+    edges = np.empty(2 * len(bins) + 1, dtype=np.float64)  # gap, busy ms, gap, busy ms, ..., gap
+    edges[0::2] = gap_ends - gap_starts
+    edges[1::2] = 1.0
+    rates = np.zeros(2 * len(bins) + 1, dtype=np.float64)
+    rates[1::2] = counts * PACKET_MBIT / 1e-3
+    keep = edges > 0
+    return edges[keep] * 1e-3, rates[keep]
 
 
 def _cooked(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:

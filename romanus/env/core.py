@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from romanus.config import Preset, load_preset
+from romanus.config import EnvConfig, Preset, load_preset
 from romanus.env.observations import make_observation
 from romanus.pipeline.modes import ModeCatalogue
+from romanus.scenario import Scenario, load_suite
 from romanus.sim.records import FrameRecord, kpis
 from romanus.sim.simulator import DecisionContext, Simulator, build_catalogue
 
 __all__ = ["RomanusEnv", "default_energy_scale_mj"]
+
+ScenarioArg = str | Path | Scenario
+
+
+def _suite_entries(scenario: ScenarioArg | Sequence[ScenarioArg] | None) -> list[ScenarioArg]:
+    if scenario is None:
+        return []
+    if isinstance(scenario, Scenario):
+        return [scenario]
+    if isinstance(scenario, str | Path):
+        return list(load_suite(scenario))
+    return list(scenario)
+
+
+def _world_signature(preset: Preset) -> str:
+    """Everything that shapes the world, in order (dict order matters: scenes, branches)."""
+    world = dataclasses.replace(preset, env=EnvConfig(), name="X", description="", version=0)
+    return json.dumps(dataclasses.asdict(world))
+
 
 EPISODE_KPIS = (
     "episode_energy_per_frame_mj",
@@ -118,10 +141,14 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         ``Monitor(info_keywords=...)``.
 
     Arguments
-        ``preset``: a shipped preset name, a YAML path or a :class:`~romanus.config.Preset`;
-        ``overrides``: a nested mapping merged into the preset; ``observation``,
-        ``episode_s`` and ``reward`` (a mapping of ``RewardConfig`` fields) override the
-        preset's ``env`` section.
+        ``preset``: a shipped preset name, a YAML path or a :class:`~romanus.config.Preset`
+        (default: ``default``, or the scenario's preset); ``overrides``: a nested mapping
+        merged into the preset; ``observation``, ``episode_s`` and ``reward`` (a mapping of
+        ``RewardConfig`` fields) override the preset's ``env`` section; ``scenario``: a
+        recorded scenario file, a suite folder, a :class:`~romanus.scenario.Scenario` or a
+        list of them. With scenarios each episode replays one (in turn; or the one named by
+        ``reset(options={"scenario": path_or_index})``) from start to end, so every policy
+        faces the same inputs; the episode then lasts the scenario's frames.
 
     Version History
         v0: initial version.
@@ -131,13 +158,18 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
 
     def __init__(
         self,
-        preset: str | Preset = "default",
+        preset: str | Preset | None = None,
         *,
         overrides: Mapping[str, Any] | None = None,
         observation: str | None = None,
         episode_s: float | None = None,
         reward: Mapping[str, Any] | None = None,
+        scenario: ScenarioArg | Sequence[ScenarioArg] | None = None,
     ) -> None:
+        self._suite: list[ScenarioArg] = _suite_entries(scenario)
+        self._loaded: dict[str, Scenario] = {}
+        if preset is None:
+            preset = self._scenario(0).preset if self._suite else "default"
         env_over: dict[str, Any] = {}
         if observation is not None:
             env_over["observation"] = observation
@@ -177,7 +209,13 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self.sim: Simulator | None = None
         self._ctx: DecisionContext | None = None
         self._episode_seed = 0
+        self._episode_frames = self.frames_per_episode
         self._actions: list[int] = []
+        self._episode_scenario: Scenario | None = None
+        self._next_in_suite = 0
+        self._world_signature = _world_signature(self.preset)
+        if self._suite:
+            self._scenario(0)  # fail now, not at the first reset, if the suite is of another world
 
     # -- Gymnasium API -----------------------------------------------------------------------
 
@@ -185,13 +223,49 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        if seed is not None:
+            self._next_in_suite = 0
         self._episode_seed = int(self.np_random.integers(0, 2**63 - 1))
+        chosen = (options or {}).get("scenario")
+        if chosen is not None:
+            self._episode_scenario = self._scenario(chosen)
+        elif self._suite:
+            self._episode_scenario = self._scenario(self._next_in_suite % len(self._suite))
+            self._next_in_suite += 1
+        else:
+            self._episode_scenario = None
         self._start_episode()
         assert self.sim is not None and self._ctx is not None
         return self._obs.observe(self.sim, self._ctx), {"frame": 0, "scene": self._ctx.scene}
 
+    def _scenario(self, which: ScenarioArg | int) -> Scenario:
+        """A scenario by suite index, path or object, loaded once and checked against the preset."""
+        if isinstance(which, int) and not isinstance(which, bool):
+            if not 0 <= which < len(self._suite):
+                raise ValueError(f"scenario index {which} is outside the suite (0..{len(self._suite) - 1})")
+            which = self._suite[which]
+        if isinstance(which, Scenario):
+            sc = which
+        else:
+            key = str(which)
+            if key not in self._loaded:
+                self._loaded[key] = Scenario.load(key)
+            sc = self._loaded[key]
+        if hasattr(self, "_world_signature") and _world_signature(sc.preset) != self._world_signature:
+            raise ValueError(
+                f"scenario {sc.path or ''} was recorded from a different world than preset {self.preset.name} "
+                "(everything but the env section must match)"
+            )
+        return sc
+
     def _start_episode(self) -> None:
-        self.sim = Simulator(self.preset, self._episode_seed, catalogue=self.catalogue)
+        sc = self._episode_scenario
+        if sc is None:
+            self.sim = Simulator(self.preset, self._episode_seed, catalogue=self.catalogue)
+            self._episode_frames = self.frames_per_episode
+        else:
+            self.sim = Simulator(self.preset, sc.seed, catalogue=self.catalogue, world=sc.world())
+            self._episode_frames = sc.frames
         self._ctx = self.sim.context()
         self._actions = []
 
@@ -212,7 +286,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         frame, scene = self._ctx.frame, self._ctx.scene
         resolved = sim.step(mode)
         self._actions.append(mode)
-        truncated = sim.frames_started >= self.frames_per_episode
+        truncated = sim.frames_started >= self._episode_frames
         if truncated:
             resolved += sim.drain()
         self._ctx = sim.context()

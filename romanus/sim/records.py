@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from romanus.fileio import atomic_write_bytes
 from romanus.pipeline.modes import Mode
 
 __all__ = ["FrameLog", "FrameRecord", "kpis", "write_frames_csv"]
@@ -148,12 +147,4 @@ def write_frames_csv(log: FrameLog, path: str | Path, modes: Sequence[Mode], sce
         m = modes[row[2]]
         out = [*row[:3], m.name, "+".join(m.branches), m.placement_text, row[3], scene_names[row[3]], *row[4:]]
         w.writerow([repr(v) if isinstance(v, float) else v for v in out])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
