@@ -170,17 +170,20 @@ def _parse_seeds(text: str) -> range:
     return range(a, b)
 
 
-def _trace_override(trace: str | None) -> dict[str, object]:
-    if not trace:
-        return {}
-    return {"uplink": {"model": "trace", "trace": trace, "start_s": None, "outage": None}}
+def _trace_override(uplink: str | None, downlink: str | None = None) -> dict[str, object]:
+    """Preset overrides that drive the links with traces, each from a random start offset."""
+    out: dict[str, object] = {}
+    for link, trace in (("uplink", uplink), ("downlink", downlink)):
+        if trace:
+            out[link] = {"model": "trace", "trace": trace, "start_s": None, "outage": None}
+    return out
 
 
 def _cmd_scenario_record(args: argparse.Namespace) -> int:
     from romanus.config import load_preset
     from romanus.scenario import record_scenario
 
-    preset = load_preset(args.env, _trace_override(args.uplink_trace) or None)
+    preset = load_preset(args.env, _trace_override(args.uplink_trace, args.downlink_trace) or None)
     scenario = record_scenario(preset, args.seed, args.duration_s)
     path = scenario.save(args.output)
     print(f"{path}: {preset.name}, seed {args.seed}, {scenario.frames} frames, checksum {scenario.checksum[:16]}...")
@@ -348,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--duration-s", type=float, required=True, help="simulated seconds (frames = duration / period)")
     p.add_argument("--uplink-trace", metavar="FILE", help="drive the uplink with this trace (random start offset)")
+    p.add_argument("--downlink-trace", metavar="FILE", help="drive the downlink with this trace (random start offset)")
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="scenario file to write")
     p.set_defaults(func=_cmd_scenario_record)
     p = scen.add_parser("replay", help="run a policy on a recorded scenario and print its KPIs")
