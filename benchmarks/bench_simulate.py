@@ -25,7 +25,7 @@ import numpy as np
 import simpy
 
 from romanus.config import load_preset
-from romanus.policies import make_policy
+from romanus.policies import policy_for
 from romanus.sim.simulator import Simulator, build_catalogue
 
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         sim_rates, skel_rates, full_rates = [], [], []
         for rep in range(args.repeats):
             sim = Simulator(world, seed=rep, catalogue=cat)
-            pol = make_policy(policy, cat, sim.seeds.generator("policy"))
+            pol = policy_for(sim, policy)
             t = time.perf_counter()
             log = sim.run(pol, args.frames)
             sim_s = time.perf_counter() - t

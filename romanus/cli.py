@@ -39,13 +39,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from romanus.config import load_preset
-    from romanus.policies import make_policy
+    from romanus.policies import policy_for
     from romanus.sim.records import kpis, write_frames_csv
     from romanus.sim.simulator import Simulator
 
     preset = load_preset(args.env)
     sim = Simulator(preset, seed=args.seed)
-    policy = make_policy(args.policy, sim.catalogue, sim.seeds.generator("policy"))
+    policy = policy_for(sim, args.policy)
     with tqdm(total=args.frames, unit="frame", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
         frames_log = sim.run(policy, args.frames, progress=bar.update)
     result = kpis(frames_log)
@@ -191,7 +191,7 @@ def _cmd_scenario_record(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenario_replay(args: argparse.Namespace) -> int:
-    from romanus.policies import make_policy
+    from romanus.policies import policy_for
     from romanus.scenario import Scenario
     from romanus.sim.records import kpis, write_frames_csv
     from romanus.sim.simulator import Simulator
@@ -199,7 +199,7 @@ def _cmd_scenario_replay(args: argparse.Namespace) -> int:
     scenario = Scenario.load(args.path)
     preset = scenario.preset
     sim = Simulator(preset, seed=scenario.seed, world=scenario.world())
-    policy = make_policy(args.policy, sim.catalogue, sim.seeds.generator("policy"))
+    policy = policy_for(sim, args.policy)
     frames_log = sim.run(policy, scenario.frames)
     result = kpis(frames_log)
     if args.frames_csv:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from romanus.config import load_preset
-from romanus.policies import make_policy
+from romanus.policies import policy_for
 from romanus.sim.records import kpis
 from romanus.sim.simulator import Simulator
 
@@ -87,7 +87,7 @@ def test_every_frame_is_recorded_with_sane_values(world: dict[str, Any], seed: i
     if policy == "offload-all" and not preset.server.enabled:
         policy = "local-robust"
     sim = Simulator(preset, seed=seed)
-    log = sim.run(make_policy(policy, sim.catalogue, sim.seeds.generator("policy")), frames)
+    log = sim.run(policy_for(sim, policy), frames)
     assert len(log) == frames == sim.frames_finished
     assert sorted(log["frame"].tolist()) == list(range(frames))
     for name, col in log.columns.items():

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from romanus.cli import main
 from romanus.config import Preset, load_preset
 from romanus.env.core import RomanusEnv
-from romanus.policies import make_policy
+from romanus.policies import policy_for
 from romanus.scenario import FORMAT_VERSION, Scenario, ScenarioError, _checksum, record_scenario
 from romanus.sim.simulator import Simulator
 from romanus.sim.world import HorizonError
@@ -25,13 +25,13 @@ from romanus.sim.world import HorizonError
 
 def live(preset: Preset, seed: int, policy: str, frames: int) -> Simulator:
     sim = Simulator(preset, seed)
-    sim.run(make_policy(policy, sim.catalogue, sim.seeds.generator("policy")), frames)
+    sim.run(policy_for(sim, policy), frames)
     return sim
 
 
 def replay(sc: Scenario, policy: str) -> Simulator:
     sim = Simulator(sc.preset, sc.seed, world=sc.world())
-    sim.run(make_policy(policy, sim.catalogue, sim.seeds.generator("policy")), sc.frames)
+    sim.run(policy_for(sim, policy), sc.frames)
     return sim
 
 
@@ -121,7 +121,7 @@ def test_two_policies_consume_identical_inputs(recorded: Path) -> None:
 def test_asking_beyond_the_scenario_is_a_clear_error(recorded: Path) -> None:
     sc = Scenario.load(recorded)
     sim = Simulator(sc.preset, sc.seed, world=sc.world())
-    policy = make_policy("local-robust", sim.catalogue, sim.seeds.generator("policy"))
+    policy = policy_for(sim, "local-robust")
     sim.run(policy, sc.frames)
     with pytest.raises(HorizonError, match="the world ends at"):
         for _ in range(100):

@@ -8,7 +8,7 @@ import simpy
 
 from romanus.config import Preset, load_preset
 from romanus.pipeline.modes import ModeCatalogue
-from romanus.policies import make_policy
+from romanus.policies import policy_for
 from romanus.rng import EXOGENOUS_STREAMS
 from romanus.sim.records import kpis
 from romanus.sim.simulator import Simulator
@@ -16,7 +16,7 @@ from romanus.sim.simulator import Simulator
 
 def run(preset: Preset, policy: str, frames: int, seed: int = 0, **kw: object) -> Simulator:
     sim = Simulator(preset, seed=seed, **kw)  # type: ignore[arg-type]
-    sim.run(make_policy(policy, sim.catalogue, sim.seeds.generator("policy")), frames)
+    sim.run(policy_for(sim, policy), frames)
     return sim
 
 
@@ -96,7 +96,7 @@ def test_energy_adds_up(preset: Preset) -> None:
     idle = load_preset("default", overrides={"vehicle": {"idle_power_w": 1.5}})
     sim = Simulator(idle, seed=2)
     sim._acc = MonitoredResource(sim.env)
-    sim.run(make_policy("random", sim.catalogue, sim.seeds.generator("policy")), 3000)
+    sim.run(policy_for(sim, "random"), 3000)
     log = sim.log()
     busy = np.array(sim._acc.releases) - np.array(sim._acc.grants)
     assert len(busy) == 3000 and (busy >= 0).all()

@@ -47,6 +47,7 @@ class EdgeServer:
         self._free: list[float] = [0.0] * cfg.workers  # heap of worker next-free times
         self._background = background
         self._gen_until = 0.0
+        self._horizon = 0.0  # the latest time the server has been advanced to
         self._arr: list[float] = []
         self._svc: list[float] = []
         self._i = 0
@@ -79,6 +80,8 @@ class EdgeServer:
 
     def advance(self, t: float) -> None:
         """Process every background arrival before ``t`` and every report due by ``t``."""
+        if t > self._horizon:
+            self._horizon = t
         free = self._free
         replace = heapq.heapreplace
         while True:
@@ -138,16 +141,41 @@ class EdgeServer:
 
     def submit(self, t: float, service_s: float, abandon_s: float = math.inf) -> tuple[float, float] | None:
         """Our request arrives at ``t``: (start, end), or None if it would start at or after
-        ``abandon_s`` (the vehicle cancels it and it leaves the queue)."""
+        ``abandon_s`` (the vehicle cancels it and it leaves the queue).
+
+        Requests must be submitted in arrival order, at or after every time the server has
+        been advanced to (the simulator submits each when it arrives)."""
+        if t < self._horizon:
+            raise ValueError(f"request at {t} s submitted after the server was advanced to {self._horizon} s")
         self.advance(t)
-        self._arrivals_since += 1
         f = self._free[0]
         start = t if t > f else f
+        self._arrivals_since += 1
         if start >= abandon_s:
             return None
         heapq.heapreplace(self._free, start + service_s)
         self._admitted_s += service_s
         return start, start + service_s
+
+    def peek(self, t: float, service_s: float, abandon_s: float = math.inf) -> tuple[float, float] | None:
+        """What :meth:`submit` would answer for a request arriving at ``t`` (any time not
+        before the server's current time), without queueing it or advancing the server."""
+        free = list(self._free)
+        i = self._i
+        while True:
+            arr = self._arr
+            j = bisect_left(arr, t, i)
+            for a, s in zip(arr[i:j], self._svc[i:j], strict=True):
+                f = free[0]
+                heapq.heapreplace(free, (f if f > a else a) + s)
+            if j < len(arr) or self._gen_until >= t:
+                break
+            consumed = self._i
+            self._generate()  # generation is lazy and deterministic: the same whenever it runs
+            i = j - (consumed - self._i)  # the consumed prefix may have been trimmed
+        f = free[0]
+        start = t if t > f else f
+        return None if start >= abandon_s else (start, start + service_s)
 
     def report(self, now: float) -> ServerReport | None:
         """The newest report the vehicle has received by ``now`` (reports travel ``delay``)."""

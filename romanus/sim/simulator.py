@@ -19,10 +19,12 @@ running work is cancelled (accelerator, uplink, downlink; a server request that 
 started leaves the queue). So every frame resolves, met or missed, by capture + abandon time,
 and frames in always equals frames recorded.
 
-The uplink, server and downlink are FIFO/FCFS, so a request's timeline on them is fully
-determined when it joins them; it is computed then (exactly, from the capacity integral and
-the server's workload recursion) instead of being stepped through SimPy events. The
-accelerator queue, the frame processes and the clock are SimPy's.
+The accelerator queue, the frame processes and the clock are SimPy's. The uplink and
+downlink are FIFO: a transfer's end is computed when it joins them, exactly, from the
+capacity integral, instead of being stepped through. A request joins the server's FCFS queue
+by a SimPy event at its arrival (so requests enter in time order even when RTTs reorder
+them) and the server answers from its exact workload recursion; another event at the end of
+service sends the results down.
 
 Exogenous randomness flows from one seed through one generator per stream
 (:class:`romanus.rng.SeedPlan`); per-frame draws (RTT, service jitter) are indexed by frame
@@ -33,7 +35,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from functools import partial
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import simpy
@@ -42,11 +45,12 @@ from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.pipeline.profile import PipelineProfile
 from romanus.rng import SeedPlan
+from romanus.sim.link import CapacitySeries
 from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import EdgeServer, ServerReport
 from romanus.sim.world import HorizonError, World, synthetic_world
 
-__all__ = ["DecisionContext", "Policy", "Simulator", "build_catalogue"]
+__all__ = ["DecisionContext", "Policy", "Prediction", "Simulator", "build_catalogue"]
 
 
 def build_catalogue(preset: Preset) -> ModeCatalogue:
@@ -86,6 +90,49 @@ class DecisionContext:
     @property
     def last_record(self) -> FrameRecord | None:
         return self._sim.last_record
+
+    def uplink_mbps(self, window_s: float) -> float:
+        """Mean uplink capacity over the last ``window_s`` (modem measurement)."""
+        return _past_rate(self._sim.uplink, self.time_s, window_s)
+
+    def downlink_mbps(self, window_s: float) -> float:
+        """Mean downlink capacity over the last ``window_s`` (modem measurement)."""
+        return _past_rate(self._sim.downlink, self.time_s, window_s)
+
+    @property
+    def rtt_estimate_ms(self) -> float | None:
+        """Running mean of the RTTs the vehicle measured (None before the first response)."""
+        return self._sim.rtt_ewma_ms
+
+    @property
+    def accelerator_backlog_ms(self) -> float:
+        return self._sim.accelerator_backlog_s(self.time_s) * 1000.0
+
+    @property
+    def uplink_backlog_ms(self) -> float:
+        return self._sim.uplink_backlog_s(self.time_s) * 1000.0
+
+    def predict(self, mode: int) -> Prediction:
+        """Oracle only: the frame's outcome in ``mode``, from the world's known future."""
+        return self._sim.predict(mode)
+
+
+def _past_rate(series: CapacitySeries, now: float, window_s: float) -> float:
+    t0 = now - window_s
+    if t0 < 0.0:
+        return series.rate(0.0) if now <= 0.0 else series.mean_rate(0.0, now)
+    return series.mean_rate(t0, now)
+
+
+class Prediction(NamedTuple):
+    """A frame's outcome as :meth:`Simulator.predict` foresees it."""
+
+    latency_ms: float
+    deadline_met: bool
+    completed: bool
+    compute_mj: float
+    radio_mj: float
+    risky: bool
 
 
 class Policy(Protocol):
@@ -166,6 +213,8 @@ class Simulator:
         #: RTT (ms) measured by the newest response received, and when it was received (s)
         self.last_rtt_ms = 0.0
         self.last_rtt_at_s = -math.inf
+        #: exponentially weighted mean of measured RTTs (weight 0.2 on the newest); None before any
+        self.rtt_ewma_ms: float | None = None
         self._lookback_s = max(preset.estimate_window_ms / 1000.0, self._abandon_s) + 1.0
         self._estimate_s = preset.estimate_window_ms / 1000.0
 
@@ -173,8 +222,7 @@ class Simulator:
 
     def uplink_estimate_mbps(self, now: float) -> float:
         """Mean uplink capacity over the last estimate window before ``now``."""
-        t0 = max(0.0, now - self._estimate_s)
-        return self.uplink.mean_rate(t0, now) if now > t0 else self.uplink.rate(0.0)
+        return _past_rate(self.uplink, now, self._estimate_s)
 
     def server_report(self, now: float) -> ServerReport | None:
         return None if self.server is None else self.server.report(now)
@@ -284,6 +332,49 @@ class Simulator:
 
     # -- one frame ------------------------------------------------------------------------------
 
+    def _outcome(
+        self, t_cap: float, local_end: float, remote: float, abandon: float
+    ) -> tuple[float, bool, bool, float]:
+        """(time the frame resolves, completed, deadline met, latency ms)."""
+        done = (max(local_end, remote) + self._fusion_s) if local_end <= abandon else math.inf
+        completed = done <= abandon
+        t_final = done if completed else abandon
+        # An abandoned frame's latency is censored at exactly the abandon time.
+        latency_ms = (t_final - t_cap) * 1000.0 if completed else self._abandon_ms
+        return t_final, completed, completed and latency_ms <= self._deadline_ms, latency_ms
+
+    def predict(self, mode: int) -> Prediction:
+        """What the frame about to be captured would do in ``mode``, computed from the current
+        state and the world's future (the world is deterministic). Nothing is booked.
+
+        Exact when every earlier frame has resolved by the capture (the default, where the
+        abandon time equals the period); otherwise earlier frames whose payload is not ready
+        yet have not booked the uplink and server, and the prediction ignores them there.
+        """
+        n = self.frames_started
+        t = n * self.period_s
+        abandon = t + self._abandon_s
+        start = t if t > self._acc_free else self._acc_free
+        prefix, local = self._prefix[mode], self._local[mode]
+        local_end = start + prefix + local
+        busy_end = min(local_end, abandon) if start < abandon else start
+        remote = radio = 0.0
+        if self._offloads[mode]:
+            remote = math.inf
+            ready = start + prefix
+            if ready < abandon:
+                arrive, radio, _ = self._uplink_leg(n, mode, ready, abandon, commit=False)
+                if arrive < abandon and self.server is not None:
+                    res = self.server.peek(arrive, self._server_s[mode] * self._jitter[n], abandon)
+                    if res is not None:
+                        remote, radio_down = self._downlink_leg(mode, res[1], abandon, self._rtt[n], commit=False)
+                        radio += radio_down
+        _, completed, met, latency_ms = self._outcome(t, local_end, remote, abandon)
+        scene = self.scene.at(t)
+        robust = self._robust[mode][scene] >= self._required[scene] - 1e-9
+        compute = self._active_w * (busy_end - start) * 1000.0
+        return Prediction(latency_ms, met, completed, compute, radio, not (met and robust))
+
     def _frame(self, n: int, t_cap: float, m: int, scene: int):  # type: ignore[no-untyped-def]
         env = self.env
         abandon = t_cap + self._abandon_s
@@ -293,29 +384,32 @@ class Simulator:
         prefix, local = self._prefix[m], self._local[m]
         local_end = start + prefix + local
         busy_end = min(local_end, abandon) if start < abandon else start
-        remote = 0.0
-        radio = 0.0
+        remote = radio = wait_ms = rtt_ms = 0.0
         sent = 0
-        wait_ms = rtt_ms = 0.0
+        trip: _Trip | None = None
         if self._offloads[m]:
+            remote = math.inf
             ready = start + prefix
             if ready < abandon:
-                remote, radio, sent, wait_ms, rtt_ms = self._offload(n, m, ready, abandon)
-            else:
-                remote = math.inf
+                arrive, radio, sent = self._uplink_leg(n, m, ready, abandon, commit=True)
+                if arrive != math.inf:
+                    rtt_ms = self._rtt[n] * 1000.0
+                if arrive < abandon and self.server is not None:
+                    # The request reaches the server later: join its queue then, in time order.
+                    trip = _Trip(n, m, abandon, env.event())
+                    env.timeout(arrive - start).callbacks.append(partial(self._at_server, trip))
         busy = busy_end - start
         if busy > 0.0:
             yield env.timeout(busy)
         self._acc.release(req)
         self.busy_s += busy
-        done = (max(local_end, remote) + self._fusion_s) if local_end <= abandon else math.inf
-        completed = done <= abandon
-        t_final = done if completed else abandon
+        if trip is not None:
+            remote = yield trip.done
+            radio += trip.radio_mj
+            wait_ms = trip.wait_ms
+        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
         if t_final > env.now:
             yield env.timeout(t_final - env.now)
-        # An abandoned frame's latency is censored at exactly the abandon time.
-        latency_ms = (t_final - t_cap) * 1000.0 if completed else self._abandon_ms
-        met = completed and latency_ms <= self._deadline_ms
         robustness = self._robust[m][scene]
         rec = FrameRecord(
             n,
@@ -338,46 +432,75 @@ class Simulator:
         if 0.0 < remote <= abandon:  # the response arrived: the vehicle measured its RTT
             self.last_rtt_ms = rtt_ms
             self.last_rtt_at_s = remote
+            self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
         self.last_record = rec
         self._fresh.append(rec)
         if self._keep:
             self.records.append(rec)
 
-    def _offload(self, n: int, m: int, ready: float, abandon: float) -> tuple[float, float, int, float, float]:
-        """Uplink, server and downlink of frame ``n``'s request, computed when it joins them.
-
-        Returns (time the results are on the vehicle or inf, radio mJ, bytes sent,
-        server wait ms, rtt ms).
-        """
+    def _uplink_leg(self, n: int, m: int, ready: float, abandon: float, commit: bool) -> tuple[float, float, int]:
+        """Frame ``n``'s payload joins the FIFO uplink at ``ready``: (arrival at the server or
+        inf, radio mJ, bytes sent). A transfer still running at abandonment is cancelled."""
         size = self._up_mbit[m]
         t0 = ready if ready > self._up_free else self._up_free
         if t0 >= abandon:
-            return math.inf, 0.0, 0, 0.0, 0.0
+            return math.inf, 0.0, 0
         t1, carried = self.uplink.transfer(t0, size, abandon)
-        if t1 == math.inf:  # cancelled mid-transfer at abandonment
-            self._up_free = abandon
-            return math.inf, self._alpha_up * carried + self._beta * (abandon - t0), round(carried / 8e-6), 0.0, 0.0
-        self._up_free = t1
-        radio = self._alpha_up * size + self._beta * (t1 - t0)
-        sent = round(size / 8e-6)
-        rtt = self._rtt[n]
-        rtt_ms = rtt * 1000.0
-        arrive = t1 + rtt / 2.0
-        if arrive >= abandon or self.server is None:
-            return math.inf, radio, sent, 0.0, rtt_ms
-        res = self.server.submit(arrive, self._server_s[m] * self._jitter[n], abandon)
-        if res is None:
-            return math.inf, radio, sent, (abandon - arrive) * 1000.0, rtt_ms
-        s_start, s_end = res
-        wait_ms = (s_start - arrive) * 1000.0
-        d0 = s_end if s_end > self._down_free else self._down_free
+        if t1 == math.inf:
+            if commit:
+                self._up_free = abandon
+            return math.inf, self._alpha_up * carried + self._beta * (abandon - t0), round(carried / 8e-6)
+        if commit:
+            self._up_free = t1
+        return t1 + self._rtt[n] / 2.0, self._alpha_up * size + self._beta * (t1 - t0), round(size / 8e-6)
+
+    def _downlink_leg(self, m: int, server_end: float, abandon: float, rtt: float, commit: bool) -> tuple[float, float]:
+        """The results leave the server at ``server_end`` over the FIFO downlink: (time they are
+        on the vehicle or inf, radio mJ)."""
+        d0 = server_end if server_end > self._down_free else self._down_free
         if d0 >= abandon:
-            return math.inf, radio, sent, wait_ms, rtt_ms
+            return math.inf, 0.0
         d_size = self._down_mbit[m]
         d1, received = self.downlink.transfer(d0, d_size, abandon)
         if d1 == math.inf:
-            self._down_free = abandon
-            return math.inf, radio + self._alpha_down * received + self._beta * (abandon - d0), sent, wait_ms, rtt_ms
-        self._down_free = d1
-        radio += self._alpha_down * d_size + self._beta * (d1 - d0)
-        return d1 + rtt / 2.0, radio, sent, wait_ms, rtt_ms
+            if commit:
+                self._down_free = abandon
+            return math.inf, self._alpha_down * received + self._beta * (abandon - d0)
+        if commit:
+            self._down_free = d1
+        return d1 + rtt / 2.0, self._alpha_down * d_size + self._beta * (d1 - d0)
+
+    def _at_server(self, trip: _Trip, _event: object) -> None:
+        """The request reaches the server (now): it joins the FCFS queue."""
+        assert self.server is not None
+        now = self.env.now
+        res = self.server.submit(now, self._server_s[trip.m] * self._jitter[trip.n], trip.abandon)
+        if res is None:  # it would not start before abandonment: cancelled
+            trip.wait_ms = (trip.abandon - now) * 1000.0
+            trip.done.succeed(math.inf)
+            return
+        start, end = res
+        trip.wait_ms = (start - now) * 1000.0
+        if end >= trip.abandon:
+            trip.done.succeed(math.inf)  # the results could not come back in time
+            return
+        self.env.timeout(end - now).callbacks.append(partial(self._at_result, trip))
+
+    def _at_result(self, trip: _Trip, _event: object) -> None:
+        """The server finished the request (now): the results take the downlink."""
+        remote, trip.radio_mj = self._downlink_leg(trip.m, self.env.now, trip.abandon, self._rtt[trip.n], commit=True)
+        trip.done.succeed(remote)
+
+
+class _Trip:
+    """An offloaded request on its way through the server and back."""
+
+    __slots__ = ("abandon", "done", "m", "n", "radio_mj", "wait_ms")
+
+    def __init__(self, n: int, m: int, abandon: float, done: simpy.Event) -> None:
+        self.n = n
+        self.m = m
+        self.abandon = abandon
+        self.done = done  # succeeds with the time the results are on the vehicle (inf: never)
+        self.radio_mj = 0.0  # downlink energy
+        self.wait_ms = 0.0
