@@ -170,20 +170,11 @@ def _parse_seeds(text: str) -> range:
     return range(a, b)
 
 
-def _trace_override(uplink: str | None, downlink: str | None = None) -> dict[str, object]:
-    """Preset overrides that drive the links with traces, each from a random start offset."""
-    out: dict[str, object] = {}
-    for link, trace in (("uplink", uplink), ("downlink", downlink)):
-        if trace:
-            out[link] = {"model": "trace", "trace": trace, "start_s": None, "outage": None}
-    return out
-
-
 def _cmd_scenario_record(args: argparse.Namespace) -> int:
     from romanus.config import load_preset
-    from romanus.scenario import record_scenario
+    from romanus.scenario import record_scenario, trace_override
 
-    preset = load_preset(args.env, _trace_override(args.uplink_trace, args.downlink_trace) or None)
+    preset = load_preset(args.env, trace_override(args.uplink_trace, args.downlink_trace) or None)
     scenario = record_scenario(preset, args.seed, args.duration_s)
     path = scenario.save(args.output)
     print(f"{path}: {preset.name}, seed {args.seed}, {scenario.frames} frames, checksum {scenario.checksum[:16]}...")
@@ -261,39 +252,78 @@ def _cmd_scenario_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenario_suite(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from romanus.scenario import record_suite
+
+    seeds = _parse_seeds(args.seeds)
+    with tqdm(total=len(seeds), unit="scenario", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
+        files = record_suite(
+            args.env,
+            seeds,
+            args.duration_s,
+            args.output,
+            uplink_traces=args.uplink_traces,
+            workers=args.workers,
+            progress=bar.update,
+        )
+    print(f"{args.output}: {len(files)} scenarios of {args.env}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from tqdm import tqdm
 
-    from romanus.config import load_preset
-    from romanus.scenario import record_scenario
-    from romanus.traces import load_trace
+    from romanus.compare import compare, summary_markdown
+    from romanus.scenario import load_suite, record_suite
 
-    seeds = _parse_seeds(args.seeds)
-    traces: list[str] = []
-    if args.uplink_traces:
-        folder = Path(args.uplink_traces)
-        if not folder.is_dir():
-            raise ValueError(f"{folder}: not a folder of traces")
-        traces = sorted(str(f) for f in folder.iterdir() if f.is_file() and not f.name.startswith((".", "README")))
-        if not traces:
-            raise ValueError(f"{folder}: no trace files")
-        for t in traces:
-            load_trace(t)  # fail early, naming the file and line
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    index = []
-    for i, seed in enumerate(tqdm(seeds, unit="scenario", delay=2.0, disable=args.quiet, file=sys.stderr)):
-        trace = traces[i % len(traces)] if traces else None
-        preset = load_preset(args.env, _trace_override(trace) or None)
-        scenario = record_scenario(preset, seed, args.duration_s)
-        name = f"seed-{seed:05d}.scenario"
-        scenario.save(out / name)
-        index.append({"file": name, "seed": seed, "trace": trace, "checksum": scenario.checksum})
-    with open(out / "suite.json", "w", encoding="utf-8") as fh:
-        json.dump({"env": args.env, "duration_s": args.duration_s, "scenarios": index}, fh, indent=1)
-    print(f"{out}: {len(index)} scenarios of {args.env}" + (f" over {len(traces)} traces" if traces else ""))
+    if bool(args.scenarios) == bool(args.seeds):
+        raise ValueError("give exactly one of --scenarios DIR and --seeds A:B")
+    out = Path(args.out)
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if not policies:
+        raise ValueError("--policies needs at least one policy")
+    if args.seeds:
+        seeds = _parse_seeds(args.seeds)
+        with tqdm(
+            total=len(seeds), unit="scenario", desc="recording", delay=2.0, disable=args.quiet, file=sys.stderr
+        ) as bar:
+            files = record_suite(
+                args.env,
+                seeds,
+                args.duration_s,
+                out / "scenarios",
+                uplink_traces=args.uplink_traces,
+                workers=args.workers,
+                progress=bar.update,
+            )
+    else:
+        files = load_suite(args.scenarios)
+    _check_policies(policies, files[0])
+    total = len(policies) * len(files)
+    with tqdm(total=total, unit="run", desc="comparing", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
+        result = compare(files, policies, out, workers=args.workers, progress=bar.update)
+    print(summary_markdown(result, f"{len(policies)} policies on {len(files)} scenarios"))
+    print(f"results: {out / 'results.csv'}; per-frame logs: {out / 'frames'}")
+    print(
+        "plots: "
+        + ", ".join(str(out / n) for n in ("pareto.png", "latency_cdf.png", "timeline.png", "modes_per_scene.png"))
+    )
     return 0
+
+
+def _check_policies(policies: list[str], scenario_file: object) -> None:
+    """Fail before any work if a policy name is unknown."""
+    from romanus.policies import policy_for
+    from romanus.scenario import Scenario
+    from romanus.sim.simulator import Simulator
+
+    sc = Scenario.load(str(scenario_file))
+    sim = Simulator(sc.preset, sc.seed, world=sc.world())
+    for p in policies:
+        policy_for(sim, p)
 
 
 def _print_kpis(result: dict[str, float]) -> None:
@@ -374,8 +404,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--uplink-traces", metavar="DIR", help="drive the uplink with these traces, one per scenario in turn"
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("--workers", type=int, default=1, help="processes recording in parallel (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
+
+    p = sub.add_parser("compare", help="every policy on the same recorded scenarios: table, CIs, plots")
+    p.add_argument("--env", default="default", help="preset for --seeds (default: %(default)s)")
+    p.add_argument("--scenarios", metavar="DIR", help="a suite folder (or one scenario file)")
+    p.add_argument("--seeds", metavar="A:B", help="record seeds A..B-1 into OUT/scenarios first")
+    p.add_argument(
+        "--duration-s", type=float, default=60.0, help="with --seeds: seconds per scenario (default: %(default)s)"
+    )
+    p.add_argument("--uplink-traces", metavar="DIR", help="with --seeds: drive the uplink with these traces in turn")
+    p.add_argument(
+        "--policies",
+        default="local-robust,offload-all,robust-agnostic,neurosurgeon,scene-aware-greedy,random,oracle",
+        help="comma-separated policies (default: %(default)s)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_compare)
     return parser
 
 

@@ -39,7 +39,17 @@ from romanus.sim.simulator import build_catalogue
 from romanus.sim.world import DRAW_BLOCK, RecordedWorld, SyntheticBackground, World, synthetic_world
 from romanus.traces import load_trace_cached, resolve_trace_path
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Scenario", "ScenarioError", "load_suite", "record_scenario"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Scenario",
+    "ScenarioError",
+    "list_traces",
+    "load_suite",
+    "record_scenario",
+    "record_suite",
+    "trace_override",
+]
 
 FORMAT = "romanus-scenario"
 FORMAT_VERSION = 1
@@ -346,6 +356,79 @@ def record_scenario(
     }
     manifest["checksum"] = _checksum(manifest, arrays)
     return Scenario(manifest, arrays)
+
+
+def trace_override(uplink: str | None, downlink: str | None = None) -> dict[str, Any]:
+    """Preset overrides that drive the links with traces, each from a random start offset."""
+    out: dict[str, Any] = {}
+    for link, trace in (("uplink", uplink), ("downlink", downlink)):
+        if trace:
+            out[link] = {"model": "trace", "trace": trace, "start_s": None, "outage": None}
+    return out
+
+
+def list_traces(folder: str | Path) -> list[str]:
+    """The trace files of a folder (sorted; README and hidden files skipped), each checked."""
+    from romanus.traces import load_trace
+
+    p = Path(folder)
+    if not p.is_dir():
+        raise ScenarioError(str(p), "not a folder of traces")
+    traces = sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith((".", "README")))
+    if not traces:
+        raise ScenarioError(str(p), "no trace files in this folder")
+    for t in traces:
+        load_trace(t)  # fail early, naming the file and line
+    return traces
+
+
+def _record_one(args: tuple[str, int, float, str | None, str]) -> dict[str, Any]:
+    from romanus.config import load_preset
+
+    env, seed, duration_s, trace, path = args
+    preset = load_preset(env, trace_override(trace) or None)
+    scenario = record_scenario(preset, seed, duration_s)
+    scenario.save(path)
+    return {"file": Path(path).name, "seed": seed, "trace": trace, "checksum": scenario.checksum}
+
+
+def record_suite(
+    env: str,
+    seeds: Sequence[int],
+    duration_s: float,
+    out_dir: str | Path,
+    *,
+    uplink_traces: str | Path | None = None,
+    workers: int = 1,
+    progress: Any = None,
+) -> list[Path]:
+    """Record one scenario per seed into ``out_dir`` (uplink traces, if given, in turn) and an
+    index ``suite.json``; returns the scenario files."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    traces = list_traces(uplink_traces) if uplink_traces else []
+    tasks = [
+        (env, seed, duration_s, traces[i % len(traces)] if traces else None, str(out / f"seed-{seed:05d}.scenario"))
+        for i, seed in enumerate(seeds)
+    ]
+    index = []
+    if workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            for entry in pool.map(_record_one, tasks):
+                index.append(entry)
+                if progress is not None:
+                    progress(1)
+    else:
+        for task in tasks:
+            index.append(_record_one(task))
+            if progress is not None:
+                progress(1)
+    doc = {"env": env, "duration_s": duration_s, "scenarios": index}
+    atomic_write_bytes(out / "suite.json", json.dumps(doc, indent=1).encode())
+    return [out / e["file"] for e in index]
 
 
 def load_suite(path: str | Path) -> list[Path]:
