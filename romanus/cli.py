@@ -326,6 +326,108 @@ def _check_policies(policies: list[str], scenario_file: object) -> None:
         policy_for(sim, p)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from romanus.train.train import TrainSpec, resume, train
+
+    if args.resume:
+        run, state = resume(args.resume, args.threads)
+    else:
+        if not args.env or not args.algo:
+            raise ValueError("--env and --algo are needed (or --resume RUN_DIR)")
+        spec = TrainSpec(
+            env=args.env,
+            algo=args.algo,
+            seed=args.seed,
+            timesteps=args.timesteps,
+            hyperparams=args.hyperparams,
+            eval_scenarios=args.eval_scenarios,
+            out=args.out,
+            threads=args.threads or 1,
+            eval_freq=args.eval_freq,
+            checkpoint_freq=args.checkpoint_freq,
+        )
+        run, state = train(spec, ["romanus", *sys.argv[1:]])
+    print(f"{run}: {state}")
+    return 130 if state == "interrupted" else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from romanus.compare import compare, summarise
+    from romanus.scenario import load_suite
+    from romanus.train.agent import is_agent_spec
+
+    spec = args.model if is_agent_spec(args.model) else f"agent:{args.model}"
+    files = load_suite(args.scenarios)
+    result = compare(files, [spec], None, workers=args.workers)
+    stats = summarise(result)[spec]
+    if args.json:
+        out = {"policy": spec, "scenarios": len(files), "runs": result.rows}
+        out.update({k: {"mean": v.mean, "ci95": v.half_width} for k, v in stats.items() if hasattr(v, "half_width")})
+        print(json.dumps(out))
+        return 0
+    print(f"{spec} on {len(files)} scenarios:")
+    for row in result.rows:
+        print(
+            f"  {row['scenario']:<20} energy {row['energy_per_frame_mj']:8.1f} mJ  risky {row['risky_rate']:7.2%}"
+            f"  missed {row['deadline_miss_rate']:7.2%}  offloaded {row['offload_fraction']:7.2%}"
+        )
+    for key, label, scale, unit in (
+        ("energy_per_frame_mj", "energy per frame", 1.0, "mJ"),
+        ("risky_rate", "risky frames", 100.0, "%"),
+        ("deadline_miss_rate", "missed deadlines", 100.0, "%"),
+    ):
+        ci = stats[key]
+        print(f"  mean {label:<18} {ci.mean * scale:8.2f} ± {ci.half_width * scale:.2f} {unit} (95 % CI)")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from romanus.compare import compare, summary_markdown
+    from romanus.policies import POLICY_NAMES
+    from romanus.scenario import record_suite
+    from romanus.train.train import TrainSpec, train
+
+    out = Path(args.out)
+    print(f"1/3 training MaskablePPO on the default preset for {args.timesteps} steps (run folder in {out / 'runs'})")
+    run, state = train(
+        TrainSpec(
+            env="romanus/Default-v0",
+            algo="maskable_ppo",
+            seed=args.seed,
+            timesteps=args.timesteps,
+            out=str(out / "runs"),
+            eval_freq=max(args.timesteps // 5, 1000),
+        ),
+        ["romanus", *sys.argv[1:]],
+    )
+    if state != "finished":
+        print(f"training {state}; resume with: romanus train --resume {run}")
+        return 130
+    seeds = range(2_000_000, 2_000_000 + args.scenarios)
+    print(
+        f"2/3 recording {len(seeds)} held-out test scenarios ({args.duration_s:g} s each, seeds never used in training)"
+    )
+    files = record_suite("default", seeds, args.duration_s, out / "test_scenarios", workers=args.workers)
+    policies = [*POLICY_NAMES, f"maskable_ppo:{run}"]
+    print(f"3/3 comparing {len(policies)} policies on them")
+    with tqdm(total=len(policies) * len(files), unit="run", delay=2.0, file=sys.stderr) as bar:
+        result = compare(files, policies, out / "compare", workers=args.workers, progress=bar.update)
+    print()
+    print(summary_markdown(result, "Trained agent vs the fixed baselines (default preset, held-out scenarios)"))
+    cmp = out / "compare"
+    print(f"run folder: {run}")
+    print(f"results: {cmp / 'results.csv'}, {cmp / 'summary.md'}")
+    print(
+        "plots: "
+        + ", ".join(str(cmp / n) for n in ("pareto.png", "latency_cdf.png", "timeline.png", "modes_per_scene.png"))
+    )
+    return 0
+
+
 def _print_kpis(result: dict[str, float]) -> None:
     for key, label, unit in _KPI_ROWS:
         value = result[key]
@@ -407,6 +509,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes recording in parallel (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
+
+    p = sub.add_parser("demo", help="train an agent, then compare it with every baseline on held-out scenarios")
+    p.add_argument(
+        "--timesteps", type=int, default=120_000, help="training steps (default: %(default)s, a few minutes)"
+    )
+    p.add_argument("--scenarios", type=int, default=10, help="held-out test scenarios (default: %(default)s)")
+    p.add_argument("--duration-s", type=float, default=60.0, help="seconds per test scenario (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="processes for the comparison (default: %(default)s)")
+    p.add_argument("--out", default="demo", help="output folder (default: %(default)s)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train an agent with stable-baselines3 into a run folder")
+    p.add_argument("--env", help="Gymnasium id (romanus/Default-v0) or preset name")
+    p.add_argument("--algo", choices=["ppo", "maskable_ppo", "a2c", "dqn"])
+    p.add_argument("--timesteps", type=int, help="budget (default: the hyper-parameters' n_timesteps)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hyperparams", metavar="FILE", help="RL Zoo style YAML keyed by env id (default: shipped)")
+    p.add_argument(
+        "--eval-scenarios", metavar="DIR", help="held-out suite (default: 3 scenarios recorded into the run)"
+    )
+    p.add_argument("--out", default="runs", help="folder of run folders (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="torch threads (default: 1)")
+    p.add_argument("--eval-freq", type=int, default=20_000, help="steps between evaluations (default: %(default)s)")
+    p.add_argument(
+        "--checkpoint-freq", type=int, default=50_000, help="steps between checkpoints (default: %(default)s)"
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="a trained agent's KPIs on recorded scenarios")
+    p.add_argument("model", help="run folder, model .zip, or <algo>:PATH")
+    p.add_argument("--scenarios", required=True, metavar="DIR", help="suite folder or scenario file")
+    p.add_argument("--env", help="ignored: the scenarios carry their world (kept for symmetry with train)")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("compare", help="every policy on the same recorded scenarios: table, CIs, plots")
     p.add_argument("--env", default="default", help="preset for --seeds (default: %(default)s)")

@@ -97,7 +97,7 @@ def _load(path: str) -> Scenario:
 def _default_factory(spec: str, sim: Simulator) -> Any:
     from romanus.policies import policy_for
 
-    return policy_for(sim, spec)
+    return policy_for(sim, spec)  # fixed policies and trained agents (<algo>:RUN_DIR) alike
 
 
 def run_one(policy: str, scenario_path: str, frames_dir: str | None, factory: PolicyFactory | None = None) -> RunOutput:
@@ -108,7 +108,7 @@ def run_one(policy: str, scenario_path: str, frames_dir: str | None, factory: Po
     frames = sim.run(pol, sc.frames)
     name = Path(scenario_path).stem
     if frames_dir is not None:
-        _write_parquet(frames, sim, Path(frames_dir) / f"{_safe(policy)}__{name}.parquet")
+        _write_parquet(frames, sim, Path(frames_dir) / f"{_safe(display_name(policy))}__{name}.parquet")
     k = kpis(frames)
     row = {"policy": policy, "scenario": name, "seed": sc.seed, "checksum": sc.checksum, **k}
     row["frames"] = int(k["frames"])
@@ -121,6 +121,16 @@ def run_one(policy: str, scenario_path: str, frames_dir: str | None, factory: Po
         frames["compute_mj"] + frames["radio_mj"],
         frames["risky"],
     )
+
+
+def display_name(policy: str) -> str:
+    """A short label: trained agents by algorithm and run folder name, not full path."""
+    algo, sep, target = policy.partition(":")
+    if not sep:
+        return policy
+    path = Path(target)
+    name = path.name if path.name not in ("best_model.zip", "final_model.zip") else path.parent.name
+    return f"{algo}:{name}"
 
 
 def _safe(text: str) -> str:
@@ -257,7 +267,7 @@ def summary_markdown(result: CompareResult, title: str) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for p in result.policies:
         s = stats[p]
-        cells = [f"`{p}`"] + [_fmt(s[key], scale) for key, _, scale, _ in SUMMARY_METRICS]
+        cells = [f"`{display_name(p)}`"] + [_fmt(s[key], scale) for key, _, scale, _ in SUMMARY_METRICS]
         for key in ("energy_saving_vs_local_robust", "risky_reduction_vs_robust_agnostic"):
             cells.append(_fmt_ratio(s[key]) if key in s else "n/a")
         lines.append("| " + " | ".join(cells) + " |")

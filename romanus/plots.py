@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from romanus.compare import display_name
 from romanus.fileio import atomic_write_bytes
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.scenario import Scenario
@@ -40,8 +41,9 @@ def pareto(path: Path, policies: Sequence[str], stats: Mapping[str, Mapping[str,
         e, r = stats[p]["energy_per_frame_mj"], stats[p]["risky_rate"]
         xerr = None if math.isnan(r.half_width) else r.half_width * 100
         yerr = None if math.isnan(e.half_width) else e.half_width
-        ax.errorbar(r.mean * 100, e.mean, xerr=xerr, yerr=yerr, fmt="o", color=color, capsize=3, label=p)
-        ax.annotate(p, (r.mean * 100, e.mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        label = display_name(p)
+        ax.errorbar(r.mean * 100, e.mean, xerr=xerr, yerr=yerr, fmt="o", color=color, capsize=3, label=label)
+        ax.annotate(label, (r.mean * 100, e.mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("risky frames (%)")
     ax.set_ylabel("energy per frame (mJ)")
     ax.set_title("Energy vs risk (lower left is better; 95 % CIs over scenarios)")
@@ -56,7 +58,7 @@ def latency_cdf(path: Path, latencies: Mapping[str, np.ndarray], deadline_ms: fl
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for color, (p, lat) in zip(_colors(len(latencies)), latencies.items(), strict=True):
         xs = np.sort(lat)
-        ax.step(xs, np.arange(1, len(xs) + 1) / max(len(xs), 1), where="post", color=color, label=p)
+        ax.step(xs, np.arange(1, len(xs) + 1) / max(len(xs), 1), where="post", color=color, label=display_name(p))
     ax.axvline(deadline_ms, color="k", ls="--", lw=0.8, label="deadline")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("share of frames")
@@ -102,7 +104,7 @@ def timeline(path: Path, scenario: Scenario, cat: ModeCatalogue, runs: Mapping[s
         ax.scatter(t[off], y[off], s=3, marker="o", color="tab:orange", label="offloaded")
         ax.set_yticks(range(len(tiers)))
         ax.set_yticklabels(list(tiers), fontsize=6)
-        ax.set_ylabel(p, fontsize=8, rotation=0, ha="right", va="center")
+        ax.set_ylabel(display_name(p), fontsize=8, rotation=0, ha="right", va="center")
         ax.set_ylim(-0.5, len(tiers) - 0.5)
     axes[1].legend(fontsize=6, loc="upper right", markerscale=3)
     axes[-1].set_xlabel("time (s)")
@@ -138,7 +140,7 @@ def modes_per_scene(path: Path, cat: ModeCatalogue, runs: Mapping[str, Sequence[
                 bottom += share[:, j]
         ax.set_xticks(range(len(cat.scenes)))
         ax.set_xticklabels(cat.scenes, rotation=45, fontsize=7)
-        ax.set_title(p, fontsize=9)
+        ax.set_title(display_name(p), fontsize=9)
         ax.set_ylim(0, 1)
     for k in range(n_pol, rows * cols):
         axes[k // cols][k % cols].axis("off")

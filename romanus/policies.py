@@ -303,5 +303,13 @@ def make_policy(
 
 
 def policy_for(sim: Simulator, name: str) -> Policy:
-    """The policy ``name`` for a simulator's world, its randomness from the run's seed root."""
+    """The policy ``name`` for a simulator's world, its randomness from the run's seed root.
+
+    ``<algo>:RUN_DIR`` or ``<algo>:model.zip`` (``ppo``, ``maskable_ppo``, ``a2c``, ``dqn``,
+    or ``agent`` to read the algorithm from the run) names a trained agent."""
+    if ":" in name:
+        from romanus.train.agent import AgentPolicy, is_agent_spec
+
+        if is_agent_spec(name):
+            return AgentPolicy(name, sim)
     return make_policy(name, sim.catalogue, sim.preset, sim.seeds.generator("policy"))

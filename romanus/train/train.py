@@ -1,0 +1,269 @@
+"""Training with stable-baselines3, with a run folder that says exactly what was done.
+
+A run folder ``<env>__<algo>__<seed>__<time>`` holds:
+
+- ``config.yml``: env id, the fully resolved preset, algorithm, seed, budget, the resolved
+  hyper-parameters and their file, the evaluation scenarios (with checksums);
+- ``args.json`` and ``command.txt``: the arguments and the command line;
+- ``versions.json``: python, torch, stable-baselines3, sb3-contrib, gymnasium, numpy,
+  romanus, and the git commit with a dirty flag;
+- ``tb/``: TensorBoard logs, with the romanus KPIs (``romanus/energy_per_frame_mj``,
+  ``romanus/risky_rate``, ``romanus/miss_rate``) and evaluation results (``eval/*``);
+- ``monitor/``: SB3 Monitor CSVs with the episode KPIs as extra columns;
+- ``checkpoints/``: periodic checkpoints (``rl_model_<steps>_steps.zip``);
+- ``best_model.zip``: the best model on the held-out scenarios; ``final_model.zip``;
+- ``eval.json``: every evaluation; ``status.json``: steps done, target, state.
+
+Ctrl-C saves a checkpoint and stops cleanly; ``resume`` continues a run to the same total.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from romanus import __version__
+from romanus.config import Preset, load_preset
+from romanus.env.core import EPISODE_KPIS, RomanusEnv, default_energy_scale_mj
+from romanus.fileio import atomic_write_bytes
+from romanus.scenario import Scenario, load_suite, record_suite
+from romanus.sim.simulator import build_catalogue
+from romanus.train.agent import algo_class
+from romanus.train.hyperparams import algo_kwargs, hyperparams_path, load_hyperparams
+
+__all__ = ["TrainSpec", "resolve_env", "resume", "train"]
+
+log = logging.getLogger(__name__)
+
+HELD_OUT_SEEDS = range(1_000_000, 1_000_003)  # default evaluation scenarios: seeds no training uses
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    env: str  # Gymnasium id (romanus/<Name>-v<k>) or preset name / path
+    algo: str
+    seed: int = 0
+    timesteps: int | None = None  # default: the hyper-parameters' n_timesteps
+    hyperparams: str | None = None  # default: the shipped file
+    eval_scenarios: str | None = None  # default: record 3 held-out scenarios into the run
+    out: str = "runs"
+    threads: int = 1
+    eval_freq: int = 20_000
+    checkpoint_freq: int = 50_000
+    eval_duration_s: float = 60.0
+
+
+def resolve_env(env: str) -> tuple[str, str]:
+    """(Gymnasium id, preset name or path) of an env given either way."""
+    if env in gym.registry:
+        kwargs = gym.registry[env].kwargs or {}
+        return env, str(kwargs.get("preset", "default"))
+    preset = load_preset(env)
+    return preset.gym_id, env
+
+
+def _versions() -> dict[str, Any]:
+    import sb3_contrib
+    import stable_baselines3
+    import torch
+
+    out = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "sb3_contrib": sb3_contrib.__version__,
+        "gymnasium": gym.__version__,
+        "numpy": np.__version__,
+        "romanus": __version__,
+    }
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10)
+        out["git_commit"] = commit.stdout.strip() if commit.returncode == 0 else None
+        out["git_dirty"] = bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        out["git_commit"], out["git_dirty"] = None, None
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, json.dumps(data, indent=1, default=str).encode())
+
+
+def _make_vec_env(preset_ref: str, n_envs: int, seed: int, monitor_dir: Path | None) -> Any:
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    return make_vec_env(
+        lambda: RomanusEnv(preset_ref),
+        n_envs=n_envs,
+        seed=seed,
+        monitor_dir=None if monitor_dir is None else str(monitor_dir),
+        monitor_kwargs={"info_keywords": EPISODE_KPIS},
+        vec_env_cls=DummyVecEnv,  # in-process envs beat subprocesses on 2 cores
+    )
+
+
+def _callbacks(run: Path, config: dict[str, Any], n_envs: int, total: int) -> list[Any]:
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    from romanus.train.callbacks import KpiLogger, ProgressBar, ScenarioEval
+
+    algo = config["algo"]
+    return [
+        KpiLogger(),
+        CheckpointCallback(
+            save_freq=max(config["checkpoint_freq"] // n_envs, 1),
+            save_path=str(run / "checkpoints"),
+            name_prefix="rl_model",
+            save_replay_buffer=algo == "dqn",
+        ),
+        ScenarioEval(
+            run,
+            [str(p) for p in config["eval_scenarios"]["files"]],
+            config["preset_ref"],
+            maskable=algo == "maskable_ppo",
+            eval_freq=max(config["eval_freq"] // n_envs, 1),
+        ),
+        ProgressBar(total),
+    ]
+
+
+def _learn(model: Any, run: Path, config: dict[str, Any], n_envs: int, reset: bool) -> str:
+    """Learn to the run's total; returns "finished" or "interrupted" (after a checkpoint)."""
+    total = int(config["timesteps"])
+    remaining = total - model.num_timesteps
+    state = "finished"
+    try:
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=_callbacks(run, config, n_envs, total),
+                reset_num_timesteps=reset,
+                tb_log_name="run",
+            )
+    except KeyboardInterrupt:
+        state = "interrupted"
+        path = run / "checkpoints" / f"rl_model_{model.num_timesteps}_steps.zip"
+        model.save(str(path))
+        if config["algo"] == "dqn":
+            model.save_replay_buffer(
+                str(run / "checkpoints" / f"rl_model_replay_buffer_{model.num_timesteps}_steps.pkl")
+            )
+        log.warning("interrupted at %d steps: checkpoint %s", model.num_timesteps, path)
+    if state == "finished":
+        model.save(str(run / "final_model.zip"))
+    _write_json(run / "status.json", {"timesteps": int(model.num_timesteps), "target": total, "state": state})
+    return state
+
+
+def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str]:
+    """Train a new run; returns (run folder, "finished" or "interrupted")."""
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(spec.threads)
+    env_id, preset_ref = resolve_env(spec.env)
+    preset: Preset = load_preset(preset_ref)
+    params = load_hyperparams(spec.algo, env_id, spec.hyperparams)
+    timesteps = spec.timesteps if spec.timesteps is not None else params.n_timesteps
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+    run = Path(spec.out) / f"{env_id.split('/')[-1]}__{spec.algo}__{spec.seed}__{stamp}"
+    if run.exists():
+        raise ValueError(f"{run} exists already")
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "monitor").mkdir()
+    if spec.eval_scenarios:
+        eval_files = load_suite(spec.eval_scenarios)
+    else:
+        eval_files = record_suite(preset_ref, HELD_OUT_SEEDS, spec.eval_duration_s, run / "eval_scenarios")
+    catalogue = build_catalogue(preset)
+    config = {
+        "env_id": env_id,
+        "preset_ref": preset_ref,
+        "preset": json.loads(json.dumps(dataclasses.asdict(preset))),
+        "env_config": {
+            "observation": preset.env.observation,
+            "energy_scale_mj": preset.env.reward.energy_scale_mj or default_energy_scale_mj(preset, catalogue),
+        },
+        "algo": spec.algo,
+        "seed": spec.seed,
+        "timesteps": int(timesteps),
+        "hyperparams_file": str(spec.hyperparams or hyperparams_path(spec.algo)),
+        "hyperparams": json.loads(json.dumps(dataclasses.asdict(params))),
+        "eval_scenarios": {
+            "files": [str(Path(f).resolve()) for f in eval_files],
+            "checksums": [Scenario.load(f).checksum for f in eval_files],
+        },
+        "threads": spec.threads,
+        "eval_freq": spec.eval_freq,
+        "checkpoint_freq": spec.checkpoint_freq,
+    }
+    atomic_write_bytes(run / "config.yml", yaml.safe_dump(config, sort_keys=False).encode())
+    _write_json(run / "args.json", dataclasses.asdict(spec))
+    atomic_write_bytes(run / "command.txt", (shlex.join(list(argv) if argv is not None else sys.argv) + "\n").encode())
+    _write_json(run / "versions.json", _versions())
+    set_random_seed(spec.seed)
+    n_envs = getattr(params, "n_envs", 1)
+    venv = _make_vec_env(preset_ref, n_envs, spec.seed, run / "monitor")
+    model = algo_class(spec.algo)(
+        params.policy,
+        venv,
+        seed=spec.seed,
+        device="cpu",
+        tensorboard_log=str(run / "tb"),
+        verbose=0,
+        **algo_kwargs(params),
+    )
+    return run, _learn(model, run, config, n_envs, reset=True)
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    from romanus.train.agent import _steps
+
+    ckpts = sorted((run / "checkpoints").glob("rl_model_*_steps.zip"), key=_steps)
+    return ckpts[-1] if ckpts else None
+
+
+def resume(run: str | Path, threads: int | None = None) -> tuple[Path, str]:
+    """Continue a run from its newest checkpoint to its original total."""
+    import torch
+
+    run = Path(run)
+    cfg_path = run / "config.yml"
+    if not cfg_path.is_file():
+        raise ValueError(f"{run}: not a run folder (no config.yml)")
+    config = yaml.safe_load(cfg_path.read_text())
+    torch.set_num_threads(threads or int(config.get("threads", 1)))
+    ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        raise ValueError(f"{run}: no checkpoint to resume from")
+    params = load_hyperparams(config["algo"], config["env_id"], config["hyperparams_file"])
+    n_envs = getattr(params, "n_envs", 1)
+    from romanus.train.agent import _steps
+
+    seed = int(config["seed"]) + _steps(ckpt)  # fresh episodes, still a function of the run
+    venv = _make_vec_env(config["preset_ref"], n_envs, seed, run / "monitor")
+    model = algo_class(config["algo"]).load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(run / "tb"))
+    if config["algo"] == "dqn":
+        buffer = run / "checkpoints" / f"rl_model_replay_buffer_{_steps(ckpt)}_steps.pkl"
+        if buffer.is_file():
+            model.load_replay_buffer(str(buffer))
+    log.info("resuming %s from %s (%d of %d steps)", run, ckpt.name, model.num_timesteps, config["timesteps"])
+    return run, _learn(model, run, config, n_envs, reset=False)
