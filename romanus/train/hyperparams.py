@@ -131,7 +131,7 @@ def load_hyperparams(algo: str, env_id: str, path: str | Path | None = None) -> 
 
 def algo_kwargs(params: AlgoParams) -> dict[str, Any]:
     """Keyword arguments for the stable-baselines3 constructor."""
-    from stable_baselines3.common.utils import get_linear_fn
+    from stable_baselines3.common.utils import LinearSchedule
 
     kwargs = dataclasses.asdict(params)
     for key in ("n_timesteps", "policy", "n_envs", "policy_kwargs"):
@@ -139,6 +139,6 @@ def algo_kwargs(params: AlgoParams) -> dict[str, Any]:
     lr = params.learning_rate
     if isinstance(lr, str):
         start = float(lr[4:])
-        kwargs["learning_rate"] = get_linear_fn(start, 0.0, 1.0)
+        kwargs["learning_rate"] = LinearSchedule(start, 0.0, 1.0)
     kwargs["policy_kwargs"] = {"net_arch": list(params.policy_kwargs.net_arch)}
     return kwargs

@@ -1,0 +1,227 @@
+"""Training through the real CLI, tiny networks and budgets, in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from romanus.cli import main
+from romanus.env.core import RomanusEnv
+from romanus.scenario import record_suite
+
+TINY = """
+romanus/Default-v0:
+  n_timesteps: 1024
+  policy: MlpPolicy
+  n_envs: 2
+  n_steps: 64
+  batch_size: 64
+  n_epochs: 1
+  gamma: 0.9
+  learning_rate: lin_3.0e-4
+  policy_kwargs: {net_arch: [16]}
+"""
+TINY_DQN = """
+romanus/Default-v0:
+  n_timesteps: 1024
+  policy: MlpPolicy
+  buffer_size: 2000
+  learning_starts: 200
+  batch_size: 32
+  target_update_interval: 200
+  policy_kwargs: {net_arch: [16]}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train")
+    (root / "tiny.yml").write_text(TINY)
+    (root / "tiny_dqn.yml").write_text(TINY_DQN)
+    record_suite("default", range(500, 502), 3.0, root / "eval")
+    return {"root": root, "hp": root / "tiny.yml", "hp_dqn": root / "tiny_dqn.yml", "eval": root / "eval"}
+
+
+def run_train(tiny: dict[str, Path], out: Path, *extra: str, algo: str = "maskable_ppo", seed: int = 0) -> Path:
+    hp = tiny["hp_dqn"] if algo == "dqn" else tiny["hp"]
+    args = [
+        "train",
+        "--env",
+        "romanus/Default-v0",
+        "--algo",
+        algo,
+        "--seed",
+        str(seed),
+        "--hyperparams",
+        str(hp),
+        "--eval-scenarios",
+        str(tiny["eval"]),
+        "--out",
+        str(out),
+        "--eval-freq",
+        "512",
+        "--checkpoint-freq",
+        "512",
+        *extra,
+    ]
+    assert main(args) in (0, 130)
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    return run
+
+
+def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_train(tiny, tmp_path / "runs")
+    assert run.name.startswith("Default-v0__maskable_ppo__0__")
+    for name in (
+        "config.yml",
+        "args.json",
+        "command.txt",
+        "versions.json",
+        "status.json",
+        "eval.json",
+        "best_model.zip",
+        "final_model.zip",
+    ):
+        assert (run / name).is_file(), name
+    config = yaml.safe_load((run / "config.yml").read_text())
+    assert config["algo"] == "maskable_ppo" and config["timesteps"] == 1024 and config["seed"] == 0
+    assert config["hyperparams"]["policy_kwargs"]["net_arch"] == [16]
+    assert config["preset"]["name"] == "Default" and len(config["eval_scenarios"]["checksums"]) == 2
+    versions = json.loads((run / "versions.json").read_text())
+    assert {"python", "torch", "stable_baselines3", "sb3_contrib", "romanus", "git_commit", "git_dirty"} <= set(
+        versions
+    )
+    assert "train" in (run / "command.txt").read_text()
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    assert len(list((run / "checkpoints").glob("rl_model_*_steps.zip"))) >= 2
+    assert list((run / "tb").rglob("events.out.tfevents.*"))
+    header = (run / "monitor" / "0.monitor.csv").read_text().splitlines()[1]
+    assert "episode_energy_per_frame_mj" in header and "episode_risky_rate" in header
+    evals = json.loads((run / "eval.json").read_text())
+    assert evals and {"mean_reward", "energy_per_frame_mj", "risky_rate"} <= set(evals[0])
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--scenarios", str(tiny["eval"]), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scenarios"] == 2 and len(out["runs"]) == 2
+
+
+def test_ctrl_c_checkpoints_and_resume_continues_to_the_total(
+    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from romanus.train import callbacks
+
+    original = callbacks.ProgressBar._on_step
+
+    def interrupting(self: callbacks.ProgressBar) -> bool:
+        if self.model.num_timesteps >= 600:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(callbacks.ProgressBar, "_on_step", interrupting)
+    run = run_train(tiny, tmp_path / "runs", algo="dqn")
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "interrupted" and 600 <= status["timesteps"] < 1024
+    assert (run / "checkpoints" / f"rl_model_{status['timesteps']}_steps.zip").is_file()
+    assert (run / "checkpoints" / f"rl_model_replay_buffer_{status['timesteps']}_steps.pkl").is_file()
+    assert not (run / "final_model.zip").exists()
+    monkeypatch.setattr(callbacks.ProgressBar, "_on_step", original)
+    assert main(["train", "--resume", str(run)]) == 0
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "finished" and status["timesteps"] >= 1024
+    assert (run / "final_model.zip").is_file()
+
+
+def first_actions(run: Path, n: int = 60) -> list[int]:
+    from romanus.train.agent import load_agent
+
+    model = load_agent("maskable_ppo", str(run / "final_model.zip"))
+    env = RomanusEnv("default")
+    obs, _ = env.reset(seed=123)
+    acts = []
+    for _ in range(n):
+        a, _ = model.predict(obs, deterministic=True, action_masks=env.action_masks())
+        acts.append(int(a))
+        obs, *_ = env.step(int(a))
+    return acts
+
+
+def test_same_seed_same_first_actions(tiny: dict[str, Path], tmp_path: Path) -> None:
+    a = run_train(tiny, tmp_path / "a", seed=3)
+    b = run_train(tiny, tmp_path / "b", seed=3)
+    c = run_train(tiny, tmp_path / "c", seed=4)
+    assert first_actions(a) == first_actions(b)
+    from romanus.train.agent import load_agent
+
+    pa = load_agent("maskable_ppo", str(a / "final_model.zip")).policy.state_dict()
+    pc = load_agent("maskable_ppo", str(c / "final_model.zip")).policy.state_dict()
+    assert any(not np.array_equal(pa[k].numpy(), pc[k].numpy()) for k in pa)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("romanus/Default-v0: {n_timesteps: 10, learning_rte: 0.1}\n", "romanus/Default-v0.learning_rte"),
+        ("romanus/Default-v0: {n_timesteps: -5}\n", "romanus/Default-v0.n_timesteps"),
+        ("romanus/Default-v0: {learning_rate: lin_fast}\n", "romanus/Default-v0.learning_rate"),
+        ("romanus/Other-v0: {n_timesteps: 10}\n", "romanus/Default-v0"),
+    ],
+)
+def test_bad_hyperparameter_file_names_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str
+) -> None:
+    hp = tmp_path / "bad.yml"
+    hp.write_text(text)
+    code = main(
+        [
+            "train",
+            "--env",
+            "romanus/Default-v0",
+            "--algo",
+            "ppo",
+            "--hyperparams",
+            str(hp),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(hp) in err and key in err
+    assert not (tmp_path / "r").exists()  # nothing half-made
+
+
+@pytest.mark.slow
+def test_rl_zoo3_trains_a_romanus_env(tmp_path: Path) -> None:
+    conf = Path(__file__).resolve().parents[1] / "experiments" / "hyperparams" / "ppo.yml"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_zoo3.train",
+            "--algo",
+            "ppo",
+            "--env",
+            "romanus/Default-v0",
+            "--gym-packages",
+            "romanus",
+            "-n",
+            "5000",
+            "--conf-file",
+            str(conf),
+            "-f",
+            str(tmp_path),
+            "--seed",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(tmp_path.rglob("*.zip"))
