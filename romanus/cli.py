@@ -346,7 +346,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             eval_freq=args.eval_freq,
             checkpoint_freq=args.checkpoint_freq,
         )
-        run, state = train(spec, ["romanus", *sys.argv[1:]])
+        run, state = train(spec, args.command_line)
     print(f"{run}: {state}")
     return 130 if state == "interrupted" else 0
 
@@ -402,7 +402,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             out=str(out / "runs"),
             eval_freq=max(args.timesteps // 5, 1000),
         ),
-        ["romanus", *sys.argv[1:]],
+        args.command_line,
     )
     if state != "finished":
         print(f"training {state}; resume with: romanus train --resume {run}")
@@ -425,6 +425,52 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "plots: "
         + ", ".join(str(cmp / n) for n in ("pareto.png", "latency_cdf.png", "timeline.png", "modes_per_scene.png"))
     )
+    return 0
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from romanus.config import load_preset
+    from romanus.fileio import atomic_write_bytes
+    from romanus.pipeline.profiler import module_specs, profile_pipeline
+
+    pipeline = load_preset(args.env).pipeline
+    if args.input:
+        try:
+            h, w = (int(x) for x in args.input.lower().split("x"))
+        except ValueError:
+            raise ValueError(f"--input expects HxW, e.g. 384x672, got {args.input!r}") from None
+        pipeline = dataclasses.replace(pipeline, input_height=h, input_width=w)
+    from romanus.pipeline.profile import PipelineProfile
+
+    n = len(module_specs(pipeline, PipelineProfile(dataclasses.replace(pipeline, profile=None))))
+    with tqdm(total=n, unit="module", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
+        data = profile_pipeline(
+            pipeline,
+            device=args.device,
+            repeats=args.repeats,
+            calibrate=args.calibrate,
+            measure=not args.no_measure,
+            progress=bar.update,
+        )
+    if args.created_utc:
+        data["created_utc"] = args.created_utc
+    atomic_write_bytes(args.out, (json.dumps(data, indent=1) + "\n").encode())
+    threads = data["provenance"]["threads_all"]
+    print(f"{args.out}: {len(data['modules'])} modules, {data['provenance']['device_name']}")
+    header = f"{'module':<26} {'GFLOP':>8} {'params':>10} {'out int8 B':>11} {'cpu 1t ms':>10}"
+    print(f"  {header} {f'cpu {threads}t ms':>10} {'latency ms':>11}")
+    for name, m in data["modules"].items():
+        meas = m.get("measured", {})
+        one = meas.get("threads_1", {}).get("median_ms", float("nan"))
+        allt = meas.get(f"threads_{threads}", {}).get("median_ms", float("nan"))
+        print(
+            f"  {name:<26} {m['flops'] / 1e9:>8.3f} {m['params']:>10} {m['output_bytes']['int8']:>11}"
+            f" {one:>10.2f} {allt:>10.2f} {m['latency_ms']:>11.3f}"
+        )
     return 0
 
 
@@ -510,6 +556,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
 
+    p = sub.add_parser("profile", help="profile the pipeline's torch modules (FLOPs, bytes, latency) into a file")
+    p.add_argument("--env", default="default", help="preset whose pipeline to profile (default: %(default)s)")
+    p.add_argument("--input", metavar="HxW", help="input size (default: the preset's)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument(
+        "--repeats", type=int, default=5, help="timed runs per module after two warm-ups (default: %(default)s)"
+    )
+    p.add_argument(
+        "--calibrate",
+        default="px2",
+        choices=["px2", "measured"],
+        help="latency_ms: scaled by FLOPs to the PX2 points, or the measured median (default: %(default)s)",
+    )
+    p.add_argument("--no-measure", action="store_true", help="FLOPs and shapes only (px2 calibration)")
+    p.add_argument("--created-utc", help=argparse.SUPPRESS)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, metavar="FILE", help="profile file to write (JSON)")
+    p.set_defaults(func=_cmd_profile)
+
     p = sub.add_parser("demo", help="train an agent, then compare it with every baseline on held-out scenarios")
     p.add_argument(
         "--timesteps", type=int, default=120_000, help="training steps (default: %(default)s, a few minutes)"
@@ -570,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = ["romanus", *(sys.argv[1:] if argv is None else argv)]  # for run provenance
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "frames", 1) is not None and getattr(args, "frames", 1) < 1:
         return _fail("--frames must be at least 1")

@@ -172,6 +172,9 @@ class PipelineConfig:
     result_bytes_per_branch: int = field(2400, gt=0, doc="[assumed] detections returned per offloaded branch")
     fusion_ms: float = field(1.0, ge=0, doc="[assumed] weighted box fusion on the vehicle CPU")
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    profile: str | None = field(
+        None, doc="vehicle module latencies from this profile file (romanus profile; builtin:NAME); null: derive"
+    )
 
     def __post_init__(self) -> None:
         for stem, sc in self.stems.items():
@@ -343,6 +346,7 @@ class ServerConfig:
     telemetry_period_ms: float = field(500.0, gt=0, doc="[assumed] server load report period")
     telemetry_delay_ms: float = field(250.0, ge=0, doc="[assumed] age of a report when the vehicle receives it")
     background: BackgroundLoadConfig = field(default_factory=BackgroundLoadConfig)
+    profile: str | None = field(None, doc="server module latencies from this profile file; null: vehicle / speedup")
 
 
 @dataclass(frozen=True)
@@ -555,12 +559,17 @@ def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -
 
 
 def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> None:
-    """Make relative trace paths relative to the preset file that names them."""
-    for link in ("uplink", "downlink"):
-        section = data.get(link)
-        if not isinstance(section, dict) or not isinstance(section.get("trace"), str):
+    """Make relative trace and profile paths relative to the preset file that names them."""
+    for section_name, key in (
+        ("uplink", "trace"),
+        ("downlink", "trace"),
+        ("pipeline", "profile"),
+        ("server", "profile"),
+    ):
+        section = data.get(section_name)
+        if not isinstance(section, dict) or not isinstance(section.get(key), str):
             continue
-        trace = section["trace"]
-        origin = origins.get(f"{link}.trace", "")
-        if trace and not trace.startswith("builtin:") and not Path(trace).is_absolute() and Path(origin).is_file():
-            data[link] = {**section, "trace": str(Path(origin).parent / trace)}
+        value = section[key]
+        origin = origins.get(f"{section_name}.{key}", "")
+        if value and not value.startswith("builtin:") and not Path(value).is_absolute() and Path(origin).is_file():
+            data[section_name] = {**section, key: str(Path(origin).parent / value)}

@@ -34,14 +34,16 @@ def test_tail_heads_and_merge_macs_match_design_figures() -> None:
 
 
 def test_payload_bytes_are_exact() -> None:
-    p = PipelineProfile(load_preset("default").pipeline, server_speedup=7.0)
+    p = PipelineProfile(load_preset("default", {"pipeline": {"profile": None}}).pipeline, server_speedup=7.0)
     assert p.stem_shape == (64, 94, 168)  # 376x672 camera
     for channels, bits in [(3, 8), (6, 8), (9, 16), (12, 32)]:
         sp = parse_split_point(f"bottleneck-c{channels}-b{bits}")
         assert p.head(sp).output_bytes == channels * 47 * 84 * bits // 8
     assert p.head(parse_split_point("bottleneck-c6-b8")).output_bytes == 23688  # ~23.7 KB (DESIGN.md)
     # tail points at 384x672 (DESIGN.md section 3): 516 KB, 258 KB, 129 KB at int8
-    q = PipelineProfile(load_preset("default", overrides={"pipeline": {"input_height": 384}}).pipeline, 7.0)
+    q = PipelineProfile(
+        load_preset("default", overrides={"pipeline": {"input_height": 384, "profile": None}}).pipeline, 7.0
+    )
     assert [q.layer(k, 8).output_bytes for k in (2, 3, 4)] == [516096, 258048, 129024]
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from romanus.config import PipelineConfig, SplitPoint, parse_split_point
+from romanus.configio import ConfigError
 from romanus.pipeline.profile import PipelineProfile
 
 __all__ = ["LOCAL", "Mode", "ModeCatalogue"]
@@ -95,6 +96,7 @@ class ModeCatalogue:
                     self.rejected.append((tier + "|" + ",".join(f"{g}={p}" for g, p in placement), made))
                 else:
                     modes.append(made)
+        self._check_split_points()
         self.modes: tuple[Mode, ...] = tuple(modes)
         self.by_name = {m.name: m for m in self.modes}
         self.offload_mask = np.array([m.offloaded for m in self.modes], dtype=bool)
@@ -142,6 +144,23 @@ class ModeCatalogue:
             else:
                 self.rejected.append((f"{tier}|{group}={name}", "a path sends more than its raw sensor data"))
         return tuple(choices)
+
+    def _check_split_points(self) -> None:
+        """A configured split point no path can use (its payload is never below the raw data)
+        is a configuration error, not something to drop silently."""
+        p = self.pipeline
+        for i, name in enumerate(p.split_points):
+            sp = parse_split_point(name)
+            if sp.stem_level:
+                usable = any(self._passes((s,), sp) for s in p.stems)
+            else:
+                usable = any(self._passes(stems, sp) for stems in p.branches.values())
+            if not usable:
+                raise ConfigError(
+                    "pipeline",
+                    f"split_points[{i}]",
+                    f"{name} sends more than the raw sensor data on every path (the payload rule); remove it",
+                )
 
     def _stem_payload(self, stem: str, sp: SplitPoint) -> int:
         if sp.kind == "raw":

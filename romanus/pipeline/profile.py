@@ -1,22 +1,46 @@
-"""Per-module costs (vehicle ms, server ms, output bytes) derived from MACs and calibration.
+"""Per-module costs (vehicle ms, server ms, output bytes), from a profile file or derived.
 
-Two calibration points (DESIGN.md section 4, DRIVE PX2 at 672x376 with TensorRT, from
+Without a profile file, costs derive from MACs (:mod:`romanus.pipeline.arch`) and two
+calibration points (DESIGN.md section 4, DRIVE PX2 at 672x376 with TensorRT, from
 EnergyShield): the ResNet-18 detector backbone (stem + ``layer2..layer4``) takes
-``detector_ms`` and the bottleneck head takes ``head_ms``. Every backbone and head module
-scales by its MACs from the first point; bottleneck heads of other widths scale by MACs from
-the second (a distilled, separately measured network runs at its own rate). Server module time
-is vehicle time divided by the server speed-up.
+``detector_ms`` and the bottleneck head takes ``head_ms``. Every backbone module scales by its
+MACs from the first point; bottleneck heads scale from the second (a distilled, separately
+measured network runs at its own rate). Server module time is vehicle time divided by the
+server speed-up.
+
+With ``pipeline.profile`` (a file written by ``romanus profile``; the default preset uses the
+shipped ``builtin:px2``) the vehicle latency of every module is the file's ``latency_ms``; with
+``server.profile`` the server's is too (e.g. a profile measured on a GPU server). A file's
+modules must match the pipeline's architecture (same MACs), or loading stops with an error.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
+import json
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 from romanus.config import PipelineConfig, SensorConfig, SplitPoint, parse_split_point
+from romanus.configio import ConfigError
 from romanus.pipeline import arch
 
-__all__ = ["ModuleProfile", "PipelineProfile", "sensor_compressed_bytes", "sensor_raw_bytes"]
+__all__ = [
+    "PROFILE_FORMAT",
+    "PROFILE_FORMAT_VERSION",
+    "ModuleProfile",
+    "PipelineProfile",
+    "load_profile_file",
+    "resolve_profile_path",
+    "sensor_compressed_bytes",
+    "sensor_raw_bytes",
+]
+
+PROFILE_FORMAT = "romanus-profile"
+PROFILE_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -42,10 +66,54 @@ def sensor_compressed_bytes(sensor: SensorConfig, height: int, width: int) -> in
     return round(elements * sensor.compressed_bits_per_element / 8)
 
 
+def resolve_profile_path(ref: str) -> Path:
+    """A profile path, or ``builtin:NAME`` for one shipped in ``romanus.data.profiles``."""
+    if ref.startswith("builtin:"):
+        return Path(str(importlib.resources.files("romanus.data") / "profiles" / f"{ref[len('builtin:') :]}.json"))
+    return Path(ref)
+
+
+@functools.lru_cache(maxsize=16)
+def load_profile_file(ref: str) -> dict[str, Any]:
+    """Read and check a profile file (``romanus profile`` writes them)."""
+    path = resolve_profile_path(ref)
+    source = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(ref, "", f"cannot read the profile: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(source, f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
+        raise ConfigError(source, "format", f"not a {PROFILE_FORMAT} file")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > PROFILE_FORMAT_VERSION:
+        raise ConfigError(
+            source, "format_version", f"unsupported version {version!r} (this romanus reads {PROFILE_FORMAT_VERSION})"
+        )
+    modules = data.get("modules")
+    if not isinstance(modules, dict) or not modules:
+        raise ConfigError(source, "modules", "expected a mapping of module name to costs")
+    for name, m in modules.items():
+        for key in ("macs", "latency_ms", "output_shape"):
+            if not isinstance(m, dict) or key not in m:
+                raise ConfigError(source, f"modules.{name}.{key}", "missing")
+        lat = m["latency_ms"]
+        if isinstance(lat, bool) or not isinstance(lat, int | float) or not lat >= 0:
+            raise ConfigError(source, f"modules.{name}.latency_ms", f"must be a number >= 0, got {lat!r}")
+    return data
+
+
 class PipelineProfile:
     """Costs of every module the operating modes use, for one pipeline and server."""
 
-    def __init__(self, pipeline: PipelineConfig, server_speedup: float) -> None:
+    def __init__(
+        self,
+        pipeline: PipelineConfig,
+        server_speedup: float = 1.0,
+        *,
+        server_profile: str | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.server_speedup = server_speedup
         h, w = pipeline.input_height, pipeline.input_width
@@ -72,37 +140,86 @@ class PipelineProfile:
             f"scaled by MACs from head_ms={cal.head_ms} ms for {cal.head_reference} "
             f"({ref_macs / 1e9:.3f} GMAC) {cal.note}".strip()
         )
+        self._vehicle_file = None if pipeline.profile is None else load_profile_file(pipeline.profile)
+        self._server_file = None if server_profile is None else load_profile_file(server_profile)
+        self._vehicle_ref, self._server_ref = pipeline.profile, server_profile
+        self._analytic: dict[str, tuple[int, float]] = {}
+
+    # -- names -----------------------------------------------------------------------------
+
+    @staticmethod
+    def stem_name(in_channels: int) -> str:
+        return "stem" if in_channels == 3 else f"stem-in{in_channels}"
+
+    @staticmethod
+    def head_name(split: SplitPoint, in_channels: int) -> str:
+        return f"head-{split.name}" + ("" if in_channels == 3 else f"-in{in_channels}")
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _module(self, cost: arch.ModuleCost, bits: int = 32, *, head: bool = False) -> ModuleProfile:
+    def _from_file(self, data: dict[str, Any], ref: str, name: str, macs: int) -> tuple[float, str]:
+        entry = data["modules"].get(name)
+        if entry is None:
+            raise ConfigError(
+                ref, f"modules.{name}", "the profile has no such module (regenerate it with romanus profile)"
+            )
+        if int(entry["macs"]) != macs:
+            raise ConfigError(
+                ref,
+                f"modules.{name}.macs",
+                f"{entry['macs']} MACs in the profile, {macs} in this pipeline (another input size or architecture?)",
+            )
+        prov = data.get("provenance", {})
+        note = f"{ref}: {data.get('calibration', {}).get('method', '?')} on {prov.get('device_name', '?')}"
+        return float(entry["latency_ms"]), note
+
+    def _module(
+        self, cost: arch.ModuleCost, bits: int = 32, *, head: bool = False, name: str | None = None
+    ) -> ModuleProfile:
+        name = name or cost.name
         rate = self.head_ms_per_gmac if head else self.vehicle_ms_per_gmac
-        vehicle_ms = cost.macs / 1e9 * rate
+        analytic_ms = cost.macs / 1e9 * rate
+        self._analytic[name] = (cost.macs, analytic_ms)
+        note = self._head_note if head else self._backbone_note
+        vehicle_ms = analytic_ms
+        if self._vehicle_file is not None:
+            assert self._vehicle_ref is not None
+            vehicle_ms, note = self._from_file(self._vehicle_file, self._vehicle_ref, name, cost.macs)
+        server_ms = vehicle_ms / self.server_speedup
+        if self._server_file is not None:
+            assert self._server_ref is not None
+            server_ms, server_note = self._from_file(self._server_file, self._server_ref, name, cost.macs)
+            note = f"{note}; server: {server_note}"
         return ModuleProfile(
-            name=cost.name,
+            name=name,
             macs=cost.macs,
             vehicle_ms=vehicle_ms,
-            server_ms=vehicle_ms / self.server_speedup,
+            server_ms=server_ms,
             output_bytes=cost.output_bytes(bits),
-            provenance=self._head_note if head else self._backbone_note,
+            provenance=note,
         )
 
-    # -- modules ---------------------------------------------------------------------------
+    def analytic_ms(self, name: str) -> float:
+        """The MAC-calibrated PX2 latency of a module already looked up by name."""
+        return self._analytic[name][1]
 
-    def stem(self, in_channels: int = 3) -> ModuleProfile:
-        cost = self._stem3 if in_channels == 3 else arch.stem(*self._hw, in_channels)
-        return self._module(cost)
+    # -- modules ---------------------------------------------------------------------------
 
     @property
     def _hw(self) -> tuple[int, int]:
         return self.pipeline.input_height, self.pipeline.input_width
 
+    def stem(self, in_channels: int = 3) -> ModuleProfile:
+        cost = self._stem3 if in_channels == 3 else arch.stem(*self._hw, in_channels)
+        return self._module(cost, name=self.stem_name(in_channels))
+
     def head(self, split: SplitPoint, in_channels: int = 3) -> ModuleProfile:
         """Bottleneck head on the vehicle: stem + encoder, output quantised to ``split.bits``."""
         stem = self._stem3 if in_channels == 3 else arch.stem(*self._hw, in_channels)
         enc = arch.encoder(self.stem_shape, split.channels)
-        cost = arch.ModuleCost(f"head-{split.name}", stem.input_shape, enc.output_shape, stem.macs + enc.macs)
-        return self._module(cost, split.bits, head=True)
+        name = self.head_name(split, in_channels)
+        cost = arch.ModuleCost(name, stem.input_shape, enc.output_shape, stem.macs + enc.macs)
+        return self._module(cost, split.bits, head=True, name=name)
 
     def decoder(self, split: SplitPoint) -> ModuleProfile:
         code_shape = arch.encoder(self.stem_shape, split.channels).output_shape
@@ -144,11 +261,13 @@ class PipelineProfile:
 
     def table(self) -> list[ModuleProfile]:
         """Every distinct module of the pipeline, for display and export."""
-        rows = [self.stem()]
+        channels = sorted({s.input_channels for s in self.pipeline.stems.values()})
+        rows = [self.stem(c) for c in channels]
         for name in self.pipeline.split_points:
             sp = parse_split_point(name)
             if sp.kind == "bottleneck":
-                rows += [self.head(sp), self.decoder(sp)]
+                rows += [self.head(sp, c) for c in channels]
+                rows.append(self.decoder(sp))
         fan_in = sorted({len(s) for s in self.pipeline.branches.values() if len(s) > 1})
         rows += [self.merge(n) for n in fan_in]
         rows += self.branch_tail()

@@ -55,7 +55,8 @@ __all__ = ["DecisionContext", "Policy", "Prediction", "Simulator", "build_catalo
 
 def build_catalogue(preset: Preset) -> ModeCatalogue:
     """The operating-mode catalogue of a preset (derive once, share between simulators)."""
-    return ModeCatalogue(preset.pipeline, PipelineProfile(preset.pipeline, preset.server.speedup))
+    profile = PipelineProfile(preset.pipeline, preset.server.speedup, server_profile=preset.server.profile)
+    return ModeCatalogue(preset.pipeline, profile)
 
 
 class DecisionContext:
