@@ -474,6 +474,26 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from romanus.sweep import load_sweep, run_sweep, trials_of
+
+    sweep = load_sweep(args.file)
+    out = Path(args.out or Path("sweeps") / sweep.name)
+    n = len(trials_of(sweep))
+    with tqdm(total=n, unit="trial", delay=2.0, disable=args.quiet or args.backend == "ray", file=sys.stderr) as bar:
+        results = run_sweep(
+            sweep, out, backend=args.backend, workers=args.workers, address=args.address, progress=bar.update
+        )
+    failed = sum(r["status"] != "ok" for r in results)
+    print((out / "summary.md").read_text())
+    print(f"{out}: {len(results)} trials, {failed} failed; results.csv, summary.md, pareto.png")
+    return 1 if failed else 0
+
+
 def _print_kpis(result: dict[str, float]) -> None:
     for key, label, unit in _KPI_ROWS:
         value = result[key]
@@ -555,6 +575,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes recording in parallel (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
+
+    p = sub.add_parser("sweep", help="a grid of trainings (presets x algos x seeds x overrides), locally or on Ray")
+    p.add_argument("file", help="sweep YAML file")
+    p.add_argument("--backend", default="local", choices=["local", "ray"])
+    p.add_argument("--address", help="ray: join this cluster (default: start a local Ray instance)")
+    p.add_argument("--workers", type=int, default=1, help="trials at once (default: %(default)s)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: sweeps/<name>)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("profile", help="profile the pipeline's torch modules (FLOPs, bytes, latency) into a file")
     p.add_argument("--env", default="default", help="preset whose pipeline to profile (default: %(default)s)")

@@ -374,7 +374,7 @@ class RewardConfig:
 
     kind: Literal["energy-risk"] = field("energy-risk", doc="reward function, by name")
     energy_weight: float = field(1.0, ge=0, doc="weight of the normalised frame energy")
-    risk_penalty: float = field(4.0, ge=0, doc="[assumed] penalty of a risky frame")
+    risk_penalty: float = field(50.0, ge=0, doc="[assumed] penalty of a risky frame (in units of the energy scale)")
     miss_penalty: float = field(0.0, ge=0, doc="extra penalty of a deadline miss (a miss is risky already)")
     energy_scale_mj: float | None = field(
         None, gt=0, doc="energy normaliser (default: the costliest scene's local-robust frame energy)"

@@ -1,0 +1,419 @@
+"""Sweeps: presets x algorithms x seeds x hyper-parameter overrides, locally or on Ray Tune.
+
+A sweep file (YAML)::
+
+    name: lr-study
+    presets: [romanus/Default-v0]          # env ids or preset names
+    algos: [ppo, maskable_ppo]
+    seeds: "0:3"                           # a range A:B, or a list
+    timesteps: 100000                      # optional: overrides the hyper-parameters' budget
+    hyperparams: {n_envs: 2}               # optional: overrides for every trial
+    grid:                                  # optional: every combination is a configuration
+      learning_rate: [3.0e-4, 1.0e-4]
+    eval: {seeds: "100:105", duration_s: 60, baselines: [local-robust, scene-aware-greedy]}
+
+Each trial trains one agent and evaluates it on held-out scenarios recorded once per preset
+(the ``eval.seeds``, which training never uses) with the comparison harness. Each trial
+writes ``trials/<id>/result.json`` atomically when it ends, successful or failed (with its
+error); a failed trial does not stop the sweep. Re-running a sweep skips the trials that
+succeeded and retries the others. The aggregate is ``results.csv`` (one row per trial),
+``summary.md`` (means and 95 % confidence intervals across seeds per configuration, with
+the baselines on the same scenarios) and ``pareto.png``.
+
+Backends: ``local`` (a process pool) and ``ray`` (Ray Tune; ``pip install -e ".[ray]"``).
+Trials are deterministic given their seed, so both give identical metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import itertools
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from romanus.configio import ConfigError, Invalid, build, field
+from romanus.fileio import atomic_write_bytes
+
+__all__ = ["SweepConfig", "load_sweep", "run_sweep", "run_trial", "trials_of"]
+
+log = logging.getLogger(__name__)
+
+TRIAL_METRICS = (
+    "energy_per_frame_mj",
+    "risky_rate",
+    "deadline_miss_rate",
+    "latency_p95_ms",
+    "offload_fraction",
+)
+RESULT_FIELDS = ("trial", "preset", "algo", "seed", "config", "status", *TRIAL_METRICS, "train_seconds", "error")
+
+
+def _parse_seeds(value: str | tuple[int, ...], key: str) -> tuple[int, ...]:
+    if isinstance(value, tuple):
+        seeds = value
+    else:
+        try:
+            a, b = (int(x) for x in value.split(":"))
+        except ValueError:
+            raise Invalid(key, f"expected A:B or a list of integers, got {value!r}") from None
+        seeds = tuple(range(a, b))
+    if not seeds or any(s < 0 for s in seeds):
+        raise Invalid(key, "needs at least one non-negative seed")
+    return seeds
+
+
+@dataclass(frozen=True)
+class SweepEval:
+    seeds: str | tuple[int, ...] = field("100:103", doc="held-out scenario seeds (A:B or a list)")
+    duration_s: float = field(60.0, gt=0, doc="seconds per held-out scenario")
+    baselines: tuple[str, ...] = field(("local-robust", "robust-agnostic", "scene-aware-greedy"))
+
+    def __post_init__(self) -> None:
+        _parse_seeds(self.seeds, "seeds")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str
+    presets: tuple[str, ...]
+    algos: tuple[str, ...]
+    seeds: str | tuple[int, ...]
+    timesteps: int | None = field(None, gt=0)
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    eval: SweepEval = field(default_factory=SweepEval)
+
+    def __post_init__(self) -> None:
+        if not self.presets:
+            raise Invalid("presets", "needs at least one preset")
+        for i, algo in enumerate(self.algos):
+            if algo not in ("ppo", "maskable_ppo", "a2c", "dqn"):
+                raise Invalid(f"algos[{i}]", f"unknown algorithm {algo!r} (ppo, maskable_ppo, a2c, dqn)")
+        if not self.algos:
+            raise Invalid("algos", "needs at least one algorithm")
+        _parse_seeds(self.seeds, "seeds")
+        for key, values in self.grid.items():
+            if not values:
+                raise Invalid(f"grid.{key}", "needs at least one value")
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return _parse_seeds(self.seeds, "seeds")
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    from romanus.config import read_yaml
+
+    data = read_yaml(path)
+    return build(SweepConfig, data, source=str(path))
+
+
+def _label(overrides: Mapping[str, Any]) -> str:
+    if not overrides:
+        return "base"
+    return ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
+def trials_of(sweep: SweepConfig) -> list[dict[str, Any]]:
+    """Every trial of the sweep: preset x algo x grid combination x seed."""
+    from romanus.train.train import resolve_env
+
+    keys = sorted(sweep.grid)
+    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(sweep.grid[k] for k in keys))]
+    out = []
+    for preset in sweep.presets:
+        env_id, preset_ref = resolve_env(preset)
+        for algo in sweep.algos:
+            for combo in combos:
+                for seed in sweep.seed_list:
+                    label = _label(combo)
+                    digest = hashlib.sha256(f"{env_id}|{algo}|{label}|{seed}".encode()).hexdigest()[:8]
+                    trial_id = f"{env_id.split('/')[-1]}__{algo}__s{seed}__{digest}"
+                    out.append(
+                        {
+                            "trial": trial_id,
+                            "env_id": env_id,
+                            "preset_ref": preset_ref,
+                            "algo": algo,
+                            "seed": seed,
+                            "config": label,
+                            "overrides": {**sweep.hyperparams, **combo},
+                            "timesteps": sweep.timesteps,
+                        }
+                    )
+    return out
+
+
+def _trial_hyperparams(trial: Mapping[str, Any]) -> dict[str, Any]:
+    """The trial's hyper-parameters: the shipped entry for its env, with the overrides."""
+    from romanus.config import read_yaml
+    from romanus.train.hyperparams import hyperparams_path, load_hyperparams
+
+    base = read_yaml(hyperparams_path(trial["algo"]))[trial["env_id"]]
+    merged = {**base, **trial["overrides"]}
+    if "policy_kwargs" in trial["overrides"]:
+        merged["policy_kwargs"] = {**base.get("policy_kwargs", {}), **trial["overrides"]["policy_kwargs"]}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
+        yaml.safe_dump({trial["env_id"]: merged}, fh)
+        tmp = fh.name
+    try:
+        load_hyperparams(trial["algo"], trial["env_id"], tmp)  # validate: errors name the key
+    except ConfigError as exc:
+        raise ConfigError("sweep", f"trial {trial['trial']}: {exc.key}", exc.message) from None
+    finally:
+        os.unlink(tmp)
+    return merged
+
+
+def run_trial(trial: dict[str, Any], out: str, eval_dir: str) -> dict[str, Any]:
+    """Train and evaluate one trial; write and return its result (never raises)."""
+    from romanus.compare import compare
+    from romanus.scenario import load_suite
+    from romanus.train.train import TrainSpec, train
+
+    folder = Path(out) / "trials" / trial["trial"]
+    result_path = folder / "result.json"
+    if result_path.is_file():
+        previous = json.loads(result_path.read_text())
+        if previous.get("status") == "ok":
+            return previous
+    result: dict[str, Any] = {k: trial[k] for k in ("trial", "algo", "seed", "config")}
+    result["preset"] = trial["env_id"]
+    t0 = time.perf_counter()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        hp_file = folder / "hyperparams.yml"
+        atomic_write_bytes(hp_file, yaml.safe_dump({trial["env_id"]: _trial_hyperparams(trial)}).encode())
+        runs = folder / "run"
+        if runs.exists():  # an interrupted attempt: start the trial over
+            import shutil
+
+            shutil.rmtree(runs)
+        run, state = train(
+            TrainSpec(
+                env=trial["env_id"],
+                algo=trial["algo"],
+                seed=trial["seed"],
+                timesteps=trial["timesteps"],
+                hyperparams=str(hp_file),
+                eval_scenarios=eval_dir,
+                out=str(runs),
+            ),
+            ["romanus", "sweep", trial["trial"]],
+        )
+        if state != "finished":
+            raise RuntimeError(f"training {state}")
+        res = compare(load_suite(eval_dir), [f"{trial['algo']}:{run}"], None)
+        for key in TRIAL_METRICS:
+            values = [row[key] for row in res.rows]
+            result[key] = sum(values) / len(values)
+        result.update(status="ok", error="", run_dir=str(run))
+    except Exception as exc:  # a failed trial is a result, not the end of the sweep
+        result.update({k: math.nan for k in TRIAL_METRICS})
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-4000:])
+    result["train_seconds"] = time.perf_counter() - t0
+    atomic_write_bytes(result_path, json.dumps(result, indent=1).encode())
+    return result
+
+
+def _star(args: tuple[dict[str, Any], str, str]) -> dict[str, Any]:
+    return run_trial(*args)
+
+
+def _prepare_eval(sweep: SweepConfig, out: Path, trials: list[dict[str, Any]]) -> dict[str, str]:
+    """Record the held-out scenarios once per preset; returns env id -> suite folder."""
+    from romanus.scenario import record_suite
+
+    dirs = {}
+    for env_id, preset_ref in dict.fromkeys((t["env_id"], t["preset_ref"]) for t in trials):
+        folder = out / "eval" / env_id.split("/")[-1]
+        seeds = _parse_seeds(sweep.eval.seeds, "eval.seeds")
+        if not (folder / "suite.json").is_file():
+            record_suite(preset_ref, seeds, sweep.eval.duration_s, folder)
+        dirs[env_id] = str(folder)
+    return dirs
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    out: str | Path,
+    *,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every missing trial, then write the aggregate files; returns every trial's result."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    trials = trials_of(sweep)
+    for t in trials:
+        _trial_hyperparams(t)  # fail before any work on a bad override
+    atomic_write_bytes(out / "sweep.json", json.dumps(dataclasses.asdict(sweep), indent=1, default=list).encode())
+    eval_dirs = _prepare_eval(sweep, out, trials)
+    tasks = [(t, str(out), eval_dirs[t["env_id"]]) for t in trials]
+    if backend == "local":
+        if workers > 1 and len(tasks) > 1:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+                for fut in as_completed([pool.submit(_star, task) for task in tasks]):
+                    fut.result()
+                    if progress is not None:
+                        progress(1)
+        else:
+            for task in tasks:
+                _star(task)
+                if progress is not None:
+                    progress(1)
+    elif backend == "ray":
+        _run_ray(sweep, out, tasks, workers, address)
+    else:
+        raise ValueError(f"unknown backend {backend!r} (local or ray)")
+    results = [json.loads((out / "trials" / t["trial"] / "result.json").read_text()) for t in trials]
+    _aggregate(sweep, out, results, eval_dirs)
+    return results
+
+
+def _run_ray(
+    sweep: SweepConfig, out: Path, tasks: list[tuple[dict[str, Any], str, str]], workers: int, address: str | None
+) -> None:
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise ValueError('the ray backend needs Ray Tune: pip install -e ".[ray]"') from None
+    started_here = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            # Ray keeps sockets in its temp folder and a socket path may not exceed 107 bytes: the
+            # folder lives inside the sweep's output, reached through a short link in /tmp.
+            target = out / "ray_tmp"
+            target.mkdir(parents=True, exist_ok=True)
+            link = (
+                Path(tempfile.gettempdir())
+                / f"romanus-ray-{hashlib.sha256(str(target.resolve()).encode()).hexdigest()[:10]}"
+            )
+            if not link.exists():
+                link.symlink_to(target.resolve(), target_is_directory=True)
+            ray.init(num_cpus=max(1, workers), _temp_dir=str(link), include_dashboard=False, log_to_driver=False)
+        started_here = True
+    todo = [t for t in tasks if not _done(out, t[0]["trial"])]
+
+    def trainable(config: dict[str, Any]) -> None:
+        result = run_trial(config["task"][0], config["task"][1], config["task"][2])
+        tune.report(
+            {k: result[k] for k in TRIAL_METRICS if isinstance(result.get(k), float)} | {"ok": result["status"] == "ok"}
+        )
+
+    try:
+        if todo:
+            tuner = tune.Tuner(
+                tune.with_resources(trainable, {"cpu": 1}),
+                param_space={"task": tune.grid_search(todo)},
+                tune_config=tune.TuneConfig(max_concurrent_trials=max(1, workers)),
+                run_config=tune.RunConfig(
+                    name=sweep.name, storage_path=str((out / "ray_results").resolve()), verbose=0
+                ),
+            )
+            tuner.fit()
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _done(out: Path, trial_id: str) -> bool:
+    path = out / "trials" / trial_id / "result.json"
+    return path.is_file() and json.loads(path.read_text()).get("status") == "ok"
+
+
+def _aggregate(sweep: SweepConfig, out: Path, results: list[dict[str, Any]], eval_dirs: Mapping[str, str]) -> None:
+    from romanus.compare import compare
+    from romanus.plots import save
+    from romanus.scenario import load_suite
+    from romanus.stats import mean_ci
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RESULT_FIELDS)
+    for r in sorted(results, key=lambda r: r["trial"]):
+        w.writerow([repr(r.get(k)) if isinstance(r.get(k), float) else r.get(k, "") for k in RESULT_FIELDS])
+    atomic_write_bytes(out / "results.csv", buf.getvalue().encode())
+
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        if r["status"] == "ok":
+            groups.setdefault((r["preset"], r["algo"], r["config"]), []).append(r)
+    lines = [
+        f"# Sweep {sweep.name}",
+        "",
+        f"{len(results)} trials ({sum(r['status'] == 'ok' for r in results)} succeeded). Means over seeds with 95 % "
+        "Student-t confidence intervals; every policy evaluated on the same held-out scenarios per preset.",
+        "",
+        "| preset | policy | config | seeds | energy/frame (mJ) | risky (%) | missed (%) | offloaded (%) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    points = []
+
+    def fmt(values: list[float], scale: float = 1.0) -> str:
+        ci = mean_ci(values)
+        if math.isnan(ci.half_width):
+            return f"{ci.mean * scale:.1f}"
+        return f"{ci.mean * scale:.1f} ± {ci.half_width * scale:.1f}"
+
+    for (preset, algo, config), rows in sorted(groups.items()):
+        e = [r["energy_per_frame_mj"] for r in rows]
+        k = [r["risky_rate"] for r in rows]
+        lines.append(
+            f"| {preset} | {algo} | {config} | {len(rows)} | {fmt(e)} | {fmt(k, 100)} | "
+            f"{fmt([r['deadline_miss_rate'] for r in rows], 100)} | {fmt([r['offload_fraction'] for r in rows], 100)} |"
+        )
+        points.append((f"{algo} {config}", mean_ci(k), mean_ci(e)))
+    for env_id, folder in eval_dirs.items():
+        if sweep.eval.baselines:
+            res = compare(load_suite(folder), list(sweep.eval.baselines), None)
+            for p in sweep.eval.baselines:
+                runs = res.by_policy(p)
+                e = [o.row["energy_per_frame_mj"] for o in runs]
+                k = [o.row["risky_rate"] for o in runs]
+                lines.append(
+                    f"| {env_id} | `{p}` (baseline) | - | - | {fmt(e)} | {fmt(k, 100)} | "
+                    f"{fmt([o.row['deadline_miss_rate'] for o in runs], 100)} | "
+                    f"{fmt([o.row['offload_fraction'] for o in runs], 100)} |"
+                )
+                points.append((p, mean_ci(k), mean_ci(e)))
+    failed = [r for r in results if r["status"] != "ok"]
+    if failed:
+        lines += ["", "Failed trials:", ""] + [f"- `{r['trial']}`: {r['error']}" for r in failed]
+    atomic_write_bytes(out / "summary.md", ("\n".join(lines) + "\n").encode())
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for label, risk, energy in points:
+        xerr = None if math.isnan(risk.half_width) else risk.half_width * 100
+        yerr = None if math.isnan(energy.half_width) else energy.half_width
+        ax.errorbar(risk.mean * 100, energy.mean, xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=label)
+    ax.set_xlabel("risky frames (%)")
+    ax.set_ylabel("energy per frame (mJ)")
+    ax.set_title(f"Sweep {sweep.name}: energy vs risk per configuration (95 % CIs over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, out / "pareto.png")
