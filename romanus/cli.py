@@ -494,6 +494,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from romanus.bench import format_report, run_bench, write_report
+
+    report = run_bench(quick=args.quick, progress=lambda name: print(f"  measuring {name} ...", file=sys.stderr))
+    print(format_report(report))
+    if args.json:
+        write_report(report, args.json)
+        print(f"  written to {args.json}")
+    return 0
+
+
 def _print_kpis(result: dict[str, float]) -> None:
     for key, label, unit in _KPI_ROWS:
         value = result[key]
@@ -575,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes recording in parallel (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
+
+    p = sub.add_parser("bench", help="measure every performance figure the project promises, side by side")
+    p.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("sweep", help="a grid of trainings (presets x algos x seeds x overrides), locally or on Ray")
     p.add_argument("file", help="sweep YAML file")

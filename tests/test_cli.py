@@ -88,3 +88,23 @@ def test_console_script_runs_in_a_fresh_process() -> None:
         timeout=120,
     )
     assert json.loads(done.stdout)["env"] == "Default"
+
+
+@pytest.mark.slow
+def test_bench_quick_reports_every_documented_key(tmp_path: Path) -> None:
+    from romanus.bench import BENCH_KEYS, SIMULATOR_KEYS
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for key, subkeys in BENCH_KEYS.items():
+        assert key in report and f"| `{key}` |" in readme, key
+        for sub in subkeys:
+            assert sub in report[key], (key, sub)
+            assert f"`{sub}`" in readme, sub
+    for case in BENCH_KEYS["simulator"]:
+        assert set(SIMULATOR_KEYS) <= set(report["simulator"][case])
+    assert set(report["env_steps_per_s"]) >= {"romanus/Default-v0"}
+    assert report["compare"]["identical"] is True
+    assert report["memory"]["growth_mb"] < 50
