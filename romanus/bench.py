@@ -70,7 +70,7 @@ def skeleton(busy_s: list[float], tail_s: list[float], offloaded: list[bool], pe
         acc.release(req)
         if done is not None:
             yield done
-        yield env.timeout(max(0.0, tail - (env.now - busy)) if not off else 0.4 * tail)
+        yield env.timeout(0.4 * tail if off else tail)
 
     def cycle():  # type: ignore[no-untyped-def]
         for busy, tail, off in zip(busy_s, tail_s, offloaded, strict=True):
