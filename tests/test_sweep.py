@@ -20,10 +20,10 @@ from romanus.sweep import load_sweep
 TINY = """
 name: tiny
 presets: [romanus/Default-v0]
-algos: [ppo, a2c]
+algos: [ppo, maskable_ppo]
 seeds: "0:2"
 timesteps: 512
-hyperparams: {n_envs: 2, n_steps: 64, policy_kwargs: {net_arch: [16]}}
+hyperparams: {n_envs: 2, n_steps: 64, batch_size: 64, n_epochs: 1, policy_kwargs: {net_arch: [16]}}
 eval: {seeds: "100:102", duration_s: 3, baselines: [local-robust]}
 """
 
@@ -77,7 +77,7 @@ def test_a_failing_trial_is_recorded_and_does_not_stop_the_sweep(
     original = train_module.train
 
     def flaky(spec, argv=None):  # type: ignore[no-untyped-def]
-        if spec.algo == "a2c":
+        if spec.algo == "maskable_ppo":
             raise RuntimeError("simulated crash")
         return original(spec, argv)
 
@@ -87,7 +87,7 @@ def test_a_failing_trial_is_recorded_and_does_not_stop_the_sweep(
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "o"), "-q"]) == 1
     results = {r["algo"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "o").glob("trials/*/result.json"))}
     assert results["ppo"]["status"] == "ok"
-    assert results["a2c"]["status"] == "failed" and "simulated crash" in results["a2c"]["error"]
+    assert results["maskable_ppo"]["status"] == "failed" and "simulated crash" in results["maskable_ppo"]["error"]
     assert "simulated crash" in (tmp_path / "o" / "summary.md").read_text()
 
 

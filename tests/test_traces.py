@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from romanus.sim.link import CapacitySeries
 from romanus.traces import PACKET_MBIT, TraceError, TraceSource, load_trace, trace_stats
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "traces"
+# The real traces live beside the project (../shared/traces); ROMANUS_SHARED_TRACES overrides.
+SHARED = Path(os.environ.get("ROMANUS_SHARED_TRACES", Path(__file__).resolve().parents[2] / "shared" / "traces"))
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real traces not found at {SHARED}")
 
 
