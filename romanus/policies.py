@@ -255,19 +255,7 @@ class Oracle(Policy):
         return best if best >= 0 else fallback
 
 
-def policy_names(catalogue: ModeCatalogue) -> list[str]:
-    return [
-        "local-robust",
-        *(f"local-{t}" for t in catalogue.pipeline.tiers),
-        "offload-all",
-        "robust-agnostic",
-        "neurosurgeon",
-        "scene-aware-greedy",
-        "random",
-        "oracle",
-    ]
-
-
+#: the fixed policies every comparison runs by default
 POLICY_NAMES = (
     "local-robust",
     "offload-all",
@@ -277,6 +265,11 @@ POLICY_NAMES = (
     "random",
     "oracle",
 )
+
+
+def policy_names(catalogue: ModeCatalogue) -> list[str]:
+    """Every fixed policy name for a catalogue (``local-<tier>`` for each of its tiers)."""
+    return [POLICY_NAMES[0], *(f"local-{t}" for t in catalogue.pipeline.tiers), *POLICY_NAMES[1:]]
 
 
 def make_policy(
