@@ -86,13 +86,17 @@ class LocalTier(Policy):
 
 
 class OffloadAll(Policy):
+    """Offloads whenever offloading can run; on the vehicle (local-robust) when it cannot."""
+
     name = "offload-all"
 
     def __init__(self, catalogue: ModeCatalogue) -> None:
         self._by_scene = [catalogue.offload_all(s) for s in range(len(catalogue.scenes))]
+        self._local = [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
 
     def act(self, ctx: DecisionContext) -> int:
-        return self._by_scene[ctx.scene]
+        mode = self._by_scene[ctx.scene]
+        return mode if ctx.mask[mode] else self._local[ctx.scene]
 
 
 class RandomPolicy(Policy):

@@ -69,7 +69,7 @@ def test_same_seed_same_rollout_exactly(env_id: str) -> None:
 
 
 def test_info_is_flat_deterministic_scalars_with_kpis_on_the_last_step() -> None:
-    env = gym.make("romanus/Default-v0", episode_s=3.0)
+    env = gym.make("romanus/Default-v0", episode_s=30.0)
     env.reset(seed=0)
     infos = []
     truncated = False
@@ -79,7 +79,7 @@ def test_info_is_flat_deterministic_scalars_with_kpis_on_the_last_step() -> None
         infos.append(info)
         assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in info.values()), info
         assert reward == pytest.approx(info["reward_energy"] + info["reward_risk"] + info["reward_miss"])
-    assert len(infos) == 30
+    assert len(infos) == 300
     assert all(k in infos[-1] for k in EPISODE_KPIS)
     assert not any(k in infos[0] for k in EPISODE_KPIS)
     # with deadline = period every step credits exactly its own frame
@@ -167,10 +167,28 @@ def test_random_actions_keep_observations_finite_and_in_bounds(env_id: str, obse
         assert np.isfinite(reward)
         if truncated:
             obs, _ = env.reset()
-    # every feature moves at some point (a constant feature would be dead weight)
+    # every feature moves at some point (a constant feature would be dead weight); the own-queue
+    # features stay 0 when every frame resolves before the next decision (abandon = period)
     names = [f.name for f in env.unwrapped._obs.features]
-    dead = [n for n, s in zip(names, seen, strict=True) if not s and not n.startswith(("scene_", "gate_"))]
+    preset = env.unwrapped.preset
+    queues = ("uplink_backlog", "accelerator_backlog", "frames_in_flight")
+    quiet = queues if preset.abandon_ms <= preset.period_ms else ()
+    dead = [n for n, s in zip(names, seen, strict=True) if not s and not n.startswith(("scene_", "gate_", *quiet))]
     assert not dead, dead
+    if quiet:
+        assert not any(s for n, s in zip(names, seen, strict=True) if n in queues)
+
+
+def test_queue_features_move_when_frames_outlive_the_period() -> None:
+    env = RomanusEnv("default", overrides={"abandon_after_ms": 400.0})
+    env.reset(seed=0)
+    idx = [i for i, f in enumerate(env._obs.features) if f.name in ("frames_in_flight", "accelerator_backlog")]
+    full = env.catalogue.by_name["full|camera=local,range=local"].index  # 250 ms of compute per frame
+    seen = np.zeros(len(idx))
+    for _ in range(30):
+        obs, *_ = env.step(full)
+        seen = np.maximum(seen, obs[idx])
+    assert (seen > 0).all()
 
 
 def test_oracle_sees_the_future_and_vehicle_does_not() -> None:
@@ -226,3 +244,28 @@ def test_tiny_ppo_and_maskable_ppo_train() -> None:
         model = algo("MlpPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=0, device="cpu")
         model.learn(total_timesteps=2048)
         assert model.num_timesteps >= 2048
+
+
+def test_pickle_keeps_the_scenario_being_replayed(tmp_path: Path) -> None:
+    from romanus.config import load_preset
+    from romanus.scenario import record_scenario
+
+    record_scenario(load_preset("default"), 3, 8.0).save(tmp_path / "a.scenario")
+    env = RomanusEnv(scenario=tmp_path / "a.scenario", observation="oracle")  # env overrides on a scenario
+    env.reset(seed=0)
+    for _ in range(10):
+        env.step(3)
+    clone = pickle.loads(pickle.dumps(env))
+    assert clone._episode_scenario is not None and clone._episode_frames == 80
+    for _ in range(70):
+        o1, r1, _, t1, _ = env.step(3)
+        o2, r2, _, t2, _ = clone.step(3)
+        assert o1.tobytes() == o2.tobytes() and r1 == r2 and t1 == t2
+    assert t1
+
+
+def test_short_estimate_windows_keep_enough_history() -> None:
+    env = RomanusEnv("highway_5g", overrides={"estimate_window_ms": 200.0}, episode_s=150.0)
+    env.reset(seed=0)
+    for _ in range(1500):
+        env.step(3)

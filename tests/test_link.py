@@ -118,3 +118,28 @@ def test_markov_capacity_visits_its_states() -> None:
     values, counts = np.unique(c, return_counts=True)
     assert list(values) == [2.0, 10.0, 40.0]
     assert np.allclose(counts / counts.sum(), 1 / 3, atol=0.03)
+
+
+class Finite:
+    def __init__(self) -> None:
+        self.done = False
+
+    def next_chunk(self):  # type: ignore[no-untyped-def]
+        if self.done:
+            return None
+        self.done = True
+        return np.array([1.0]), np.array([2.0])
+
+
+def test_a_transfer_past_the_end_of_a_finite_source_reports_what_was_carried() -> None:
+    series = CapacitySeries(Finite())
+    assert series.transfer(0.5, 10.0) == (math.inf, pytest.approx(1.0))
+
+
+class Dead:
+    def next_chunk(self):  # type: ignore[no-untyped-def]
+        return np.array([600.0]), np.array([0.0])
+
+
+def test_an_unlimited_transfer_on_a_dead_link_ends_never_not_hangs() -> None:
+    assert CapacitySeries(Dead()).transfer_end(0.0, 1.0) == math.inf

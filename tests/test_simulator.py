@@ -188,3 +188,18 @@ def test_risky_flags_non_robust_branch_sets(preset: Preset) -> None:
     sim = run(load_preset("default", overrides={"scene": {"mix": {"fog": 1.0}}}), "local-camera_both", 100)
     assert all(r.deadline_met for r in sim.records)
     assert all(r.risky and r.robustness == 0.6 for r in sim.records)
+
+
+def test_frames_outliving_the_period_across_a_draw_block_boundary() -> None:
+    """Frames still in flight when the next frame draws from a new block of per-frame draws."""
+    p = load_preset(
+        "default",
+        {"abandon_after_ms": 300.0, "server": {"background": {"levels": {"busy": 0.97}, "initial": "busy"}}},
+    )
+    sim = run(p, "offload-all", 4200)
+    assert len(sim.records) == 4200
+
+
+def test_offload_all_falls_back_to_local_without_a_server() -> None:
+    sim = run(load_preset("default", {"server": {"enabled": False}}), "offload-all", 100)
+    assert not any(r.offloaded for r in sim.records)

@@ -13,6 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from romanus.config import EnvConfig, Preset, load_preset
+from romanus.configio import build, deep_merge
 from romanus.env.observations import make_observation
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.scenario import Scenario, load_suite
@@ -32,6 +33,14 @@ def _suite_entries(scenario: ScenarioArg | Sequence[ScenarioArg] | None) -> list
     if isinstance(scenario, str | Path):
         return list(load_suite(scenario))
     return list(scenario)
+
+
+def _with_env(preset: Preset, env_overrides: Mapping[str, Any]) -> Preset:
+    """``preset`` with its env section (observation, episode, reward) overridden."""
+    data, origins = deep_merge(
+        json.loads(json.dumps(dataclasses.asdict(preset.env))), env_overrides, {}, "overrides", EnvConfig
+    )
+    return dataclasses.replace(preset, env=build(EnvConfig, data, source="overrides", origins=origins, path="env"))
 
 
 def _world_signature(preset: Preset) -> str:
@@ -168,6 +177,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
     ) -> None:
         self._suite: list[ScenarioArg] = _suite_entries(scenario)
         self._loaded: dict[str, Scenario] = {}
+        given = preset
         if preset is None:
             preset = self._scenario(0).preset if self._suite else "default"
         env_over: dict[str, Any] = {}
@@ -181,18 +191,19 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         if env_over:
             merged["env"] = {**dict(merged.get("env", {})), **env_over}
         if isinstance(preset, Preset):
-            if merged:
-                raise ValueError("pass overrides with a preset name or path, not with a Preset object")
-            self.preset = preset
+            if set(merged) - {"env"}:
+                raise ValueError("pass world overrides with a preset name or path, not with a Preset object")
+            self.preset = preset if not merged else _with_env(preset, merged["env"])
         else:
             self.preset = load_preset(preset, merged or None)
         p = self.preset
         self._init_args = (
-            preset,
+            given,
             dict(overrides or {}),
             observation,
             episode_s,
             None if reward is None else dict(reward),
+            scenario if scenario is None or isinstance(scenario, str | Path | Scenario) else list(scenario),
         )
         self.catalogue = build_catalogue(p)
         rc = p.env.reward
@@ -340,21 +351,30 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
 
     def __getstate__(self) -> dict[str, Any]:
         return {
-            "init": self._init_args
-            if not isinstance(self._init_args[0], Preset)
-            else (self.preset, {}, None, None, None),
+            "init": self._init_args,
             "np_random": self.np_random if self._np_random is not None else None,
             "episode_seed": self._episode_seed,
+            "episode_scenario": self._episode_scenario,
+            "next_in_suite": self._next_in_suite,
             "actions": list(self._actions),
             "started": self.sim is not None,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        preset, overrides, observation, episode_s, reward = state["init"]
-        self.__init__(preset, overrides=overrides or None, observation=observation, episode_s=episode_s, reward=reward)  # type: ignore[misc]
+        preset, overrides, observation, episode_s, reward, scenario = state["init"]
+        self.__init__(  # type: ignore[misc]
+            preset,
+            overrides=overrides or None,
+            observation=observation,
+            episode_s=episode_s,
+            reward=reward,
+            scenario=scenario,
+        )
         if state["np_random"] is not None:
             self._np_random = state["np_random"]
         self._episode_seed = state["episode_seed"]
+        self._episode_scenario = state["episode_scenario"]
+        self._next_in_suite = state["next_in_suite"]
         if state["started"]:
             self._start_episode()  # the simulator is deterministic: replay the episode so far
             for mode in state["actions"]:

@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 _CHUNK_S = 60.0  # seconds of slots generated at once
+MAX_WAIT_S = 86400.0  # an unlimited transfer still waiting after a day never ends
 
 
 class CapacitySource(Protocol):
@@ -259,7 +260,10 @@ class CapacitySeries:
         return self._cum[i] + self._rate[i] * (t - self._t[i])
 
     def time_to_reach(self, target_mbit: float, limit_s: float = math.inf) -> float:
-        """First t with integral(t) >= target; ``inf`` if that is not before ``limit_s``."""
+        """First t with integral(t) >= target; ``inf`` if that is not before ``limit_s`` (or, with
+        no limit, within ``MAX_WAIT_S`` of the generated horizon: a link that never carries it)."""
+        if limit_s == math.inf:
+            limit_s = self._t[-1] + MAX_WAIT_S
         while self._cum[-1] < target_mbit and self._t[-1] < limit_s:
             if not self._extend():
                 break
@@ -296,7 +300,8 @@ class CapacitySeries:
         i0 = cum[i] + rate[i] * (start_s - ts[i])
         end = self.time_to_reach(i0 + size_mbit, limit_s)
         if end == math.inf:
-            return math.inf, self.integral(limit_s) - i0 if limit_s < math.inf else 0.0
+            carried = (self.integral(limit_s) if limit_s < math.inf else self._cum[-1]) - i0
+            return math.inf, carried
         return end, size_mbit
 
     def mean_rate(self, t0: float, t1: float) -> float:

@@ -50,7 +50,12 @@ from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import EdgeServer, ServerReport
 from romanus.sim.world import HorizonError, World, synthetic_world
 
-__all__ = ["DecisionContext", "Policy", "Prediction", "Simulator", "build_catalogue"]
+__all__ = ["LOOKBACK_S", "DecisionContext", "Policy", "Prediction", "Simulator", "build_catalogue"]
+
+#: the furthest back (s) a policy or an observation may read the link history
+LOOKBACK_S = 5.0
+#: events this close after a decision time (s) belong to it: absorbs float rounding of times
+_TIME_EPS = 1e-9
 
 
 def build_catalogue(preset: Preset) -> ModeCatalogue:
@@ -167,6 +172,7 @@ class Simulator:
         self.env = simpy.Environment()
         self._acc = simpy.Resource(self.env, capacity=1)
         self.period_s = preset.period_ms / 1000.0
+        self._period_ms = preset.period_ms
         self.deadline_s = preset.deadline_ms / 1000.0
         self._abandon_s = preset.abandon_ms / 1000.0
         self._abandon_ms = preset.abandon_ms
@@ -216,7 +222,9 @@ class Simulator:
         self.last_rtt_at_s = -math.inf
         #: exponentially weighted mean of measured RTTs (weight 0.2 on the newest); None before any
         self.rtt_ewma_ms: float | None = None
-        self._lookback_s = max(preset.estimate_window_ms / 1000.0, self._abandon_s) + 1.0
+        # History kept behind the clock: every window policies and observations read (at most
+        # LOOKBACK_S), every transfer still running (at most the abandon time), with a margin.
+        self._lookback_s = max(preset.estimate_window_ms / 1000.0, self._abandon_s, LOOKBACK_S) + 1.0
         self._estimate_s = preset.estimate_window_ms / 1000.0
 
     # -- measurement available to the vehicle ------------------------------------------------
@@ -248,18 +256,31 @@ class Simulator:
 
     @property
     def next_capture_s(self) -> float:
-        return self.frames_started * self.period_s
+        return self.capture_s(self.frames_started)
+
+    def capture_s(self, n: int) -> float:
+        """Capture time of frame ``n`` (computed in ms, so that a frame abandoned after one
+        period resolves at exactly the next capture)."""
+        return n * self._period_ms / 1000.0
+
+    def abandon_s(self, n: int) -> float:
+        """When frame ``n``'s unfinished work is abandoned."""
+        return (n * self._period_ms + self._abandon_ms) / 1000.0
 
     def _advance(self, t: float) -> None:
-        """Process every event up to and including time ``t``, then set the clock to ``t``."""
+        """Process every event up to and including time ``t``, then set the clock to ``t``.
+
+        Events within a nanosecond after ``t`` count as at ``t``: SimPy computes an event's
+        time as ``now + delay``, which can land one rounding step after the time meant."""
         env = self.env
         peek, step = env.peek, env.step
-        while peek() <= t:
+        limit = t + _TIME_EPS
+        while peek() <= limit:
             step()
         # Equivalent to env.run(until=t) without its per-call stop event and exception, which
-        # would cost more than a frame's own events; the queue holds nothing before t.
-        if t > env.now:
-            env._now = t
+        # would cost more than a frame's own events. Nothing is queued before ``limit``, so
+        # setting the clock to ``t`` (even a rounding step back) reorders nothing.
+        env._now = t
 
     def context(self) -> DecisionContext:
         """Advance to the next capture and describe it for the policy."""
@@ -279,22 +300,22 @@ class Simulator:
             name = self.catalogue.modes[mode].name
             raise ValueError(f"mode {mode} ({name}) is masked: it offloads and no edge server is available")
         n = self.frames_started
-        t = n * self.period_s
-        if t + self._abandon_s > self._horizon_s:
+        t = self.capture_s(n)
+        abandon = self.abandon_s(n)
+        if abandon > self._horizon_s:
             raise HorizonError(
                 f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
             )
-        if self.env.now < t or self.env.peek() <= t:
+        if self.env.now != t or self.env.peek() <= t + _TIME_EPS:
             self._advance(t)
-        self.env.process(self._frame(n, t, mode, self.scene.at(t)))
+        self.env.process(self._frame(n, t, abandon, mode, self.scene.at(t)))
         # The accelerator is FIFO, so the vehicle knows when it will have run this frame.
         start = t if t > self._acc_free else self._acc_free
-        abandon = t + self._abandon_s
         if start < abandon:
             end = start + self._prefix[mode] + self._local[mode]
             self._acc_free = end if end < abandon else abandon
         self.frames_started += 1
-        self._advance(self.frames_started * self.period_s)
+        self._advance(self.capture_s(self.frames_started))
         if n % 1024 == 0:
             self._forget(t - self._lookback_s)
         fresh, self._fresh = self._fresh, []
@@ -303,7 +324,7 @@ class Simulator:
     def drain(self) -> list[FrameRecord]:
         """Run until every started frame has resolved; returns the frames that resolved."""
         if self.frames_started:
-            self._advance((self.frames_started - 1) * self.period_s + self._abandon_s)
+            self._advance(self.abandon_s(self.frames_started - 1))
         assert self.frames_finished == self.frames_started
         fresh, self._fresh = self._fresh, []
         return fresh
@@ -321,7 +342,7 @@ class Simulator:
 
     def log(self) -> FrameLog:
         """The records so far, with the run's idle energy over the simulated time."""
-        duration = max(self.env.now, self.frames_started * self.period_s)
+        duration = max(self.env.now, self.capture_s(self.frames_started))
         idle_mj = self._idle_w * max(0.0, duration - self.busy_s) * 1000.0
         return FrameLog(self.records, idle_mj=idle_mj, duration_s=duration)
 
@@ -353,8 +374,8 @@ class Simulator:
         yet have not booked the uplink and server, and the prediction ignores them there.
         """
         n = self.frames_started
-        t = n * self.period_s
-        abandon = t + self._abandon_s
+        t = self.capture_s(n)
+        abandon = self.abandon_s(n)
         start = t if t > self._acc_free else self._acc_free
         prefix, local = self._prefix[mode], self._local[mode]
         local_end = start + prefix + local
@@ -376,9 +397,8 @@ class Simulator:
         compute = self._active_w * (busy_end - start) * 1000.0
         return Prediction(latency_ms, met, completed, compute, radio, not (met and robust))
 
-    def _frame(self, n: int, t_cap: float, m: int, scene: int):  # type: ignore[no-untyped-def]
+    def _frame(self, n: int, t_cap: float, abandon: float, m: int, scene: int):  # type: ignore[no-untyped-def]
         env = self.env
-        abandon = t_cap + self._abandon_s
         req = self._acc.request()
         yield req
         start = env.now

@@ -50,6 +50,7 @@ class PerFrame:
         self._draw = draw
         self._block = -1
         self._values: list[float] = []
+        self._previous: list[float] = []  # frames still in flight may straddle a block boundary
         #: every block produced so far (kept only when recording)
         self.blocks: list[np.ndarray] | None = None
 
@@ -59,11 +60,13 @@ class PerFrame:
             values = self._draw(DRAW_BLOCK)
             if self.blocks is not None:
                 self.blocks.append(values)
-            self._values = values.tolist()
+            self._previous, self._values = self._values, values.tolist()
             self._block += 1
-        if block != self._block:
-            raise IndexError("per-frame draws are consumed in frame order")
-        return self._values[i]
+        if block == self._block:
+            return self._values[i]
+        if block == self._block - 1:
+            return self._previous[i]
+        raise IndexError(f"per-frame draws of frame {frame} are no longer kept (frames are drawn in order)")
 
 
 class BackgroundSource(Protocol):
