@@ -505,6 +505,26 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from romanus.study import OTHER_PRESETS, StudySpec, run_study
+
+    spec = StudySpec(
+        out=args.out,
+        algo=args.algo,
+        seeds=tuple(_parse_seeds(args.seeds)),
+        timesteps=args.timesteps,
+        test_seeds=tuple(_parse_seeds(args.test_seeds)),
+        duration_s=args.duration_s,
+        traces=tuple(args.traces or ()),
+        other_presets=() if args.no_presets else OTHER_PRESETS,
+        workers=args.workers,
+    )
+    path = run_study(spec, progress=lambda text: print(f"  {text} ...", file=sys.stderr))
+    print(path.read_text())
+    print(f"study: {path}; comparisons with plots in {path.parent}/<suite>/")
+    return 0
+
+
 def _print_kpis(result: dict[str, float]) -> None:
     for key, label, unit in _KPI_ROWS:
         value = result[key]
@@ -586,6 +606,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="processes recording in parallel (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
+
+    p = sub.add_parser("reproduce", help="the paper study: train over seeds, compare with every baseline, generalise")
+    p.add_argument("--seeds", default="0:5", metavar="A:B", help="training seeds (default: %(default)s)")
+    p.add_argument("--algo", default="maskable_ppo", choices=["ppo", "maskable_ppo", "a2c", "dqn"])
+    p.add_argument("--timesteps", type=int, help="training steps per seed (default: the shipped hyper-parameters')")
+    p.add_argument("--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds")
+    p.add_argument("--duration-s", type=float, default=60.0, help="seconds per test scenario (default: %(default)s)")
+    p.add_argument("--traces", nargs="*", metavar="DIR", help="folders of real traces for generalisation suites")
+    p.add_argument("--no-presets", action="store_true", help="skip generalisation to the other presets")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default="study", help="output folder, resumable (default: %(default)s)")
+    p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("bench", help="measure every performance figure the project promises, side by side")
     p.add_argument("--quick", action="store_true", help="small sizes (under a minute)")

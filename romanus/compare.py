@@ -21,7 +21,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,7 @@ class CompareResult:
     policies: list[str]
     scenarios: list[str]
     outputs: list[RunOutput]  # policy-major order
+    paths: list[str] = field(default_factory=list)  # the scenario files
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -199,7 +200,7 @@ def compare(
             outputs.append(_run_star(task))
             if progress is not None:
                 progress(1)
-    result = CompareResult(list(policies), [Path(p).stem for p in paths], outputs)
+    result = CompareResult(list(policies), [Path(p).stem for p in paths], outputs, paths)
     if out_dir is not None:
         write_outputs(result, Path(out_dir), _load(paths[0]))
     return result

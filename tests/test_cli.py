@@ -108,3 +108,45 @@ def test_bench_quick_reports_every_documented_key(tmp_path: Path) -> None:
     assert set(report["env_steps_per_s"]) >= {"romanus/Default-v0"}
     assert report["compare"]["identical"] is True
     assert report["memory"]["growth_mb"] < 50
+
+
+@pytest.mark.slow
+def test_reproduce_runs_the_whole_study_on_tiny_budgets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "a.cooked").write_text("0 5\n1 0.5\n2 8\n3 1\n")
+    args = [
+        "reproduce",
+        "--seeds",
+        "0:2",
+        "--timesteps",
+        "512",
+        "--test-seeds",
+        "0:2",
+        "--duration-s",
+        "3",
+        "--traces",
+        str(traces),
+        "--out",
+        str(tmp_path / "st"),
+        "--workers",
+        "1",
+    ]
+    assert main(args) == 0
+    study = (tmp_path / "st" / "study.md").read_text()
+    for part in (
+        "The paper's two metrics",
+        "77.06",
+        "14.99",
+        "Per scene type",
+        "Generalisation",
+        "traces-traces",
+        "Highway5G",
+        "RuralLTE",
+        "## Targets",
+    ):
+        assert part in study, part
+    assert (tmp_path / "st" / "default" / "pareto.png").is_file()
+    capsys.readouterr()
+    assert main(args) == 0  # resumes: nothing is retrained or re-recorded
+    assert len(list((tmp_path / "st" / "training" / "trials").iterdir())) == 2
