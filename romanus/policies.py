@@ -14,6 +14,8 @@ simulator or the environment. The fixed policies:
 - ``scene-aware-greedy``: among the modes robust enough for the scene, the least expected
   energy whose expected latency meets the deadline under pessimistic estimates (a safety
   margin on capacity and RTT); the strong heuristic a learned policy must beat;
+  ``scene-aware-greedy@P`` sets the pessimism P (default 0.25): sweeping it traces the
+  heuristic's energy-vs-risk frontier;
 - ``random``: uniform over the modes that can run;
 - ``oracle``: knows the future (capacity, RTTs, server queue) and picks, per frame, the
   least-energy mode that is not risky by simulating every robust-enough candidate from the
@@ -273,7 +275,8 @@ POLICY_NAMES = (
 
 def policy_names(catalogue: ModeCatalogue) -> list[str]:
     """Every fixed policy name for a catalogue (``local-<tier>`` for each of its tiers)."""
-    return [POLICY_NAMES[0], *(f"local-{t}" for t in catalogue.pipeline.tiers), *POLICY_NAMES[1:]]
+    tiers = (f"local-{t}" for t in catalogue.pipeline.tiers)
+    return [POLICY_NAMES[0], *tiers, *POLICY_NAMES[1:], "scene-aware-greedy@<pessimism>"]
 
 
 def make_policy(
@@ -294,6 +297,16 @@ def make_policy(
         return Neurosurgeon(preset, catalogue)
     if name == "scene-aware-greedy":
         return SceneAwareGreedy(preset, catalogue)
+    if name.startswith("scene-aware-greedy@"):
+        try:
+            pessimism = float(name.split("@", 1)[1])
+        except ValueError:
+            pessimism = -1.0
+        if not 0.0 <= pessimism < 1.0:
+            raise ValueError(f"{name}: the pessimism after @ must be a number in [0, 1)")
+        policy = SceneAwareGreedy(preset, catalogue, pessimism)
+        policy.name = name
+        return policy
     if name.startswith("local-") and name[len("local-") :] in catalogue.pipeline.tiers:
         return LocalTier(catalogue, name[len("local-") :])
     raise ValueError(f"unknown policy {name!r} (known: {', '.join(policy_names(catalogue))})")

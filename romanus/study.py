@@ -29,6 +29,8 @@ __all__ = ["PAPER", "StudySpec", "run_study"]
 #: the paper's headline numbers (Chen, Odema, Al Faruque, ICCAD 2022)
 PAPER = {"energy_saving_vs_local_robust": 0.1499, "risky_reduction_vs_robust_agnostic": 0.7706}
 OTHER_PRESETS = ("romanus/Highway5G-v0", "romanus/AdverseWeather-v0", "romanus/RuralLTE-v0")
+#: scene-aware-greedy at several pessimism levels: the heuristic's energy-vs-risk frontier
+FRONTIER = tuple(f"scene-aware-greedy@{p}" for p in (0.5, 0.7, 0.85, 0.9))
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def run_study(spec: StudySpec, progress: Callable[[str], None] | None = None) ->
     out.mkdir(parents=True, exist_ok=True)
     say(f"training {len(spec.seeds)} {spec.algo} agents on the default preset")
     agents = _train(spec, None)
-    policies = [*spec.baselines, *agents]
+    policies = [*spec.baselines, *FRONTIER, *agents]
     say("evaluating on held-out default-preset scenarios")
     main_files = _suite(spec, "default", "default")
     main = compare(main_files, policies, out / "default", workers=spec.workers)
@@ -205,6 +207,8 @@ def _report(
         f"| `scene-aware-greedy` | {e_greedy:.1f} | {100 * r_greedy:.2f} |",
         f"| `oracle` | {e_oracle:.1f} | {100 * r_oracle:.2f} |",
         "",
+        *_frontier_lines(main, e_agent.mean, r_agent.mean),
+        "",
         f"Gap to the oracle: the agents spend {100 * (e_agent.mean / e_oracle - 1):+.1f} % energy at "
         f"{100 * (r_agent.mean - r_oracle):+.2f} points of risky frames. The full comparison (all policies, "
         "CIs, figures) is in `default/summary.md`.",
@@ -226,7 +230,7 @@ def _report(
         "",
         "## Targets",
         "",
-        *_targets(saving_ci, risk_ci, e_agent.mean, r_agent.mean, e_local, r_local, e_oracle, e_greedy, r_greedy),
+        *_targets(saving_ci, risk_ci, e_agent.mean, r_agent.mean, e_local, r_local, e_oracle, main),
         "",
     ]
     return "\n".join(lines)
@@ -238,6 +242,35 @@ def _scenes(result: CompareResult) -> list[str]:
     return list(Scenario.load(result.paths[0]).manifest["scenes"])
 
 
+def _frontier(result: CompareResult) -> list[tuple[str, float, float]]:
+    """(policy, energy, risky) of scene-aware-greedy at every pessimism level compared."""
+    names = ["scene-aware-greedy", *(p for p in result.policies if p.startswith("scene-aware-greedy@"))]
+    return [(p, *_policy_means(result, p)) for p in names if p in result.policies]
+
+
+def _ahead_of_frontier(result: CompareResult, e_agent: float, r_agent: float) -> tuple[bool, str]:
+    """Whether the agents spend less energy than the heuristic does at no more risk than them."""
+    points = _frontier(result)
+    safer = [(p, e, r) for p, e, r in points if r <= r_agent + 1e-12]
+    if safer:
+        p, e, r = min(safer, key=lambda x: x[1])
+        return e_agent < e, f"the cheapest greedy point at no more risk is {p}: {e:.0f} mJ / {100 * r:.2f} %"
+    p, e, r = min(points, key=lambda x: x[2])
+    return (
+        e_agent <= e and r_agent <= r,
+        f"every greedy point is riskier; the safest is {p}: {e:.0f} mJ / {100 * r:.2f} %",
+    )
+
+
+def _frontier_lines(result: CompareResult, e_agent: float, r_agent: float) -> list[str]:
+    lines = ["", "The heuristic's frontier (scene-aware-greedy at several pessimism levels):", ""]
+    lines += ["| policy | energy/frame (mJ) | risky (%) |", "| --- | --- | --- |"]
+    lines += [f"| `{p}` | {e:.1f} | {100 * r:.2f} |" for p, e, r in _frontier(result)]
+    ahead, why = _ahead_of_frontier(result, e_agent, r_agent)
+    lines += ["", f"Agents ahead of the frontier: {'yes' if ahead else 'no'} ({why})."]
+    return lines
+
+
 def _targets(
     saving: Any,
     risk: Any,
@@ -246,11 +279,12 @@ def _targets(
     e_local: float,
     r_local: float,
     e_oracle: float,
-    e_greedy: float,
-    r_greedy: float,
+    result: CompareResult,
 ) -> list[str]:
     def mark(ok: bool) -> str:
         return "met" if ok else "not met"
+
+    ahead, why = _ahead_of_frontier(result, e_agent, r_agent)
 
     energy_ok = saving.mean >= 0.20 and r_agent <= r_local + 1e-9
     return [
@@ -259,9 +293,7 @@ def _targets(
         f"- risky frames >= 85 % below `robust-agnostic`: {mark(risk.mean >= 0.85)} ({risk.mean * 100:.1f} %)",
         f"- energy within 5 % of the oracle at equal risk: {mark(e_agent <= 1.05 * e_oracle)} "
         f"({100 * (e_agent / e_oracle - 1):+.1f} %)",
-        f"- ahead of `scene-aware-greedy` on the energy-vs-risk plane: "
-        f"{mark(e_agent <= e_greedy and r_agent <= r_greedy)} (agents {e_agent:.0f} mJ / {100 * r_agent:.2f} %, greedy "
-        f"{e_greedy:.0f} mJ / {100 * r_greedy:.2f} %)",
+        f"- ahead of `scene-aware-greedy` on the energy-vs-risk plane (its whole frontier): {mark(ahead)} ({why})",
     ]
 
 
