@@ -259,21 +259,3 @@ def deep_merge(
                 del origins[stale]
             origins[sub] = over_source
     return merged, origins
-
-
-def describe(cls: type) -> list[tuple[str, str, str]]:
-    """(key, type, doc) rows for documentation of a config dataclass, depth first."""
-    rows: list[tuple[str, str, str]] = []
-
-    def walk(c: type, prefix: str) -> None:
-        hints = get_type_hints(c)
-        for f in dataclasses.fields(c):
-            tp = hints[f.name]
-            key = _join(prefix, f.name)
-            if dataclasses.is_dataclass(tp):
-                walk(tp, key)  # type: ignore[arg-type]
-            else:
-                rows.append((key, _type_name(tp), f.metadata.get("doc", "")))
-
-    walk(cls, "")
-    return rows

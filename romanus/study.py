@@ -10,7 +10,6 @@ the paper's two metrics beside the paper's values, the gap to the oracle, the co
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -295,7 +294,3 @@ def _targets(
         f"({100 * (e_agent / e_oracle - 1):+.1f} %)",
         f"- ahead of `scene-aware-greedy` on the energy-vs-risk plane (its whole frontier): {mark(ahead)} ({why})",
     ]
-
-
-def load_json(path: Path) -> Any:
-    return json.loads(path.read_text())
