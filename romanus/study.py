@@ -206,7 +206,7 @@ def _report(
         f"| `scene-aware-greedy` | {e_greedy:.1f} | {100 * r_greedy:.2f} |",
         f"| `oracle` | {e_oracle:.1f} | {100 * r_oracle:.2f} |",
         "",
-        *_frontier_lines(main, e_agent.mean, r_agent.mean),
+        *_frontier_lines(main, e_agent.mean, r_agent.mean, _margin(e_agent)),
         "",
         f"Gap to the oracle: the agents spend {100 * (e_agent.mean / e_oracle - 1):+.1f} % energy at "
         f"{100 * (r_agent.mean - r_oracle):+.2f} points of risky frames. The full comparison (all policies, "
@@ -229,7 +229,7 @@ def _report(
         "",
         "## Targets",
         "",
-        *_targets(saving_ci, risk_ci, e_agent.mean, r_agent.mean, e_local, r_local, e_oracle, main),
+        *_targets(saving_ci, risk_ci, e_agent, r_agent.mean, e_local, r_local, e_oracle, main),
         "",
     ]
     return "\n".join(lines)
@@ -247,13 +247,15 @@ def _frontier(result: CompareResult) -> list[tuple[str, float, float]]:
     return [(p, *_policy_means(result, p)) for p in names if p in result.policies]
 
 
-def _ahead_of_frontier(result: CompareResult, e_agent: float, r_agent: float) -> tuple[bool, str]:
-    """Whether the agents spend less energy than the heuristic does at no more risk than them."""
+def _ahead_of_frontier(result: CompareResult, e_agent: float, r_agent: float, margin: float = 0.0) -> tuple[bool, str]:
+    """Whether the agents spend less energy (by more than ``margin``, their CI half-width) than
+    the heuristic does at no more risk than them."""
     points = _frontier(result)
     safer = [(p, e, r) for p, e, r in points if r <= r_agent + 1e-12]
     if safer:
         p, e, r = min(safer, key=lambda x: x[1])
-        return e_agent < e, f"the cheapest greedy point at no more risk is {p}: {e:.0f} mJ / {100 * r:.2f} %"
+        why = f"the cheapest greedy point at no more risk is {p}: {e:.0f} mJ / {100 * r:.2f} %, agents {e_agent:.0f} mJ"
+        return e_agent + margin < e, why
     p, e, r = min(points, key=lambda x: x[2])
     return (
         e_agent <= e and r_agent <= r,
@@ -261,19 +263,23 @@ def _ahead_of_frontier(result: CompareResult, e_agent: float, r_agent: float) ->
     )
 
 
-def _frontier_lines(result: CompareResult, e_agent: float, r_agent: float) -> list[str]:
+def _margin(ci: Any) -> float:
+    return 0.0 if math.isnan(ci.half_width) else float(ci.half_width)
+
+
+def _frontier_lines(result: CompareResult, e_agent: float, r_agent: float, margin: float) -> list[str]:
     lines = ["", "The heuristic's frontier (scene-aware-greedy at several pessimism levels):", ""]
     lines += ["| policy | energy/frame (mJ) | risky (%) |", "| --- | --- | --- |"]
     lines += [f"| `{p}` | {e:.1f} | {100 * r:.2f} |" for p, e, r in _frontier(result)]
-    ahead, why = _ahead_of_frontier(result, e_agent, r_agent)
-    lines += ["", f"Agents ahead of the frontier: {'yes' if ahead else 'no'} ({why})."]
+    ahead, why = _ahead_of_frontier(result, e_agent, r_agent, margin)
+    lines += ["", f"Agents ahead of the frontier by more than their CI: {'yes' if ahead else 'no'} ({why})."]
     return lines
 
 
 def _targets(
     saving: Any,
     risk: Any,
-    e_agent: float,
+    e_agent_ci: Any,
     r_agent: float,
     e_local: float,
     r_local: float,
@@ -283,7 +289,8 @@ def _targets(
     def mark(ok: bool) -> str:
         return "met" if ok else "not met"
 
-    ahead, why = _ahead_of_frontier(result, e_agent, r_agent)
+    e_agent = e_agent_ci.mean
+    ahead, why = _ahead_of_frontier(result, e_agent, r_agent, _margin(e_agent_ci))
 
     energy_ok = saving.mean >= 0.20 and r_agent <= r_local + 1e-9
     return [
