@@ -510,6 +510,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     spec = StudySpec(
         out=args.out,
+        env=args.env,
         algo=args.algo,
         seeds=tuple(_parse_seeds(args.seeds)),
         timesteps=args.timesteps,
@@ -609,6 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="the paper study: train over seeds, compare with every baseline, generalise")
     p.add_argument("--seeds", default="0:5", metavar="A:B", help="training seeds (default: %(default)s)")
+    p.add_argument(
+        "--env",
+        default="romanus/DefaultShielded-v0",
+        help="training env: the default world posed with or without the shield (default: %(default)s; "
+        "romanus/Default-v0 for the unshielded learner)",
+    )
     p.add_argument("--algo", default="maskable_ppo", choices=["ppo", "maskable_ppo", "a2c", "dqn"])
     p.add_argument("--timesteps", type=int, help="training steps per seed (default: the shipped hyper-parameters')")
     p.add_argument("--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds")

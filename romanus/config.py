@@ -37,6 +37,7 @@ __all__ = [
     "SceneConfig",
     "SensorConfig",
     "ServerConfig",
+    "ShieldConfig",
     "SplitPoint",
     "VehicleConfig",
     "list_presets",
@@ -382,12 +383,25 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
+class ShieldConfig:
+    """A safety shield between the learner and the world (see :mod:`romanus.risk`): it masks
+    the modes whose estimated probability of a risky frame exceeds ``risk_budget`` (a mode
+    not robust enough for the scene is risky for sure), and replaces such an action by the
+    least expected energy allowed mode when a learner that ignores masks picks one."""
+
+    risk_budget: float | None = field(
+        None, gt=0, lt=1, doc="largest estimated probability of a risky frame allowed per frame (None: no shield)"
+    )
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """How the world is posed as a learning problem (the Gymnasium environment)."""
 
     episode_s: float = field(60.0, gt=0, doc="simulated time per episode (reaching it truncates)")
     observation: str = field("vehicle", doc="observation function, by name")
     reward: RewardConfig = field(default_factory=RewardConfig)
+    shield: ShieldConfig = field(default_factory=ShieldConfig)
 
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -16,6 +16,11 @@ simulator or the environment. The fixed policies:
   margin on capacity and RTT); the strong heuristic a learned policy must beat;
   ``scene-aware-greedy@P`` sets the pessimism P (default 0.25): sweeping it traces the
   heuristic's energy-vs-risk frontier;
+- ``risk-budget-greedy``: among the modes robust enough for the scene, the least expected
+  energy whose estimated deadline-miss probability is within a per-frame risk budget (a
+  chance constraint on the *tail* of uplink time + RTT + downlink time, estimated from the
+  vehicle's measured history: :mod:`romanus.risk`); ``risk-budget-greedy@B`` sets the budget
+  B (default 0.005): sweeping it traces the frontier of a distribution-aware heuristic;
 - ``random``: uniform over the modes that can run;
 - ``oracle``: knows the future (capacity, RTTs, server queue) and picks, per frame, the
   least-energy mode that is not risky by simulating every robust-enough candidate from the
@@ -33,6 +38,7 @@ import numpy as np
 
 from romanus.config import Preset
 from romanus.pipeline.modes import LOCAL, ModeCatalogue
+from romanus.risk import RiskAssessor, cheapest_within
 from romanus.sim.simulator import DecisionContext, Simulator
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "Oracle",
     "Policy",
     "RandomPolicy",
+    "RiskBudgetGreedy",
     "RobustAgnostic",
     "SceneAwareGreedy",
     "make_policy",
@@ -219,6 +226,22 @@ class SceneAwareGreedy(Policy):
         return _cheapest_meeting(latency, energy, self._robust[ctx.scene] & ctx.mask, self._deadline)
 
 
+class RiskBudgetGreedy(Policy):
+    name = "risk-budget-greedy"
+    default_budget = 0.005
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, budget: float = default_budget) -> None:
+        self._preset, self._catalogue, self.budget = preset, catalogue, budget
+        self._assess = RiskAssessor(preset, catalogue)
+
+    def reset(self, seed: int | None = None) -> None:
+        self._assess = RiskAssessor(self._preset, self._catalogue)
+
+    def act(self, ctx: DecisionContext) -> int:
+        p, energy = self._assess(ctx)
+        return cheapest_within(p, energy, ctx.mask, self.budget)
+
+
 class Oracle(Policy):
     """The hindsight oracle.
 
@@ -268,6 +291,7 @@ POLICY_NAMES = (
     "robust-agnostic",
     "neurosurgeon",
     "scene-aware-greedy",
+    "risk-budget-greedy",
     "random",
     "oracle",
 )
@@ -276,7 +300,14 @@ POLICY_NAMES = (
 def policy_names(catalogue: ModeCatalogue) -> list[str]:
     """Every fixed policy name for a catalogue (``local-<tier>`` for each of its tiers)."""
     tiers = (f"local-{t}" for t in catalogue.pipeline.tiers)
-    return [POLICY_NAMES[0], *tiers, *POLICY_NAMES[1:], "scene-aware-greedy@<pessimism>"]
+    return [
+        POLICY_NAMES[0],
+        *tiers,
+        *POLICY_NAMES[1:],
+        "scene-aware-greedy@<pessimism>",
+        "risk-budget-greedy",
+        "risk-budget-greedy@<budget>",
+    ]
 
 
 def make_policy(
@@ -305,6 +336,18 @@ def make_policy(
         if not 0.0 <= pessimism < 1.0:
             raise ValueError(f"{name}: the pessimism after @ must be a number in [0, 1)")
         policy = SceneAwareGreedy(preset, catalogue, pessimism)
+        policy.name = name
+        return policy
+    if name == "risk-budget-greedy":
+        return RiskBudgetGreedy(preset, catalogue)
+    if name.startswith("risk-budget-greedy@"):
+        try:
+            budget = float(name.split("@", 1)[1])
+        except ValueError:
+            budget = -1.0
+        if not 0.0 < budget <= 1.0:
+            raise ValueError(f"{name}: the risk budget after @ must be a probability in (0, 1]")
+        policy = RiskBudgetGreedy(preset, catalogue, budget)
         policy.name = name
         return policy
     if name.startswith("local-") and name[len("local-") :] in catalogue.pipeline.tiers:

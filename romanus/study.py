@@ -1,6 +1,7 @@
 """The paper study: reproduce the Romanus result in the open, with confidence intervals.
 
-``romanus reproduce`` trains agents on the default preset over several seeds (a sweep:
+``romanus reproduce`` trains agents on the default world (by default posed with the risk
+observation and the shield, ``romanus/DefaultShielded-v0``) over several seeds (a sweep:
 resumable, one trial per seed), records held-out test scenarios, evaluates the agents, every
 fixed baseline and the hindsight oracle on them, and repeats the evaluation on every other
 preset and on suites recorded from real traces the agents never saw. It writes ``study.md``:
@@ -30,11 +31,14 @@ PAPER = {"energy_saving_vs_local_robust": 0.1499, "risky_reduction_vs_robust_agn
 OTHER_PRESETS = ("romanus/Highway5G-v0", "romanus/AdverseWeather-v0", "romanus/RuralLTE-v0")
 #: scene-aware-greedy at several pessimism levels: the heuristic's energy-vs-risk frontier
 FRONTIER = tuple(f"scene-aware-greedy@{p}" for p in (0.5, 0.7, 0.85, 0.9))
+#: risk-budget-greedy at several budgets: the distribution-aware heuristic's frontier
+RISK_FRONTIER = tuple(f"risk-budget-greedy@{b}" for b in (0.002, 0.01, 0.02, 0.05))
 
 
 @dataclass(frozen=True)
 class StudySpec:
     out: str = "study"
+    env: str = "romanus/DefaultShielded-v0"  # the training env: a preset of the default world
     algo: str = "maskable_ppo"
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     timesteps: int | None = None  # default: the shipped hyper-parameters' budget
@@ -51,7 +55,7 @@ def _train(spec: StudySpec, progress: Callable[[int], None] | None) -> list[str]
 
     sweep = SweepConfig(
         name="paper",
-        presets=("romanus/Default-v0",),
+        presets=(spec.env,),
         algos=(spec.algo,),
         seeds=spec.seeds,
         timesteps=spec.timesteps,
@@ -114,14 +118,15 @@ def _per_scene(result: CompareResult, policies: Sequence[str], scenes: Sequence[
 
 
 HOLD_RISK_TOLERANCE = 0.005  # half a point of risky frames above local-robust still "holds"
+GENERALISATION_COLUMNS = ("local-robust", "robust-agnostic", "scene-aware-greedy", "risk-budget-greedy", "oracle")
 
 
 def _generalisation_row(name: str, result: CompareResult, agents: Sequence[str]) -> str:
     e_agents = [_policy_means(result, a) for a in agents]
     e_agent, r_agent = float(np.mean([e for e, _ in e_agents])), float(np.mean([r for _, r in e_agents]))
     cells = [name, f"{e_agent:.0f} / {100 * r_agent:.2f}"]
-    means = {p: _policy_means(result, p) for p in ("local-robust", "robust-agnostic", "scene-aware-greedy", "oracle")}
-    cells += [f"{e:.0f} / {100 * r:.2f}" for e, r in means.values()]
+    means = {p: _policy_means(result, p) for p in GENERALISATION_COLUMNS if p in result.policies}
+    cells += [f"{means[p][0]:.0f} / {100 * means[p][1]:.2f}" if p in means else "-" for p in GENERALISATION_COLUMNS]
     e_local, r_local = means["local-robust"]
     holds = e_agent < e_local and r_agent <= r_local + HOLD_RISK_TOLERANCE and r_agent < means["robust-agnostic"][1]
     cells.append("holds" if holds else "breaks")
@@ -137,9 +142,9 @@ def run_study(spec: StudySpec, progress: Callable[[str], None] | None = None) ->
 
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
-    say(f"training {len(spec.seeds)} {spec.algo} agents on the default preset")
+    say(f"training {len(spec.seeds)} {spec.algo} agents on {spec.env}")
     agents = _train(spec, None)
-    policies = [*spec.baselines, *FRONTIER, *agents]
+    policies = [*spec.baselines, *FRONTIER, *RISK_FRONTIER, *agents]
     say("evaluating on held-out default-preset scenarios")
     main_files = _suite(spec, "default", "default")
     main = compare(main_files, policies, out / "default", workers=spec.workers)
@@ -169,8 +174,8 @@ def _report(
     saving_ci = mean_ci([r.estimate for r in saving])
     risk_ci = mean_ci([r.estimate for r in risk])
     e_oracle, r_oracle = _policy_means(main, "oracle")
-    e_greedy, r_greedy = _policy_means(main, "scene-aware-greedy")
     e_local, r_local = _policy_means(main, "local-robust")
+    heuristics = [p for p in ("scene-aware-greedy", "risk-budget-greedy") if p in main.policies]
     per_agent = [_policy_means(main, a) for a in agents]
     e_agent = mean_ci([e for e, _ in per_agent])
     r_agent = mean_ci([r for _, r in per_agent])
@@ -203,7 +208,7 @@ def _report(
         "| --- | --- | --- |",
         f"| agents | {e_agent.mean:.1f} ± {e_agent.half_width:.1f} | {_pct(r_agent)} |",
         f"| `local-robust` | {e_local:.1f} | {100 * r_local:.2f} |",
-        f"| `scene-aware-greedy` | {e_greedy:.1f} | {100 * r_greedy:.2f} |",
+        *(f"| `{h}` | {e:.1f} | {100 * r:.2f} |" for h in heuristics for e, r in [_policy_means(main, h)]),
         f"| `oracle` | {e_oracle:.1f} | {100 * r_oracle:.2f} |",
         "",
         *_frontier_lines(main, e_agent.mean, r_agent.mean, _margin(e_agent)),
@@ -214,14 +219,12 @@ def _report(
         "",
         "## Per scene type (energy per frame / risky frames)",
         "",
-        *_per_scene(
-            main, [*("local-robust", "robust-agnostic", "scene-aware-greedy", "oracle"), *agents], _scenes(main)
-        ),
+        *_per_scene(main, ["local-robust", "robust-agnostic", *heuristics, "oracle", *agents], _scenes(main)),
         "",
         "## Generalisation (energy mJ / risky %, agents averaged over seeds)",
         "",
-        "| suite | agents | local-robust | robust-agnostic | scene-aware-greedy | oracle | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| suite | agents | " + " | ".join(GENERALISATION_COLUMNS) + " | verdict |",
+        "|" + " --- |" * (len(GENERALISATION_COLUMNS) + 3),
         *(_generalisation_row(name, res, agents) for name, res in suites),
         "",
         "A suite *holds* when the agents spend less energy than `local-robust`, have at most half a point more "
@@ -241,26 +244,46 @@ def _scenes(result: CompareResult) -> list[str]:
     return list(Scenario.load(result.paths[0]).manifest["scenes"])
 
 
-def _frontier(result: CompareResult) -> list[tuple[str, float, float]]:
-    """(policy, energy, risky) of scene-aware-greedy at every pessimism level compared."""
-    names = ["scene-aware-greedy", *(p for p in result.policies if p.startswith("scene-aware-greedy@"))]
+def _frontier(result: CompareResult, family: str = "scene-aware-greedy") -> list[tuple[str, float, float]]:
+    """(policy, energy, risky) of a heuristic at every setting compared (``family@...``)."""
+    names = [family, *(p for p in result.policies if p.startswith(f"{family}@"))]
     return [(p, *_policy_means(result, p)) for p in names if p in result.policies]
 
 
-def _ahead_of_frontier(result: CompareResult, e_agent: float, r_agent: float, margin: float = 0.0) -> tuple[bool, str]:
+def frontier_energy_at(points: Sequence[tuple[float, float]], risk: float) -> tuple[float, str]:
+    """The least energy a heuristic reaches at no more than ``risk`` risky frames, using its
+    points (energy, risky) and any mixture of two of them (alternating two settings, frame
+    by frame in proportion, reaches every point on the segment between them); inf if every
+    point is riskier. Returns (energy, how)."""
+    best, how = math.inf, "every point is riskier"
+    for i, (e1, r1) in enumerate(points):
+        if r1 <= risk + 1e-12 and e1 < best:
+            best, how = e1, f"point {i}"
+        for j, (e2, r2) in enumerate(points):
+            if r1 < risk < r2:  # mix i (safer) with j (riskier) up to the risk allowed
+                w = (risk - r1) / (r2 - r1)
+                e = (1 - w) * e1 + w * e2
+                if e < best:
+                    best, how = e, f"mix of points {i} and {j}"
+    return best, how
+
+
+def _ahead_of_frontier(
+    result: CompareResult, e_agent: float, r_agent: float, margin: float = 0.0, family: str = "scene-aware-greedy"
+) -> tuple[bool, str]:
     """Whether the agents spend less energy (by more than ``margin``, their CI half-width) than
-    the heuristic does at no more risk than them."""
-    points = _frontier(result)
-    safer = [(p, e, r) for p, e, r in points if r <= r_agent + 1e-12]
-    if safer:
-        p, e, r = min(safer, key=lambda x: x[1])
-        why = f"the cheapest greedy point at no more risk is {p}: {e:.0f} mJ / {100 * r:.2f} %, agents {e_agent:.0f} mJ"
-        return e_agent + margin < e, why
-    p, e, r = min(points, key=lambda x: x[2])
-    return (
-        e_agent <= e and r_agent <= r,
-        f"every greedy point is riskier; the safest is {p}: {e:.0f} mJ / {100 * r:.2f} %",
-    )
+    the heuristic's frontier (its settings and their mixtures) at no more risk than them."""
+    points = _frontier(result, family)
+    e, how = frontier_energy_at([(e, r) for _, e, r in points], r_agent)
+    if math.isinf(e):
+        p, e0, r0 = min(points, key=lambda x: x[2])
+        safest = f"{p}: {e0:.0f} mJ / {100 * r0:.2f} %"
+        return False, f"every {family} point is riskier than the agents; the safest is {safest}"
+    names = [p for p, _, _ in points]
+    how = " ".join(f"`{names[int(t)]}`" if t.isdigit() else t for t in how.split())
+    why = f"at the agents' {100 * r_agent:.2f} % risky frames the frontier spends {e:.0f} mJ ({how})"
+    why += f"; agents {e_agent:.0f} mJ"
+    return e_agent + margin < e, why
 
 
 def _margin(ci: Any) -> float:
@@ -268,11 +291,18 @@ def _margin(ci: Any) -> float:
 
 
 def _frontier_lines(result: CompareResult, e_agent: float, r_agent: float, margin: float) -> list[str]:
-    lines = ["", "The heuristic's frontier (scene-aware-greedy at several pessimism levels):", ""]
-    lines += ["| policy | energy/frame (mJ) | risky (%) |", "| --- | --- | --- |"]
-    lines += [f"| `{p}` | {e:.1f} | {100 * r:.2f} |" for p, e, r in _frontier(result)]
-    ahead, why = _ahead_of_frontier(result, e_agent, r_agent, margin)
-    lines += ["", f"Agents ahead of the frontier by more than their CI: {'yes' if ahead else 'no'} ({why})."]
+    lines: list[str] = []
+    for family, title in (
+        ("scene-aware-greedy", "The pessimism heuristic's frontier (scene-aware-greedy at several pessimism levels)"),
+        ("risk-budget-greedy", "The distribution-aware heuristic's frontier (risk-budget-greedy at several budgets)"),
+    ):
+        points = _frontier(result, family)
+        if not points:
+            continue
+        lines += ["", f"{title}:", "", "| policy | energy/frame (mJ) | risky (%) |", "| --- | --- | --- |"]
+        lines += [f"| `{p}` | {e:.1f} | {100 * r:.2f} |" for p, e, r in sorted(points, key=lambda x: x[2])]
+        ahead, why = _ahead_of_frontier(result, e_agent, r_agent, margin, family)
+        lines += ["", f"Agents ahead of this frontier by more than their CI: {'yes' if ahead else 'no'} ({why})."]
     return lines
 
 

@@ -23,9 +23,10 @@ IDS = romanus.registered_ids
 ALLOWED_WARNINGS: tuple[str, ...] = ()  # none needed today
 
 
-def test_four_distinct_presets_are_registered() -> None:
+def test_every_shipped_preset_is_registered() -> None:
     assert set(IDS) == {
         "romanus/Default-v0",
+        "romanus/DefaultShielded-v0",
         "romanus/Highway5G-v0",
         "romanus/AdverseWeather-v0",
         "romanus/RuralLTE-v0",
@@ -151,7 +152,7 @@ def test_masks_are_exactly_the_modes_that_cannot_run() -> None:
 
 
 @pytest.mark.parametrize("env_id", IDS)
-@pytest.mark.parametrize("observation", ["vehicle", "oracle"])
+@pytest.mark.parametrize("observation", ["vehicle", "oracle", "risk"])
 def test_random_actions_keep_observations_finite_and_in_bounds(env_id: str, observation: str) -> None:
     env = gym.make(env_id, observation=observation)
     space = env.observation_space
@@ -226,10 +227,11 @@ def test_docstring_lists_the_default_catalogue() -> None:
 
 def test_docs_describe_every_feature() -> None:
     text = (Path(__file__).parent.parent / "docs" / "env.md").read_text()
-    for obs in ("vehicle", "oracle"):
+    for obs in ("vehicle", "oracle", "risk"):
         for f in RomanusEnv("default", observation=obs)._obs.features:
             key = re.sub(r"_(city|junction|motorway|rural|rain|snow|fog|night)$", "_<scene>", f.name)
             key = re.sub(r"^gate_.*", "gate_<branch>", key)
+            key = re.sub(r"^(risk_min|risk_cheapest|energy_cheapest)_.*", r"\1_<tier>", key)
             assert f"`{key}`" in text, key
 
 

@@ -16,6 +16,7 @@ from romanus.config import EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
 from romanus.env.observations import make_observation
 from romanus.pipeline.modes import ModeCatalogue
+from romanus.risk import RiskAssessor, Shield
 from romanus.scenario import Scenario, load_suite
 from romanus.sim.records import FrameRecord, kpis
 from romanus.sim.simulator import DecisionContext, Simulator, build_catalogue
@@ -82,8 +83,13 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         ``Discrete(n_modes)``: an index into the preset's operating-mode catalogue
         (``romanus modes --env NAME`` lists it). ``action_masks()`` returns the modes that can
         run now (every mode when the preset has an edge server, only local ones otherwise);
-        a masked action raises ``ValueError``, it is never remapped. The default preset's
-        catalogue (47 modes) is, by index:
+        a mode that cannot run raises ``ValueError``, it is never remapped. With a shield
+        (``env.shield.risk_budget``; :mod:`romanus.risk`) the mask also leaves out, per frame,
+        the modes whose estimated probability of a risky frame exceeds the budget (those not
+        robust enough for the scene, and those likely to miss the deadline); an action it leaves
+        out is replaced by the least expected energy allowed mode (``info["shielded"]`` = 1,
+        ``info["requested_mode"]``), so learners that ignore masks stay within the budget too.
+        The default preset's catalogue (47 modes) is, by index:
 
         0-7 camera_right | camera = local, raw, bottleneck-c3-b8, bottleneck-c6-b8,
         bottleneck-c12-b8, layer2, layer3, layer4;
@@ -126,7 +132,10 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         ========================  =======  ==============================================  ===========================
 
         ``oracle`` adds the true uplink capacity now, its mean over the coming deadline (the
-        future) and the server's true queueing delay now (no telemetry delay).
+        future) and the server's true queueing delay now (no telemetry delay). ``risk`` adds
+        the vehicle's own risk assessment (:mod:`romanus.risk`), per tier: the lowest
+        estimated deadline-miss probability of its offloading modes, and the expected energy
+        and miss probability of its least-energy offloading mode.
 
     Rewards
         Per resolved frame: ``-energy_weight * (compute_mj + radio_mj) / energy_scale_mj
@@ -160,7 +169,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         faces the same inputs; the episode then lasts the scenario's frames.
 
     Version History
-        v0: initial version.
+        v0: initial version (the ``risk`` observation and the shield came later as options;
+        the default ``vehicle`` observation and unshielded dynamics are unchanged).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012 - the Gymnasium convention
@@ -217,6 +227,9 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
         self._mask = self.catalogue.mask(p.server.enabled)
         self._offloads = self.catalogue.offload_mask.tolist()
+        self._shield_cfg = p.env.shield
+        self._uses_risk = self._shield_cfg.risk_budget is not None or self._obs.needs_risk
+        self._shield: Shield | None = None
         self.sim: Simulator | None = None
         self._ctx: DecisionContext | None = None
         self._episode_seed = 0
@@ -279,6 +292,13 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             self._episode_frames = sc.frames
         self._ctx = self.sim.context()
         self._actions = []
+        if self._uses_risk:  # the vehicle's risk estimate starts from no history each episode
+            assessor = RiskAssessor(self.preset, self.catalogue)
+            self._obs.assessor = assessor
+            budget = self._shield_cfg.risk_budget
+            if budget is not None:
+                self._shield = Shield(assessor, budget)
+            assessor(self._ctx)
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         if self.sim is None or self._ctx is None:
@@ -289,6 +309,11 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         if not self._mask[mode]:
             name = self.catalogue.modes[mode].name
             raise ValueError(f"action {mode} ({name}) is masked: it offloads and this preset has no edge server")
+        if self._shield is not None and not self._shield.mask(self._ctx)[mode]:
+            applied = self._shield.fallback(self._ctx)
+            obs, reward, terminated, truncated, info = self._advance(applied)
+            info.update(shielded=1, requested_mode=mode)
+            return obs, reward, terminated, truncated, info
         return self._advance(mode)
 
     def _advance(self, mode: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -301,9 +326,11 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         if truncated:
             resolved += sim.drain()
         self._ctx = sim.context()
+        if self._obs.assessor is not None:
+            self._obs.assessor(self._ctx)  # the estimate observes every decision, even unread
         obs = self._obs.observe(sim, self._ctx)
         reward, info = self._credit(resolved)
-        info.update(frame=frame, scene=scene, mode=mode, offloaded=int(self._offloads[mode]))
+        info.update(frame=frame, scene=scene, mode=mode, offloaded=int(self._offloads[mode]), shielded=0)
         if truncated:
             k = kpis(sim.log())
             info.update(
@@ -344,7 +371,10 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         return r_energy + r_risk + r_miss, info
 
     def action_masks(self) -> np.ndarray:
-        """Modes that can run now (for sb3-contrib's MaskablePPO)."""
+        """Modes that can run now, within the shield's risk budget if there is one (for
+        sb3-contrib's MaskablePPO)."""
+        if self._shield is not None and self._ctx is not None:
+            return self._shield.mask(self._ctx)
         return self._mask.copy()
 
     # -- pickling: the DES holds live generators, so an env pickles as its inputs ---------------

@@ -3,7 +3,8 @@
 Every feature is a float in [0, 1] (clipped), so the space is ``Box(0, 1, (n,), float32)``.
 ``vehicle`` is what the car can know at decision time; ``oracle`` adds what it cannot (the
 true uplink capacity now and over the coming frame, the server's true current state), for
-studies of partial observability.
+studies of partial observability. ``risk`` adds the vehicle's own assessment of each tier's
+offloading risk (:mod:`romanus.risk`), so a learner sees the tail estimate a shield uses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gymnasium import spaces
 
 from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
+from romanus.risk import RiskAssessor
 from romanus.sim.simulator import DecisionContext, Simulator
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "Feature",
     "ObservationFunction",
     "OracleObservation",
+    "RiskObservation",
     "VehicleObservation",
     "make_observation",
 ]
@@ -55,8 +58,12 @@ class ObservationFunction:
     """Base: a fixed list of features and a method filling them."""
 
     name = ""
+    #: whether ``observe`` reads ``assessor`` (the env then keeps one per episode)
+    needs_risk = False
 
     def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
+        #: the episode's risk assessment, set by whoever runs the episode (env or agent policy)
+        self.assessor: RiskAssessor | None = None
         self.preset = preset
         self.catalogue = catalogue
         self.features = self._features()
@@ -224,9 +231,60 @@ class OracleObservation(VehicleObservation):
         return out
 
 
+def _log_probability(p: float) -> float:
+    """0 at P <= 1e-4, 1 at P = 1, log-linear between (the interesting risks are 1e-4..1e-1)."""
+    return _clip(1.0 + math.log10(max(p, 1e-4)) / 4.0)
+
+
+class RiskObservation(VehicleObservation):
+    """``vehicle`` plus the vehicle's risk assessment (:class:`romanus.risk.RiskAssessor`)
+    per tier: the lowest estimated deadline-miss probability among the tier's offloading
+    modes, and the expected energy and miss probability of its least-energy offloading
+    mode. Causal: computed from the same measurements as ``vehicle``."""
+
+    name = "risk"
+    needs_risk = True
+
+    def _features(self) -> tuple[Feature, ...]:
+        extra: list[Feature] = []
+        for t in self.catalogue.pipeline.tiers:
+            src = f"romanus.risk estimate, tier {t}'s offloading modes"
+            log_p = "1 + log10(max(p, 1e-4))/4"
+            extra += [
+                Feature(f"risk_min_{t}", "probability", f"{src}: lowest P(risky)", "current", log_p),
+                Feature(f"risk_cheapest_{t}", "probability", f"{src}: P(risky) of the cheapest", "current", log_p),
+                Feature(f"energy_cheapest_{t}", "mJ", f"{src}: its expected energy", "current", "x/(2 x reward scale)"),
+            ]
+        return super()._features() + tuple(extra)
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float = 1.0) -> None:
+        super().__init__(preset, catalogue, energy_scale_mj)
+        tier_of = np.array([m.tier for m in catalogue.modes])
+        off = catalogue.offload_mask
+        self._tier_modes = [np.flatnonzero((tier_of == t) & off) for t in catalogue.pipeline.tiers]
+
+    def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
+        out = super()._vehicle(sim, ctx)
+        if self.assessor is None:
+            raise RuntimeError("the risk observation needs an assessor (set obs.assessor per episode)")
+        p, energy = self.assessor(ctx)
+        for idx in self._tier_modes:
+            if len(idx) == 0:
+                out += [1.0, 1.0, 1.0]
+                continue
+            j = idx[np.argmin(energy[idx])]
+            out += [
+                _log_probability(float(p[idx].min())),
+                _log_probability(float(p[j])),
+                _clip(energy[j] / self._energy_norm),
+            ]
+        return out
+
+
 OBSERVATIONS: dict[str, type[VehicleObservation]] = {
     VehicleObservation.name: VehicleObservation,
     OracleObservation.name: OracleObservation,
+    RiskObservation.name: RiskObservation,
 }
 
 

@@ -34,6 +34,7 @@ number, so a policy's choices never shift what the world does later.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import NamedTuple, Protocol
@@ -109,6 +110,11 @@ class DecisionContext:
     def rtt_estimate_ms(self) -> float | None:
         """Running mean of the RTTs the vehicle measured (None before the first response)."""
         return self._sim.rtt_ewma_ms
+
+    def acked_rtts_ms(self, after_s: float) -> list[float]:
+        """RTTs (ms) the transport layer measured (payload ACKs) in (after_s, now]; at most
+        :data:`LOOKBACK_S` back."""
+        return self._sim.acked_rtts_ms(after_s, self.time_s)
 
     @property
     def accelerator_backlog_ms(self) -> float:
@@ -222,6 +228,10 @@ class Simulator:
         self.last_rtt_at_s = -math.inf
         #: exponentially weighted mean of measured RTTs (weight 0.2 on the newest); None before any
         self.rtt_ewma_ms: float | None = None
+        #: transport-layer RTT measurements: (time the ACK of an offloaded payload reaches the
+        #: vehicle = uplink end + RTT, RTT ms), for every payload that got through, whether or
+        #: not its results came back in time (so a late frame still tells the vehicle its RTT)
+        self._acks: deque[tuple[float, float]] = deque()
         # History kept behind the clock: every window policies and observations read (at most
         # LOOKBACK_S), every transfer still running (at most the abandon time), with a margin.
         self._lookback_s = max(preset.estimate_window_ms / 1000.0, self._abandon_s, LOOKBACK_S) + 1.0
@@ -346,7 +356,15 @@ class Simulator:
         idle_mj = self._idle_w * max(0.0, duration - self.busy_s) * 1000.0
         return FrameLog(self.records, idle_mj=idle_mj, duration_s=duration)
 
+    def acked_rtts_ms(self, after_s: float, now: float) -> list[float]:
+        """RTTs (ms) of the payload ACKs that reached the vehicle in (after_s, now]
+        (kept for :data:`LOOKBACK_S`)."""
+        return [rtt for t, rtt in self._acks if after_s < t <= now + _TIME_EPS]
+
     def _forget(self, t: float) -> None:
+        acks = self._acks
+        while acks and acks[0][0] < t - self.preset.abandon_ms / 1000.0:
+            acks.popleft()  # payloads leave the uplink in order; an ACK lands within the abandon time
         if t > 0:
             self.uplink.forget_before(t)
             self.downlink.forget_before(t)
@@ -415,6 +433,7 @@ class Simulator:
                 arrive, radio, sent = self._uplink_leg(n, m, ready, abandon, commit=True)
                 if arrive != math.inf:
                     rtt_ms = self._rtt[n] * 1000.0
+                    self._acks.append((arrive + self._rtt[n] / 2.0, rtt_ms))
                 if arrive < abandon and self.server is not None:
                     # The request reaches the server later: join its queue then, in time order.
                     trip = _Trip(n, m, abandon, env.event())

@@ -19,6 +19,7 @@ import yaml
 from romanus.env.core import default_energy_scale_mj
 from romanus.env.observations import make_observation
 from romanus.policies import Policy
+from romanus.risk import RiskAssessor, Shield
 from romanus.sim.simulator import DecisionContext, Simulator
 
 __all__ = ["AgentPolicy", "algo_class", "is_agent_spec", "load_agent", "resolve_model"]
@@ -79,7 +80,11 @@ def load_agent(algo: str, path: str) -> Any:
 
 
 class AgentPolicy(Policy):
-    """A trained stable-baselines3 model choosing modes from the env's observation."""
+    """A trained stable-baselines3 model choosing modes from the env's observation.
+
+    It sees the world as it did in training: the same observation function and, if it was
+    trained behind a shield, the same shield (the run's ``env_config``), whatever world it
+    is evaluated in."""
 
     def __init__(self, spec: str, sim: Simulator) -> None:
         algo, path, config = resolve_model(spec)
@@ -91,6 +96,10 @@ class AgentPolicy(Policy):
         observation = env_cfg.get("observation", sim.preset.env.observation)
         scale = env_cfg.get("energy_scale_mj") or default_energy_scale_mj(sim.preset, sim.catalogue)
         self._obs = make_observation(observation, sim.preset, sim.catalogue, float(scale))
+        budget = env_cfg.get("shield")
+        self._budget = None if budget is None else float(budget)
+        self._shield: Shield | None = None
+        self.reset()
         want = self._obs.space.shape
         got = self.model.observation_space.shape
         if got != want or self.model.action_space.n != len(sim.catalogue):
@@ -99,10 +108,22 @@ class AgentPolicy(Policy):
                 f"gives {want} and {len(sim.catalogue)} (trained on another preset or observation?)"
             )
 
+    def reset(self, seed: int | None = None) -> None:
+        if self._obs.needs_risk or self._budget is not None:
+            assessor = RiskAssessor(self._sim.preset, self._sim.catalogue)
+            self._obs.assessor = assessor
+            self._shield = None if self._budget is None else Shield(assessor, self._budget)
+
     def act(self, ctx: DecisionContext) -> int:
+        if self._obs.assessor is not None:
+            self._obs.assessor(ctx)
         obs = self._obs.observe(self._sim, ctx)
+        mask = ctx.mask if self._shield is None else self._shield.mask(ctx)
         if self._maskable:
-            action, _ = self.model.predict(obs, deterministic=True, action_masks=ctx.mask)
+            action, _ = self.model.predict(obs, deterministic=True, action_masks=mask)
         else:
             action, _ = self.model.predict(obs, deterministic=True)
-        return int(action)
+        a = int(action)
+        if self._shield is not None and not mask[a]:
+            return self._shield.fallback(ctx)
+        return a

@@ -201,6 +201,7 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
         "env_config": {
             "observation": preset.env.observation,
             "energy_scale_mj": preset.env.reward.energy_scale_mj or default_energy_scale_mj(preset, catalogue),
+            "shield": preset.env.shield.risk_budget,
         },
         "algo": spec.algo,
         "seed": spec.seed,

@@ -1,0 +1,272 @@
+"""The vehicle's own estimate of each mode's deadline-miss probability (a chance constraint).
+
+The pessimism-scaled estimates of :class:`romanus.policies.Estimator` add a margin to mean
+values; a frame misses through the *tail* of the sum of its uplink time, RTT and downlink
+time. :class:`RiskEstimator` estimates that tail from what the vehicle measures, with no
+knowledge of the link model:
+
+- **uplink and downlink**: the capacity over the coming period is the capacity over the last
+  period times a ratio drawn from the recent history of period-to-period ratios (the last
+  ``history_s``, the ratios whose earlier rate was nearest the current one);
+- **outage onsets** (a period with no capacity after one with some): their probability per
+  period is a Beta posterior, the onsets counted in the history on top of a prior of one
+  onset per ``onset_prior_s`` worth ``onset_prior_s`` of driving (``[assumed]`` 30 s, as in
+  the default preset; a shorter history cannot tell a rare hole from none). An onset in the
+  coming period makes an offload miss, so no offloading mode is estimated safer than that;
+- **RTT**: the RTTs the transport layer measured from payload ACKs (the newest
+  ``rtt_samples``; every payload that got through, so frames that missed their deadline
+  count too and the tail is not censored), padded while there are few with quantiles of the
+  preset's RTT model (the operator's published distribution, a prior);
+- **server**: the newest (delayed) telemetry's queueing delay, as a point estimate.
+
+P(miss) of an offloading mode = P(onset) + (1 - P(onset)) x the mean over the capacity
+samples of P(RTT > the slack they leave), the RTT part exact from the RTT samples' survival
+function, so the joint estimate uses every (capacity, RTT) pair. Local modes are deterministic given the accelerator
+backlog. The estimate is causal and deterministic: it draws no random numbers.
+
+Two users: the ``risk-budget-greedy@EPS`` policy (the least expected energy among the modes
+robust enough for the scene whose P(miss) <= EPS) and the environment's *shield*
+(``env.shield.risk_budget``), which masks (and, for unmasked learners, replaces) the modes
+whose P(miss) exceeds the budget, so a learner explores only within the risk budget
+(shielded RL, Alshiekh et al., AAAI 2018).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from romanus.config import Preset, RttConfig
+from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.simulator import DecisionContext
+
+__all__ = ["RiskAssessor", "RiskEstimator", "Shield", "cheapest_within", "rtt_prior_ms"]
+
+_GRID_MS = 0.25  # resolution of the RTT survival function
+
+
+def rtt_prior_ms(cfg: RttConfig, n: int = 200) -> np.ndarray:
+    """``n`` evenly spaced quantiles (midpoints) of the shifted-gamma RTT model, in ms.
+
+    Computed from the gamma density by numerical integration, so no random draws and no
+    SciPy; exact to well under the survival grid's resolution.
+    """
+    if cfg.scale_ms == 0.0:
+        return np.full(n, cfg.shift_ms)
+    k, theta = cfg.shape, cfg.scale_ms
+    hi = theta * (k + 12.0 * math.sqrt(k) + 20.0)
+    x = np.linspace(0.0, hi, 20001)[1:]
+    logpdf = (k - 1.0) * np.log(x) - x / theta - math.lgamma(k) - k * math.log(theta)
+    pdf = np.exp(logpdf)
+    cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) * 0.5 * np.diff(x))])
+    cdf /= cdf[-1]
+    q = (np.arange(n) + 0.5) / n
+    return cfg.shift_ms + np.interp(q, cdf, x)
+
+
+class RiskEstimator:
+    """Per-mode deadline-miss probability and expected energy from the vehicle's measurements.
+
+    Call :meth:`observe` once per decision (it records the last period's link rates and any
+    new RTT), then :meth:`assess`. ``history_s`` bounds the capacity-ratio history;
+    ``min_history`` ratios are needed before an offload is judged possible (before that every
+    offloading mode has P(miss) = 1: with no evidence the vehicle keeps its frames local).
+    """
+
+    def __init__(
+        self,
+        preset: Preset,
+        catalogue: ModeCatalogue,
+        *,
+        history_s: float = 120.0,
+        min_history: int = 20,
+        neighbours: int = 200,
+        rtt_samples: int = 200,
+        onset_prior_s: float = 30.0,
+    ) -> None:
+        from romanus.policies import Estimator  # policies imports this module's users lazily
+
+        e = Estimator(preset, catalogue)
+        self._e = e
+        self.period_s = preset.period_ms / 1000.0
+        self.deadline_ms = preset.deadline_ms
+        self.abandon_ms = preset.abandon_ms
+        self._cap = max(2, round(history_s / self.period_s) + 1)
+        self.min_history = min_history
+        self.neighbours = neighbours
+        self._prior_periods = onset_prior_s / self.period_s
+        self._up = np.zeros(self._cap)
+        self._down = np.zeros(self._cap)
+        self._n = 0  # rates recorded (the newest at index (n - 1) % cap)
+        self._prior = rtt_prior_ms(preset.rtt)
+        self._rtt_cap = rtt_samples
+        self._rtts = np.zeros(rtt_samples)
+        self._n_rtt = 0
+        self._last_s = -math.inf
+        self._surv: np.ndarray | None = None
+        self._grid_n = math.ceil(max(self.abandon_ms, self.deadline_ms) / _GRID_MS) + 2
+        self._local_ms = e.vehicle + e.fusion_ms
+        self._fixed_ms = e.prefix + e.server_ms + e.fusion_ms
+        self.offloads = e.offloads
+
+    # -- measurements ----------------------------------------------------------------------
+
+    def observe(self, ctx: DecisionContext) -> None:
+        """Record the last period's uplink and downlink rates and the newest measured RTT."""
+        i = self._n % self._cap
+        self._up[i] = ctx.uplink_mbps(self.period_s)
+        self._down[i] = ctx.downlink_mbps(self.period_s)
+        self._n += 1
+        for rtt in ctx.acked_rtts_ms(self._last_s):
+            self._rtts[self._n_rtt % self._rtt_cap] = rtt
+            self._n_rtt += 1
+            self._surv = None
+        self._last_s = ctx.time_s
+
+    def _ordered(self, buf: np.ndarray) -> np.ndarray:
+        n = min(self._n, self._cap)
+        if self._n <= self._cap:
+            return buf[:n]
+        i = self._n % self._cap
+        return np.concatenate([buf[i:], buf[:i]])
+
+    def _predict(self, buf: np.ndarray, now: float) -> tuple[np.ndarray, float]:
+        """(samples of the coming period's rate if no outage begins, P(an outage begins)).
+
+        The samples are ``now`` times the period-to-period ratios of the history whose earlier
+        rate was nearest ``now`` (in log rate): fades revert to the mean, so a low rate tends
+        to rise and a high one to fall."""
+        r = self._ordered(buf)
+        prev, nxt = r[:-1], r[1:]
+        ok = prev > 0.0
+        prev, nxt = prev[ok], nxt[ok]
+        onset = nxt <= 0.0
+        p_onset = (float(onset.sum()) + 1.0) / (len(prev) + self._prior_periods)
+        prev, nxt = prev[~onset], nxt[~onset]
+        if len(prev) > self.neighbours:
+            d = np.abs(np.log(prev / now))
+            keep = np.argpartition(d, self.neighbours)[: self.neighbours]
+            prev, nxt = prev[keep], nxt[keep]
+        return now * (nxt / prev), p_onset
+
+    def _survival(self) -> np.ndarray:
+        """P(RTT > x) at x = 0, grid, 2 grid, ... ms."""
+        if self._surv is None:
+            measured = self._rtts[: min(self._n_rtt, self._rtt_cap)]
+            pad = max(0, len(self._prior) - len(measured))
+            # while there are few measurements, the prior's evenly spaced quantiles fill in
+            fill = self._prior[np.round(np.linspace(0, len(self._prior) - 1, pad)).astype(np.intp)] if pad else []
+            samples = np.sort(np.concatenate([measured, fill]))
+            grid = np.arange(self._grid_n) * _GRID_MS
+            surv = 1.0 - np.searchsorted(samples, grid, side="right") / len(samples)
+            self._surv = np.append(surv, 1.0)  # index -1: a sample that leaves no slack misses
+        return self._surv
+
+    # -- assessment --------------------------------------------------------------------------
+
+    def assess(self, ctx: DecisionContext, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(P(miss), expected energy mJ) of every mode; offloading modes outside ``candidates``
+        (a boolean mask) are not evaluated and get P(miss) = 1 and the compute energy."""
+        e = self._e
+        backlog = ctx.accelerator_backlog_ms
+        p = np.where(backlog + self._local_ms > self.deadline_ms + 1e-9, 1.0, 0.0)
+        energy = e.compute_mj.copy()
+        off = self.offloads if candidates is None else self.offloads & candidates
+        idx = np.flatnonzero(off)
+        if len(idx) == 0:
+            return p, energy
+        p[idx] = 1.0
+        up_now = ctx.uplink_mbps(self.period_s)
+        down_now = ctx.downlink_mbps(self.period_s)
+        if up_now <= 0.0 or down_now <= 0.0 or min(self._n, self._cap) <= self.min_history:
+            return p, energy
+        up, onset_up = self._predict(self._up, up_now)
+        down, onset_down = self._predict(self._down, down_now)
+        m = min(len(up), len(down))
+        if m < self.min_history:
+            return p, energy
+        up, down = up[:m], down[:m]
+        with np.errstate(divide="ignore"):
+            up_ms = e.up_mbit[idx, None] / up[None, :] * 1000.0  # inf when the sample is an outage
+            down_ms = e.down_mbit[idx, None] / down[None, :] * 1000.0
+        rep = ctx.server_report
+        wait = 0.0 if rep is None else rep.wait_ms
+        fixed = backlog + ctx.uplink_backlog_ms + wait + self._fixed_ms[idx]
+        slack = self.deadline_ms - fixed[:, None] - up_ms - down_ms  # what the RTT may take
+        surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
+        cell = np.minimum(slack * (1.0 / _GRID_MS), len(surv) - 2.0)
+        k = np.where(cell >= 0.0, cell, -1.0).astype(np.intp)
+        p_outage = 1.0 - (1.0 - onset_up) * (1.0 - onset_down)
+        p_off = p_outage + (1.0 - p_outage) * surv[k].sum(axis=1) * (1.0 / m)
+        local_late = backlog + self._local_ms[idx] > self.deadline_ms + 1e-9
+        p[idx] = np.where(local_late, 1.0, p_off)
+        horizon_ms = self.abandon_ms
+        up_t = np.minimum(up_ms, horizon_ms).sum(axis=1) * (1.0 / m)
+        down_t = np.minimum(down_ms, horizon_ms).sum(axis=1) * (1.0 / m)
+        energy[idx] += (
+            e.alpha_up * e.up_mbit[idx]
+            + e.beta * up_t / 1000.0
+            + e.alpha_down * e.down_mbit[idx]
+            + e.beta * down_t / 1000.0
+        )
+        return p, energy
+
+
+class RiskAssessor:
+    """A :class:`RiskEstimator` fed once per decision and assessed once per frame, shared by
+    whatever reads it in that decision (the shield, the ``risk`` observation, a policy).
+
+    It returns P(risky): the deadline-miss probability of the modes robust enough for the
+    scene, 1 for the others (a frame in a mode not robust enough is risky whatever its
+    latency; they are not evaluated)."""
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
+        self.estimator = RiskEstimator(preset, catalogue)
+        self.robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
+        self._frame = -1
+        self._result: tuple[np.ndarray, np.ndarray] = (np.ones(len(catalogue)), np.zeros(len(catalogue)))
+
+    def __call__(self, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
+        """(P(miss), expected energy mJ) of every mode for the frame ``ctx`` decides."""
+        if ctx.frame != self._frame:
+            self.estimator.observe(ctx)
+            robust = self.robust[ctx.scene]
+            p, energy = self.estimator.assess(ctx, ctx.mask & robust)
+            p[~robust] = 1.0
+            self._result = (p, energy)
+            self._frame = ctx.frame
+        return self._result
+
+
+def cheapest_within(p: np.ndarray, energy: np.ndarray, allowed: np.ndarray, budget: float) -> int:
+    """The least expected energy mode of ``allowed`` with P(miss) <= ``budget``; if there is
+    none, the allowed mode least likely to miss (then the cheapest)."""
+    ok = allowed & (p <= budget)
+    if ok.any():
+        cand = np.flatnonzero(ok)
+        return int(cand[np.argmin(energy[cand])])
+    cand = np.flatnonzero(allowed)
+    return int(cand[np.lexsort((energy[cand], p[cand]))[0]])
+
+
+class Shield:
+    """The safety shield of ``env.shield``: which modes a learner may pick for this frame."""
+
+    def __init__(self, assessor: RiskAssessor, budget: float) -> None:
+        self.assessor = assessor
+        self.budget = budget
+
+    def mask(self, ctx: DecisionContext) -> np.ndarray:
+        """``ctx.mask`` narrowed to the modes within the risk budget (never empty: if no mode
+        is, the ones least likely to be risky)."""
+        p, _ = self.assessor(ctx)
+        ok = ctx.mask & (p <= self.budget)
+        if ok.any():
+            return ok
+        return ctx.mask & (p <= p[ctx.mask].min())
+
+    def fallback(self, ctx: DecisionContext) -> int:
+        """The mode that replaces a shielded action: the least expected energy allowed one."""
+        p, energy = self.assessor(ctx)
+        return cheapest_within(p, energy, self.mask(ctx), 1.0)
