@@ -9,6 +9,8 @@
 - ``env``: Gymnasium env steps/s of every registered preset under random actions;
 - ``ppo``: PPO env-steps/s on the default preset against a no-op env with identical spaces
   (torch on one thread; a warm-up run first, then pairs in alternating order);
+- ``ppo_shielded``: the same on ``DefaultShielded`` (risk observation and shield: the risk
+  estimate runs every step);
 - ``compare``: the comparison suite (scenarios x every fixed policy) serially and on a pool;
 - ``memory``: resident memory after a small and after a large number of simulated frames.
 
@@ -38,6 +40,7 @@ BENCH_KEYS: dict[str, tuple[str, ...]] = {
     "simulator": ("local-robust", "offload-all", "offload-all-no-tenants"),
     "env_steps_per_s": (),
     "ppo": ("real_steps_per_s", "noop_steps_per_s", "ratio", "runs"),
+    "ppo_shielded": ("real_steps_per_s", "noop_steps_per_s", "ratio", "runs"),
     "compare": ("scenarios", "policies", "serial_s", "parallel_s", "workers", "speedup", "identical"),
     "memory": ("frames_small", "rss_mb_small", "frames_large", "rss_mb_large", "growth_mb"),
 }
@@ -231,15 +234,15 @@ def bench_simulator(frames: int, repeats: int) -> dict[str, dict[str, float]]:
     return rows
 
 
-def bench_ppo(steps: int, repeats: int) -> dict[str, Any]:
+def bench_ppo(steps: int, repeats: int, env_id: str = "romanus/Default-v0") -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
     real_rates, noop_rates = [], []
-    real = gym.make("romanus/Default-v0")
+    real = gym.make(env_id)
     ppo_steps_per_s(NoOpEnv(real, 600), 2048)  # warm-up: torch and SB3 first-call costs
     for rep in range(repeats):
-        real = gym.make("romanus/Default-v0")
+        real = gym.make(env_id)
         noop = NoOpEnv(real, real.unwrapped.frames_per_episode)
         pair = [(real_rates, real), (noop_rates, noop)]
         for rates, env in pair if rep % 2 == 0 else pair[::-1]:  # alternate the order: drift hits both
@@ -336,6 +339,8 @@ def run_bench(quick: bool = False, progress: Any = None) -> dict[str, Any]:
     report["env_steps_per_s"] = {i: env_steps_per_s(i, 1_000 if quick else 20_000) for i in registered_ids}
     step("ppo")
     report["ppo"] = bench_ppo(2_048 if quick else 8_192, 1 if quick else 4)
+    step("ppo_shielded")
+    report["ppo_shielded"] = bench_ppo(2_048 if quick else 8_192, 1 if quick else 4, "romanus/DefaultShielded-v0")
     step("compare")
     report["compare"] = bench_compare(2 if quick else 20, 5.0 if quick else 60.0, 2)
     step("memory")
@@ -356,9 +361,11 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append("  env steps/s (random actions)")
     for env_id, rate in r["env_steps_per_s"].items():
         lines.append(f"    {env_id:<28} {rate:>9.0f}")
-    p = r["ppo"]
-    lines.append(f"  PPO steps/s: real env {p['real_steps_per_s']:.0f}, no-op env {p['noop_steps_per_s']:.0f}")
-    lines.append(f"    ratio {p['ratio']:.3f} (target >= 0.90)")
+    for key, label in (("ppo", "Default"), ("ppo_shielded", "DefaultShielded")):
+        p = r[key]
+        rates = f"real env {p['real_steps_per_s']:.0f}, no-op env {p['noop_steps_per_s']:.0f}"
+        lines.append(f"  PPO steps/s on {label}: {rates}")
+        lines.append(f"    ratio {p['ratio']:.3f} (target >= 0.90)")
     c = r["compare"]
     lines.append(f"  compare {c['scenarios']} scenarios x {c['policies']} policies: serial {c['serial_s']:.1f} s,")
     par = f"{c['parallel_s']:.1f} s (speed-up {c['speedup']:.2f}x, identical: {c['identical']})"

@@ -6,6 +6,8 @@ simulator or the environment. The fixed policies:
 
 - ``local-robust``: the scene's most robust tier, all on the vehicle (pure local execution);
 - ``local-<tier>``: that tier, all on the vehicle, whatever the scene;
+- ``local-cheapest-robust``: the least-compute tier robust enough for the scene, all on the
+  vehicle: everything a policy can save without offloading;
 - ``offload-all``: the scene's robust tier with every group at the preset's default split;
 - ``robust-agnostic``: the mode with the least expected energy whose expected latency meets
   the deadline, over every mode, ignoring the scene (the paper's offloading baseline);
@@ -44,6 +46,7 @@ from romanus.sim.simulator import DecisionContext, Simulator
 __all__ = [
     "POLICY_NAMES",
     "Estimator",
+    "LocalCheapestRobust",
     "LocalRobust",
     "LocalTier",
     "Neurosurgeon",
@@ -80,6 +83,21 @@ class LocalRobust(Policy):
 
     def __init__(self, catalogue: ModeCatalogue) -> None:
         self._by_scene = [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
+
+    def act(self, ctx: DecisionContext) -> int:
+        return self._by_scene[ctx.scene]
+
+
+class LocalCheapestRobust(Policy):
+    name = "local-cheapest-robust"
+
+    def __init__(self, catalogue: ModeCatalogue) -> None:
+        local = ~catalogue.offload_mask
+        cost = np.array([m.vehicle_ms for m in catalogue.modes])
+        self._by_scene = []
+        for s in range(len(catalogue.scenes)):
+            cand = np.flatnonzero(local & catalogue.robust_ok[:, s])
+            self._by_scene.append(int(cand[np.argmin(cost[cand])]) if len(cand) else catalogue.local_robust(s))
 
     def act(self, ctx: DecisionContext) -> int:
         return self._by_scene[ctx.scene]
@@ -302,6 +320,7 @@ def policy_names(catalogue: ModeCatalogue) -> list[str]:
     tiers = (f"local-{t}" for t in catalogue.pipeline.tiers)
     return [
         POLICY_NAMES[0],
+        "local-cheapest-robust",
         *tiers,
         *POLICY_NAMES[1:],
         "scene-aware-greedy@<pessimism>",
@@ -316,6 +335,8 @@ def make_policy(
     """The fixed policy called ``name`` for ``preset``; ``seed`` seeds a randomising policy."""
     if name == "local-robust":
         return LocalRobust(catalogue)
+    if name == "local-cheapest-robust":
+        return LocalCheapestRobust(catalogue)
     if name == "offload-all":
         return OffloadAll(catalogue)
     if name == "random":

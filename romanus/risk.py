@@ -41,9 +41,12 @@ from romanus.config import Preset, RttConfig
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.simulator import DecisionContext
 
-__all__ = ["RiskAssessor", "RiskEstimator", "Shield", "cheapest_within", "rtt_prior_ms"]
+__all__ = ["OUTAGE_MBPS", "RiskAssessor", "RiskEstimator", "Shield", "cheapest_within", "rtt_prior_ms"]
 
 _GRID_MS = 0.25  # resolution of the RTT survival function
+#: a period's mean rate below this (Mbit/s) is an outage: slot edges summed in floating point
+#: can leave a sliver of a neighbouring slot's capacity in a period that is all outage
+OUTAGE_MBPS = 1e-6
 
 
 def rtt_prior_ms(cfg: RttConfig, n: int = 200) -> np.ndarray:
@@ -115,8 +118,9 @@ class RiskEstimator:
     def observe(self, ctx: DecisionContext) -> None:
         """Record the last period's uplink and downlink rates and the newest measured RTT."""
         i = self._n % self._cap
-        self._up[i] = ctx.uplink_mbps(self.period_s)
-        self._down[i] = ctx.downlink_mbps(self.period_s)
+        up, down = ctx.uplink_mbps(self.period_s), ctx.downlink_mbps(self.period_s)
+        self._up[i] = up if up > OUTAGE_MBPS else 0.0
+        self._down[i] = down if down > OUTAGE_MBPS else 0.0
         self._n += 1
         for rtt in ctx.acked_rtts_ms(self._last_s):
             self._rtts[self._n_rtt % self._rtt_cap] = rtt
@@ -179,7 +183,7 @@ class RiskEstimator:
         p[idx] = 1.0
         up_now = ctx.uplink_mbps(self.period_s)
         down_now = ctx.downlink_mbps(self.period_s)
-        if up_now <= 0.0 or down_now <= 0.0 or min(self._n, self._cap) <= self.min_history:
+        if up_now <= OUTAGE_MBPS or down_now <= OUTAGE_MBPS or min(self._n, self._cap) <= self.min_history:
             return p, energy
         up, onset_up = self._predict(self._up, up_now)
         down, onset_down = self._predict(self._down, down_now)
