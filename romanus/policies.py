@@ -36,6 +36,9 @@ the running mean of measured RTTs, and the newest (delayed) server telemetry.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
 from romanus.config import Preset
@@ -195,15 +198,6 @@ class Estimator:
         return latency, self.compute_mj + radio
 
 
-def _cheapest_meeting(latency: np.ndarray, energy: np.ndarray, allowed: np.ndarray, budget_ms: float) -> int:
-    """The least-energy allowed mode expected within budget; else the one expected soonest."""
-    ok = allowed & (latency <= budget_ms)
-    if ok.any():
-        return int(np.flatnonzero(ok)[np.argmin(energy[ok])])
-    cand = np.flatnonzero(allowed)
-    return int(cand[np.lexsort((energy[cand], latency[cand]))[0]])
-
-
 class RobustAgnostic(Policy):
     name = "robust-agnostic"
 
@@ -213,7 +207,7 @@ class RobustAgnostic(Policy):
 
     def act(self, ctx: DecisionContext) -> int:
         latency, energy = self._estimate(ctx)
-        return _cheapest_meeting(latency, energy, ctx.mask, self._deadline)
+        return cheapest_within(latency, energy, ctx.mask, self._deadline)
 
 
 class Neurosurgeon(Policy):
@@ -241,7 +235,7 @@ class SceneAwareGreedy(Policy):
 
     def act(self, ctx: DecisionContext) -> int:
         latency, energy = self._estimate(ctx)
-        return _cheapest_meeting(latency, energy, self._robust[ctx.scene] & ctx.mask, self._deadline)
+        return cheapest_within(latency, energy, self._robust[ctx.scene] & ctx.mask, self._deadline)
 
 
 class RiskBudgetGreedy(Policy):
@@ -329,6 +323,17 @@ def policy_names(catalogue: ModeCatalogue) -> list[str]:
     ]
 
 
+def _setting(name: str, valid: Callable[[float], bool], expected: str) -> float:
+    """The number after ``@`` in a policy name such as ``scene-aware-greedy@0.5``."""
+    try:
+        value = float(name.split("@", 1)[1])
+    except ValueError:
+        value = math.nan
+    if not valid(value):
+        raise ValueError(f"{name}: {expected}")
+    return value
+
+
 def make_policy(
     name: str, catalogue: ModeCatalogue, preset: Preset, seed: int | np.random.Generator | None = None
 ) -> Policy:
@@ -350,24 +355,14 @@ def make_policy(
     if name == "scene-aware-greedy":
         return SceneAwareGreedy(preset, catalogue)
     if name.startswith("scene-aware-greedy@"):
-        try:
-            pessimism = float(name.split("@", 1)[1])
-        except ValueError:
-            pessimism = -1.0
-        if not 0.0 <= pessimism < 1.0:
-            raise ValueError(f"{name}: the pessimism after @ must be a number in [0, 1)")
+        pessimism = _setting(name, lambda x: 0.0 <= x < 1.0, "the pessimism after @ must be a number in [0, 1)")
         policy = SceneAwareGreedy(preset, catalogue, pessimism)
         policy.name = name
         return policy
     if name == "risk-budget-greedy":
         return RiskBudgetGreedy(preset, catalogue)
     if name.startswith("risk-budget-greedy@"):
-        try:
-            budget = float(name.split("@", 1)[1])
-        except ValueError:
-            budget = -1.0
-        if not 0.0 < budget <= 1.0:
-            raise ValueError(f"{name}: the risk budget after @ must be a probability in (0, 1]")
+        budget = _setting(name, lambda x: 0.0 < x <= 1.0, "the risk budget after @ must be a probability in (0, 1]")
         policy = RiskBudgetGreedy(preset, catalogue, budget)
         policy.name = name
         return policy

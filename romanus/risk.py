@@ -243,15 +243,16 @@ class RiskAssessor:
         return self._result
 
 
-def cheapest_within(p: np.ndarray, energy: np.ndarray, allowed: np.ndarray, budget: float) -> int:
-    """The least expected energy mode of ``allowed`` with P(miss) <= ``budget``; if there is
-    none, the allowed mode least likely to miss (then the cheapest)."""
-    ok = allowed & (p <= budget)
+def cheapest_within(score: np.ndarray, energy: np.ndarray, allowed: np.ndarray, limit: float) -> int:
+    """The least expected energy mode of ``allowed`` whose ``score`` (P(miss), or expected
+    latency) is within ``limit``; if there is none, the allowed mode with the lowest score
+    (then the cheapest)."""
+    ok = allowed & (score <= limit)
     if ok.any():
         cand = np.flatnonzero(ok)
         return int(cand[np.argmin(energy[cand])])
     cand = np.flatnonzero(allowed)
-    return int(cand[np.lexsort((energy[cand], p[cand]))[0]])
+    return int(cand[np.lexsort((energy[cand], score[cand]))[0]])
 
 
 class Shield:

@@ -326,6 +326,9 @@ class Simulator:
             self._acc_free = end if end < abandon else abandon
         self.frames_started += 1
         self._advance(self.capture_s(self.frames_started))
+        acks, old = self._acks, t - self._lookback_s
+        while acks and acks[0][0] < old:  # ACKs are read at most LOOKBACK_S back
+            acks.popleft()
         if n % 1024 == 0:
             self._forget(t - self._lookback_s)
         fresh, self._fresh = self._fresh, []
@@ -362,9 +365,6 @@ class Simulator:
         return [rtt for t, rtt in self._acks if after_s < t <= now + _TIME_EPS]
 
     def _forget(self, t: float) -> None:
-        acks = self._acks
-        while acks and acks[0][0] < t - self.preset.abandon_ms / 1000.0:
-            acks.popleft()  # payloads leave the uplink in order; an ACK lands within the abandon time
         if t > 0:
             self.uplink.forget_before(t)
             self.downlink.forget_before(t)
