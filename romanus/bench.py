@@ -188,6 +188,7 @@ def bench_simulator(frames: int, repeats: int) -> dict[str, dict[str, float]]:
     from romanus.config import load_preset
     from romanus.policies import policy_for
     from romanus.sim.simulator import Simulator, build_catalogue
+    from romanus.vehicle.view import drive
 
     preset = load_preset("default")
     quiet = load_preset("default", {"server": {"background": {"levels": {"idle": 0.0}, "initial": "idle"}}})
@@ -204,7 +205,7 @@ def bench_simulator(frames: int, repeats: int) -> dict[str, dict[str, float]]:
             sim = Simulator(world, seed=rep, catalogue=cat)
             pol = policy_for(sim, policy)
             t = time.perf_counter()
-            log = sim.run(pol, frames)
+            log = drive(sim, pol, frames)
             sim_s = time.perf_counter() - t
             busy = (log["compute_mj"] / power_w / 1000.0).tolist()
             tail = np.maximum(0.0, log["latency_ms"] / 1000.0 - log["compute_mj"] / power_w / 1000.0).tolist()
@@ -295,14 +296,15 @@ def bench_memory(small: int, large: int) -> dict[str, float]:
     from romanus.config import load_preset
     from romanus.policies import policy_for
     from romanus.sim.simulator import Simulator
+    from romanus.vehicle.view import next_view
 
     sim = Simulator(load_preset("default"), seed=0, keep_records=False)
     policy = policy_for(sim, "offload-all")
     for _ in range(small):
-        sim.step(policy.act(sim.context()))
+        sim.step(policy.act(next_view(sim)))
     rss_small = _rss_mb()
     for _ in range(large - small):
-        sim.step(policy.act(sim.context()))
+        sim.step(policy.act(next_view(sim)))
     rss_large = _rss_mb()
     return {
         "frames_small": small,

@@ -42,12 +42,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from romanus.policies import policy_for
     from romanus.sim.records import kpis, write_frames_csv
     from romanus.sim.simulator import Simulator
+    from romanus.vehicle.view import drive
 
     preset = load_preset(args.env)
     sim = Simulator(preset, seed=args.seed)
     policy = policy_for(sim, args.policy)
     with tqdm(total=args.frames, unit="frame", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
-        frames_log = sim.run(policy, args.frames, progress=bar.update)
+        frames_log = drive(sim, policy, args.frames, progress=bar.update)
     result = kpis(frames_log)
     if args.frames_csv:
         write_frames_csv(frames_log, args.frames_csv, sim.catalogue.modes, sim.catalogue.scenes)
@@ -186,12 +187,13 @@ def _cmd_scenario_replay(args: argparse.Namespace) -> int:
     from romanus.scenario import Scenario
     from romanus.sim.records import kpis, write_frames_csv
     from romanus.sim.simulator import Simulator
+    from romanus.vehicle.view import drive
 
     scenario = Scenario.load(args.path)
     preset = scenario.preset
     sim = Simulator(preset, seed=scenario.seed, world=scenario.world())
     policy = policy_for(sim, args.policy)
-    frames_log = sim.run(policy, scenario.frames)
+    frames_log = drive(sim, policy, scenario.frames)
     result = kpis(frames_log)
     if args.frames_csv:
         write_frames_csv(frames_log, args.frames_csv, sim.catalogue.modes, sim.catalogue.scenes)

@@ -33,6 +33,7 @@ from romanus.scenario import Scenario
 from romanus.sim.records import FrameLog, kpis
 from romanus.sim.simulator import Simulator, build_catalogue
 from romanus.stats import RatioCI, mean_ci, reduction_ci
+from romanus.vehicle.view import drive
 
 __all__ = ["RESULT_COLUMNS", "SUMMARY_METRICS", "CompareResult", "compare", "run_one", "summarise"]
 
@@ -105,7 +106,7 @@ def run_one(policy: str, scenario_path: str, frames_dir: str | None, factory: Po
     sc = _load(scenario_path)
     sim = Simulator(sc.preset, sc.seed, world=sc.world())
     pol = (factory or _default_factory)(policy, sim)
-    frames = sim.run(pol, sc.frames)
+    frames = drive(sim, pol, sc.frames)
     name = Path(scenario_path).stem
     if frames_dir is not None:
         _write_parquet(frames, sim, Path(frames_dir) / f"{_safe(display_name(policy))}__{name}.parquet")

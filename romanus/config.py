@@ -384,7 +384,7 @@ class RewardConfig:
 
 @dataclass(frozen=True)
 class ShieldConfig:
-    """A safety shield between the learner and the world (see :mod:`romanus.risk`): it masks
+    """A safety shield between the learner and the world (see :mod:`romanus.vehicle.estimates`): it masks
     the modes whose estimated probability of a risky frame exceeds ``risk_budget`` (a mode
     not robust enough for the scene is risky for sure), and replaces such an action by the
     least expected energy allowed mode when a learner that ignores masks picks one."""

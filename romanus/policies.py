@@ -1,8 +1,14 @@
 """Policies: each picks an operating mode per frame through one interface.
 
-Every policy, fixed or trained, has ``name``, ``reset(seed)`` and ``act(ctx) -> mode index``
-and runs through the same simulator code on the same inputs; none lives inside the
-simulator or the environment. The fixed policies:
+Every policy, fixed or trained, has ``name``, ``reset(seed)`` and ``act(view) -> mode index``
+(``view``: :class:`romanus.vehicle.view.VehicleView`, or the oracle's view for the one
+policy that ``sees_future``) and runs through the same simulator code on the same inputs;
+none lives inside the simulator or the environment. Every policy is in one registry
+(:data:`POLICIES`, name -> factory and description; ``romanus policies`` lists it); a
+``NAME@X`` suffix sets a policy's one setting, parsed once by :func:`make_policy`. Trained
+agents are named ``<algo>:RUN_DIR`` or ``<algo>:model.zip`` and resolved through an entry
+point (:data:`AGENT_ENTRY_POINT`, as Gymnasium resolves env ids), so this layer does not
+import the training layer. The fixed policies:
 
 - ``local-robust``: the scene's most robust tier, all on the vehicle (pure local execution);
 - ``local-<tier>``: that tier, all on the vehicle, whatever the scene;
@@ -21,7 +27,7 @@ simulator or the environment. The fixed policies:
 - ``risk-budget-greedy``: among the modes robust enough for the scene, the least expected
   energy whose estimated deadline-miss probability is within a per-frame risk budget (a
   chance constraint on the *tail* of uplink time + RTT + downlink time, estimated from the
-  vehicle's measured history: :mod:`romanus.risk`); ``risk-budget-greedy@B`` sets the budget
+  vehicle's measured history: :mod:`romanus.vehicle.estimates`); ``risk-budget-greedy@B`` sets the budget
   B (default 0.005): sweeping it traces the frontier of a distribution-aware heuristic;
 - ``random``: uniform over the modes that can run;
 - ``oracle``: knows the future (capacity, RTTs, server queue) and picks, per frame, the
@@ -36,19 +42,23 @@ the running mean of measured RTTs, and the newest (delayed) server telemetry.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from romanus.config import Preset
 from romanus.pipeline.modes import LOCAL, ModeCatalogue
-from romanus.risk import RiskAssessor, cheapest_within
-from romanus.sim.simulator import DecisionContext, Simulator
+from romanus.sim.simulator import Simulator
+from romanus.vehicle.estimates import Estimator, RiskAssessor, cheapest_within
+from romanus.vehicle.view import OracleView, VehicleView
 
 __all__ = [
+    "AGENT_ENTRY_POINT",
+    "POLICIES",
     "POLICY_NAMES",
-    "Estimator",
     "LocalCheapestRobust",
     "LocalRobust",
     "LocalTier",
@@ -56,6 +66,7 @@ __all__ = [
     "OffloadAll",
     "Oracle",
     "Policy",
+    "PolicyEntry",
     "RandomPolicy",
     "RiskBudgetGreedy",
     "RobustAgnostic",
@@ -65,19 +76,18 @@ __all__ = [
     "policy_names",
 ]
 
-RTT_PRIOR_MS = 30.0  # [assumed] the vehicle's RTT guess before its first measured response
-CAPACITY_WINDOW_S = 0.5  # window of the capacity estimate
-
 
 class Policy:
     """Base class: a policy is reset per episode or run and picks a mode per frame."""
 
     name = "policy"
+    #: whether :meth:`act` needs the oracle's view (the world's future); only the oracle's does
+    sees_future = False
 
     def reset(self, seed: int | None = None) -> None:
         """Start a new run; ``seed`` seeds a policy's own randomness, if it has any."""
 
-    def act(self, ctx: DecisionContext) -> int:
+    def act(self, view: VehicleView) -> int:
         raise NotImplementedError
 
 
@@ -87,8 +97,8 @@ class LocalRobust(Policy):
     def __init__(self, catalogue: ModeCatalogue) -> None:
         self._by_scene = [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
 
-    def act(self, ctx: DecisionContext) -> int:
-        return self._by_scene[ctx.scene]
+    def act(self, view: VehicleView) -> int:
+        return self._by_scene[view.scene]
 
 
 class LocalCheapestRobust(Policy):
@@ -102,8 +112,8 @@ class LocalCheapestRobust(Policy):
             cand = np.flatnonzero(local & catalogue.robust_ok[:, s])
             self._by_scene.append(int(cand[np.argmin(cost[cand])]) if len(cand) else catalogue.local_robust(s))
 
-    def act(self, ctx: DecisionContext) -> int:
-        return self._by_scene[ctx.scene]
+    def act(self, view: VehicleView) -> int:
+        return self._by_scene[view.scene]
 
 
 class LocalTier(Policy):
@@ -111,7 +121,7 @@ class LocalTier(Policy):
         self.name = f"local-{tier}"
         self._mode = catalogue.mode_for(tier, LOCAL).index
 
-    def act(self, ctx: DecisionContext) -> int:
+    def act(self, view: VehicleView) -> int:
         return self._mode
 
 
@@ -124,9 +134,9 @@ class OffloadAll(Policy):
         self._by_scene = [catalogue.offload_all(s) for s in range(len(catalogue.scenes))]
         self._local = [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
 
-    def act(self, ctx: DecisionContext) -> int:
-        mode = self._by_scene[ctx.scene]
-        return mode if ctx.mask[mode] else self._local[ctx.scene]
+    def act(self, view: VehicleView) -> int:
+        mode = self._by_scene[view.scene]
+        return mode if view.mask[mode] else self._local[view.scene]
 
 
 class RandomPolicy(Policy):
@@ -138,64 +148,9 @@ class RandomPolicy(Policy):
     def reset(self, seed: int | np.random.Generator | None = None) -> None:
         self._rng = np.random.default_rng(seed)
 
-    def act(self, ctx: DecisionContext) -> int:
-        allowed = np.flatnonzero(ctx.mask)
+    def act(self, view: VehicleView) -> int:
+        allowed = np.flatnonzero(view.mask)
         return int(allowed[self._rng.integers(len(allowed))])
-
-
-class Estimator:
-    """Expected latency (ms) and energy (mJ) of every mode from the vehicle's measurements.
-
-    latency = max(local path, remote path) + fusion, where the local path is the accelerator
-    backlog + the mode's vehicle work, and the remote path adds the uplink backlog, payload /
-    capacity estimate, RTT estimate, reported server wait, server time and result / downlink
-    estimate. Energy = active power x vehicle work + Huang radio energy at the estimated rates.
-    ``pessimism`` scales capacity down by (1 - pessimism) and RTT and server wait up by
-    (1 + pessimism).
-    """
-
-    def __init__(self, preset: Preset, catalogue: ModeCatalogue, pessimism: float = 0.0) -> None:
-        modes = catalogue.modes
-        self.prefix = np.array([m.prefix_ms for m in modes])
-        self.vehicle = np.array([m.vehicle_ms for m in modes])
-        self.up_mbit = np.array([m.uplink_bytes * 8e-6 for m in modes])
-        self.down_mbit = np.array([m.downlink_bytes * 8e-6 for m in modes])
-        self.server_ms = np.array([m.server_ms for m in modes])
-        self.offloads = catalogue.offload_mask
-        self.fusion_ms = preset.pipeline.fusion_ms
-        self.power_w = preset.vehicle.active_power_w
-        self.alpha_up, self.alpha_down, self.beta = preset.radio.coefficients
-        self.pessimism = pessimism
-        self.compute_mj = self.power_w * self.vehicle
-
-    def __call__(self, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
-        k = 1.0 - self.pessimism
-        up = ctx.uplink_mbps(CAPACITY_WINDOW_S) * k
-        down = ctx.downlink_mbps(CAPACITY_WINDOW_S) * k
-        rtt = ctx.rtt_estimate_ms
-        rtt = (RTT_PRIOR_MS if rtt is None else rtt) * (1.0 + self.pessimism)
-        report = ctx.server_report
-        wait = 0.0 if report is None else report.wait_ms * (1.0 + self.pessimism)
-        backlog = ctx.accelerator_backlog_ms
-        with np.errstate(divide="ignore"):
-            up_ms = (
-                np.where(self.up_mbit > 0, self.up_mbit / up * 1000.0, 0.0)
-                if up > 0
-                else np.where(self.offloads, np.inf, 0.0)
-            )
-            down_ms = self.down_mbit / down * 1000.0 if down > 0 else np.where(self.offloads, np.inf, 0.0)
-        local = backlog + self.vehicle
-        remote = backlog + self.prefix + ctx.uplink_backlog_ms + up_ms + rtt + wait + self.server_ms + down_ms
-        latency = np.where(self.offloads, np.maximum(local, remote), local) + self.fusion_ms
-        radio = np.where(
-            self.offloads,
-            self.alpha_up * self.up_mbit
-            + self.beta * up_ms / 1000.0
-            + self.alpha_down * self.down_mbit
-            + self.beta * down_ms / 1000.0,
-            0.0,
-        )
-        return latency, self.compute_mj + radio
 
 
 class RobustAgnostic(Policy):
@@ -205,9 +160,9 @@ class RobustAgnostic(Policy):
         self._estimate = Estimator(preset, catalogue)
         self._deadline = preset.deadline_ms
 
-    def act(self, ctx: DecisionContext) -> int:
-        latency, energy = self._estimate(ctx)
-        return cheapest_within(latency, energy, ctx.mask, self._deadline)
+    def act(self, view: VehicleView) -> int:
+        latency, energy = self._estimate(view)
+        return cheapest_within(latency, energy, view.mask, self._deadline)
 
 
 class Neurosurgeon(Policy):
@@ -219,23 +174,24 @@ class Neurosurgeon(Policy):
         tier_of = np.array([m.tier for m in catalogue.modes])
         self._allowed = [tier_of == t for t in tiers]
 
-    def act(self, ctx: DecisionContext) -> int:
-        latency, energy = self._estimate(ctx)
-        cand = np.flatnonzero(self._allowed[ctx.scene] & ctx.mask)
+    def act(self, view: VehicleView) -> int:
+        latency, energy = self._estimate(view)
+        cand = np.flatnonzero(self._allowed[view.scene] & view.mask)
         return int(cand[np.lexsort((energy[cand], latency[cand]))[0]])
 
 
 class SceneAwareGreedy(Policy):
     name = "scene-aware-greedy"
+    default_pessimism = 0.25
 
-    def __init__(self, preset: Preset, catalogue: ModeCatalogue, pessimism: float = 0.25) -> None:
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, pessimism: float = default_pessimism) -> None:
         self._estimate = Estimator(preset, catalogue, pessimism)
         self._deadline = preset.deadline_ms
         self._robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
 
-    def act(self, ctx: DecisionContext) -> int:
-        latency, energy = self._estimate(ctx)
-        return cheapest_within(latency, energy, self._robust[ctx.scene] & ctx.mask, self._deadline)
+    def act(self, view: VehicleView) -> int:
+        latency, energy = self._estimate(view)
+        return cheapest_within(latency, energy, self._robust[view.scene] & view.mask, self._deadline)
 
 
 class RiskBudgetGreedy(Policy):
@@ -249,9 +205,9 @@ class RiskBudgetGreedy(Policy):
     def reset(self, seed: int | None = None) -> None:
         self._assess = RiskAssessor(self._preset, self._catalogue)
 
-    def act(self, ctx: DecisionContext) -> int:
-        p, energy = self._assess(ctx)
-        return cheapest_within(p, energy, ctx.mask, self.budget)
+    def act(self, view: VehicleView) -> int:
+        p, energy = self._assess(view)
+        return cheapest_within(p, energy, view.mask, self.budget)
 
 
 class Oracle(Policy):
@@ -259,32 +215,36 @@ class Oracle(Policy):
 
     What it knows: the world's future (capacity over time on both links, every frame's RTT
     and service-time draw, every background request at the server), which the simulator can
-    evaluate because the world is deterministic (recorded, or generated from its seed).
+    evaluate because the world is deterministic (recorded, or generated from its seed); it
+    is the one policy given an :class:`OracleView`.
     What it does: for the frame captured now it simulates every mode that is robust enough
-    for the scene from the exact current state (:meth:`Simulator.predict`) and takes the
+    for the scene from the exact current state (:meth:`OracleView.predict`) and takes the
     least-energy one that meets the deadline; if none does, the one that resolves soonest.
     What it approximates: it is greedy, frame by frame; a frame's choice can still affect
     later frames through the shared server queue (it delays background requests that later
     frames queue behind), which it ignores, so it is a near-lower bound on energy at zero
     avoidable risk, not a proven optimum. With an abandon time longer than the period, frames
-    still in flight are only partly accounted (see ``predict``).
+    still in flight are only partly accounted (see :meth:`Simulator.predict`).
     """
 
     name = "oracle"
+    sees_future = True
 
     def __init__(self, catalogue: ModeCatalogue) -> None:
         self._robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
         energy = np.array([m.vehicle_ms for m in catalogue.modes])
         self._order = np.argsort(energy, kind="stable")  # cheap compute first: a good pruning order
 
-    def act(self, ctx: DecisionContext) -> int:
-        allowed = self._robust[ctx.scene] & ctx.mask
+    def act(self, view: VehicleView) -> int:
+        if not isinstance(view, OracleView):
+            raise TypeError("the oracle needs an OracleView (run it through romanus.vehicle.drive)")
+        allowed = self._robust[view.scene] & view.mask
         best, best_energy = -1, np.inf
         fallback, fallback_key = -1, (np.inf, np.inf)
         for m in self._order.tolist():
             if not allowed[m]:
                 continue
-            p = ctx.predict(m)
+            p = view.predict(m)
             energy = p.compute_mj + p.radio_mj
             if p.compute_mj >= best_energy:
                 continue  # compute alone already costs more than the best so far
@@ -296,89 +256,167 @@ class Oracle(Policy):
         return best if best >= 0 else fallback
 
 
+# -- the registry ----------------------------------------------------------------------------
+
+#: what a policy factory gets: the world's preset and catalogue, the policy's own generator,
+#: and the number after ``@`` (None without one)
+Factory = Callable[[Preset, ModeCatalogue, "np.random.Generator | int | None", "float | None"], Policy]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The one number a policy name may carry after ``@``."""
+
+    what: str  # e.g. "pessimism"
+    default: float
+    valid: Callable[[float], bool]
+    expected: str  # the error's second half, e.g. "a number in [0, 1)"
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    name: str
+    description: str
+    factory: Factory
+    #: in the default comparison set (``romanus compare``, the demo, the study)
+    default: bool = True
+    setting: Setting | None = None
+
+
+def _entries() -> dict[str, PolicyEntry]:
+    entries = [
+        PolicyEntry(
+            "local-robust",
+            "the scene's most robust tier, all on the vehicle (pure local execution)",
+            lambda p, c, g, x: LocalRobust(c),
+        ),
+        PolicyEntry(
+            "local-cheapest-robust",
+            "the least-compute tier robust enough for the scene, all on the vehicle",
+            lambda p, c, g, x: LocalCheapestRobust(c),
+            default=False,
+        ),
+        PolicyEntry(
+            "offload-all",
+            "the scene's robust tier with every sensor group at the default split point",
+            lambda p, c, g, x: OffloadAll(c),
+        ),
+        PolicyEntry(
+            "robust-agnostic",
+            "least expected energy meeting the deadline over every mode, scene ignored (the paper's baseline)",
+            lambda p, c, g, x: RobustAgnostic(p, c),
+        ),
+        PolicyEntry(
+            "neurosurgeon",
+            "the scene's robust tier at the split with the least expected latency",
+            lambda p, c, g, x: Neurosurgeon(p, c),
+        ),
+        PolicyEntry(
+            "scene-aware-greedy",
+            "least expected energy among robust modes meeting the deadline under pessimistic estimates",
+            lambda p, c, g, x: SceneAwareGreedy(p, c, SceneAwareGreedy.default_pessimism if x is None else x),
+            setting=Setting(
+                "pessimism", SceneAwareGreedy.default_pessimism, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"
+            ),
+        ),
+        PolicyEntry(
+            "risk-budget-greedy",
+            "least expected energy among robust modes whose estimated miss probability is within a budget",
+            lambda p, c, g, x: RiskBudgetGreedy(p, c, RiskBudgetGreedy.default_budget if x is None else x),
+            setting=Setting(
+                "risk budget", RiskBudgetGreedy.default_budget, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]"
+            ),
+        ),
+        PolicyEntry("random", "uniform over the modes that can run", lambda p, c, g, x: RandomPolicy(g)),
+        PolicyEntry(
+            "oracle",
+            "hindsight: per frame the least-energy mode that is not risky, from the world's known future",
+            lambda p, c, g, x: Oracle(c),
+        ),
+    ]
+    return {e.name: e for e in entries}
+
+
+#: every fixed policy by name (``local-<tier>`` is one more family, one per pipeline tier)
+POLICIES: dict[str, PolicyEntry] = _entries()
 #: the fixed policies every comparison runs by default
-POLICY_NAMES = (
-    "local-robust",
-    "offload-all",
-    "robust-agnostic",
-    "neurosurgeon",
-    "scene-aware-greedy",
-    "risk-budget-greedy",
-    "random",
-    "oracle",
-)
+POLICY_NAMES: tuple[str, ...] = tuple(name for name, e in POLICIES.items() if e.default)
+#: where trained agents (``<algo>:RUN_DIR``) are resolved: ``module:callable(spec, preset, catalogue)``
+AGENT_ENTRY_POINT = "romanus.train.agent:AgentPolicy"
 
 
 def policy_names(catalogue: ModeCatalogue) -> list[str]:
-    """Every fixed policy name for a catalogue (``local-<tier>`` for each of its tiers)."""
-    tiers = (f"local-{t}" for t in catalogue.pipeline.tiers)
-    return [
-        POLICY_NAMES[0],
-        "local-cheapest-robust",
-        *tiers,
-        *POLICY_NAMES[1:],
-        "scene-aware-greedy@<pessimism>",
-        "risk-budget-greedy",
-        "risk-budget-greedy@<budget>",
-    ]
+    """Every fixed policy name for a catalogue, settings shown as ``@<what>``."""
+    names: list[str] = []
+    for name, e in POLICIES.items():
+        names.append(name)
+        if e.setting is not None:
+            names.append(f"{name}@<{e.setting.what.replace(' ', '-')}>")
+        if name == "local-robust":
+            names += [f"local-{t}" for t in catalogue.pipeline.tiers]
+    return names
 
 
-def _setting(name: str, valid: Callable[[float], bool], expected: str) -> float:
-    """The number after ``@`` in a policy name such as ``scene-aware-greedy@0.5``."""
+def policy_descriptions(catalogue: ModeCatalogue) -> list[tuple[str, str]]:
+    """(name, one-line description) of every policy a catalogue offers (``romanus policies``)."""
+    rows: list[tuple[str, str]] = []
+    for name, e in POLICIES.items():
+        rows.append((name, e.description))
+        if e.setting is not None:
+            rows.append(
+                (f"{name}@X", f"the same with {e.setting.what} X, {e.setting.expected} (default {e.setting.default:g})")
+            )
+        if name == "local-robust":
+            rows += [
+                (f"local-{t}", f"tier {t} ({'+'.join(b)}), all on the vehicle")
+                for t, b in catalogue.pipeline.tiers.items()
+            ]
+    rows.append(
+        ("<algo>:RUN_DIR", "a trained agent (its best model; or <algo>:model.zip; agent:RUN_DIR reads the algorithm)")
+    )
+    return rows
+
+
+def _parse(spec: str, catalogue: ModeCatalogue) -> tuple[PolicyEntry | None, float | None]:
+    """(registry entry, setting) of a fixed policy name; (None, None) for ``local-<tier>``."""
+    base, at, rest = spec.partition("@")
+    if not at:
+        if spec in POLICIES:
+            return POLICIES[spec], None
+        if spec.startswith("local-") and spec[len("local-") :] in catalogue.pipeline.tiers:
+            return None, None
+        raise ValueError(f"unknown policy {spec!r} (known: {', '.join(policy_names(catalogue))})")
+    entry = POLICIES.get(base)
+    if entry is None or entry.setting is None:
+        raise ValueError(
+            f"unknown policy {spec!r}: only {', '.join(n for n, e in POLICIES.items() if e.setting)} take @X"
+        )
     try:
-        value = float(name.split("@", 1)[1])
+        value = float(rest)
     except ValueError:
         value = math.nan
-    if not valid(value):
-        raise ValueError(f"{name}: {expected}")
-    return value
+    if not entry.setting.valid(value):
+        raise ValueError(f"{spec}: the {entry.setting.what} after @ must be {entry.setting.expected}")
+    return entry, value
 
 
 def make_policy(
     name: str, catalogue: ModeCatalogue, preset: Preset, seed: int | np.random.Generator | None = None
 ) -> Policy:
-    """The fixed policy called ``name`` for ``preset``; ``seed`` seeds a randomising policy."""
-    if name == "local-robust":
-        return LocalRobust(catalogue)
-    if name == "local-cheapest-robust":
-        return LocalCheapestRobust(catalogue)
-    if name == "offload-all":
-        return OffloadAll(catalogue)
-    if name == "random":
-        return RandomPolicy(seed)
-    if name == "oracle":
-        return Oracle(catalogue)
-    if name == "robust-agnostic":
-        return RobustAgnostic(preset, catalogue)
-    if name == "neurosurgeon":
-        return Neurosurgeon(preset, catalogue)
-    if name == "scene-aware-greedy":
-        return SceneAwareGreedy(preset, catalogue)
-    if name.startswith("scene-aware-greedy@"):
-        pessimism = _setting(name, lambda x: 0.0 <= x < 1.0, "the pessimism after @ must be a number in [0, 1)")
-        policy = SceneAwareGreedy(preset, catalogue, pessimism)
-        policy.name = name
-        return policy
-    if name == "risk-budget-greedy":
-        return RiskBudgetGreedy(preset, catalogue)
-    if name.startswith("risk-budget-greedy@"):
-        budget = _setting(name, lambda x: 0.0 < x <= 1.0, "the risk budget after @ must be a probability in (0, 1]")
-        policy = RiskBudgetGreedy(preset, catalogue, budget)
-        policy.name = name
-        return policy
-    if name.startswith("local-") and name[len("local-") :] in catalogue.pipeline.tiers:
+    """The policy called ``name`` for ``preset``: a fixed policy (``NAME`` or ``NAME@X``) or a
+    trained agent (``<algo>:RUN_DIR``); ``seed`` seeds a randomising policy."""
+    if ":" in name:
+        module, _, attr = AGENT_ENTRY_POINT.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        return factory(name, preset, catalogue)  # type: ignore[no-any-return]
+    entry, value = _parse(name, catalogue)
+    if entry is None:
         return LocalTier(catalogue, name[len("local-") :])
-    raise ValueError(f"unknown policy {name!r} (known: {', '.join(policy_names(catalogue))})")
+    policy = entry.factory(preset, catalogue, seed, value)
+    policy.name = name
+    return policy
 
 
 def policy_for(sim: Simulator, name: str) -> Policy:
-    """The policy ``name`` for a simulator's world, its randomness from the run's seed root.
-
-    ``<algo>:RUN_DIR`` or ``<algo>:model.zip`` (``ppo``, ``maskable_ppo``, ``a2c``, ``dqn``,
-    or ``agent`` to read the algorithm from the run) names a trained agent."""
-    if ":" in name:
-        from romanus.train.agent import AgentPolicy, is_agent_spec
-
-        if is_agent_spec(name):
-            return AgentPolicy(name, sim)
+    """The policy ``name`` for a simulator's world, its randomness from the run's seed root."""
     return make_policy(name, sim.catalogue, sim.preset, sim.seeds.generator("policy"))

@@ -16,6 +16,7 @@ from romanus.policies import Oracle, policy_for
 from romanus.scenario import record_scenario
 from romanus.sim.simulator import Simulator
 from romanus.stats import mean_ci, reduction_ci, t_quantile
+from romanus.vehicle.view import drive
 
 BASELINES = ["local-robust", "offload-all", "robust-agnostic", "neurosurgeon", "scene-aware-greedy", "random"]
 
@@ -73,7 +74,7 @@ def test_oracle_has_no_avoidable_risky_frames() -> None:
     preset = load_preset("adverse_weather", {"deadline_ms": 60.0})
     sim = Simulator(preset, 5)
     oracle = Checked(sim)
-    sim.run(oracle, 1500)
+    drive(sim, oracle, 1500)
     risky = np.array([r.risky for r in sorted(sim.records, key=lambda r: r.frame)])
     avoidable = np.array(oracle.avoidable)
     assert not (risky & avoidable).any()  # every risky frame was unavoidable
@@ -87,7 +88,7 @@ def test_robust_agnostic_is_riskier_than_local_robust_in_bad_weather(suite: list
     rates = {}
     for name in ("local-robust", "robust-agnostic"):
         sim = Simulator(sc.preset, sc.seed, world=sc.world())
-        log = sim.run(policy_for(sim, name), sc.frames)
+        log = drive(sim, policy_for(sim, name), sc.frames)
         rates[name] = float(log["risky"].mean())
     assert rates["local-robust"] == 0.0
     assert rates["robust-agnostic"] > 0.5  # its cheapest modes are camera branches, not robust here

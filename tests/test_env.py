@@ -170,7 +170,7 @@ def test_random_actions_keep_observations_finite_and_in_bounds(env_id: str, obse
             obs, _ = env.reset()
     # every feature moves at some point (a constant feature would be dead weight); the own-queue
     # features stay 0 when every frame resolves before the next decision (abandon = period)
-    names = [f.name for f in env.unwrapped._obs.features]
+    names = [f.name for f in env.unwrapped.stack.observation.features]
     preset = env.unwrapped.preset
     queues = ("uplink_backlog", "accelerator_backlog", "frames_in_flight")
     quiet = queues if preset.abandon_ms <= preset.period_ms else ()
@@ -183,7 +183,9 @@ def test_random_actions_keep_observations_finite_and_in_bounds(env_id: str, obse
 def test_queue_features_move_when_frames_outlive_the_period() -> None:
     env = RomanusEnv("default", overrides={"abandon_after_ms": 400.0})
     env.reset(seed=0)
-    idx = [i for i, f in enumerate(env._obs.features) if f.name in ("frames_in_flight", "accelerator_backlog")]
+    idx = [
+        i for i, f in enumerate(env.stack.observation.features) if f.name in ("frames_in_flight", "accelerator_backlog")
+    ]
     full = env.catalogue.by_name["full|camera=local,range=local"].index  # 250 ms of compute per frame
     seen = np.zeros(len(idx))
     for _ in range(30):
@@ -194,7 +196,7 @@ def test_queue_features_move_when_frames_outlive_the_period() -> None:
 
 def test_oracle_sees_the_future_and_vehicle_does_not() -> None:
     env = RomanusEnv("default", observation="oracle")
-    names = [f.name for f in env._obs.features]
+    names = [f.name for f in env.stack.observation.features]
     assert names[-3:] == ["true_uplink_now", "true_uplink_next", "true_server_wait"]
     assert len(names) == RomanusEnv("default").observation_space.shape[0] + 3
 
@@ -228,7 +230,7 @@ def test_docstring_lists_the_default_catalogue() -> None:
 def test_docs_describe_every_feature() -> None:
     text = (Path(__file__).parent.parent / "docs" / "env.md").read_text()
     for obs in ("vehicle", "oracle", "risk"):
-        for f in RomanusEnv("default", observation=obs)._obs.features:
+        for f in RomanusEnv("default", observation=obs).stack.observation.features:
             key = re.sub(r"_(city|junction|motorway|rural|rain|snow|fog|night)$", "_<scene>", f.name)
             key = re.sub(r"^gate_.*", "gate_<branch>", key)
             key = re.sub(r"^(risk_min|risk_cheapest|energy_cheapest)_.*", r"\1_<tier>", key)

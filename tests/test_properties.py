@@ -13,6 +13,7 @@ from romanus.config import load_preset
 from romanus.policies import policy_for
 from romanus.sim.records import kpis
 from romanus.sim.simulator import Simulator
+from romanus.vehicle.view import drive
 
 SCENES = ["city", "junction", "motorway", "rural", "rain", "snow", "fog", "night"]
 
@@ -87,7 +88,7 @@ def test_every_frame_is_recorded_with_sane_values(world: dict[str, Any], seed: i
     if policy == "offload-all" and not preset.server.enabled:
         policy = "local-robust"
     sim = Simulator(preset, seed=seed)
-    log = sim.run(policy_for(sim, policy), frames)
+    log = drive(sim, policy_for(sim, policy), frames)
     assert len(log) == frames == sim.frames_finished
     assert sorted(log["frame"].tolist()) == list(range(frames))
     for name, col in log.columns.items():

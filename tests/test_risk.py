@@ -11,8 +11,9 @@ import pytest
 from romanus.config import RttConfig, load_preset
 from romanus.env.core import RomanusEnv
 from romanus.policies import RiskBudgetGreedy, make_policy
-from romanus.risk import RiskAssessor, RiskEstimator, rtt_prior_ms
 from romanus.sim.simulator import Simulator
+from romanus.vehicle.estimates import RiskAssessor, RiskEstimator, rtt_prior_ms
+from romanus.vehicle.view import drive, next_view
 
 
 def test_rtt_prior_has_the_gamma_moments_and_quantiles() -> None:
@@ -52,7 +53,7 @@ def test_estimate_matches_the_simulated_miss_frequency_on_a_steady_link() -> Non
     mode = _mode(sim, "camera_right|camera=bottleneck-c6-b8")
     predicted, missed = [], []
     for _ in range(6000):
-        ctx = sim.context()
+        ctx = next_view(sim)
         est.observe(ctx)
         p, _ = est.assess(ctx)
         predicted.append(p[mode])
@@ -77,7 +78,7 @@ def test_an_outage_in_the_last_period_makes_every_offload_certain_to_miss() -> N
     est = RiskEstimator(preset, sim.catalogue)
     seen = 0
     for _ in range(600):
-        ctx = sim.context()
+        ctx = next_view(sim)
         est.observe(ctx)
         p, energy = est.assess(ctx)
         if ctx.uplink_mbps(0.1) == 0.0:
@@ -92,7 +93,7 @@ def test_an_outage_in_the_last_period_makes_every_offload_certain_to_miss() -> N
 def test_no_offload_before_the_estimate_has_history() -> None:
     sim = Simulator(load_preset("default"), 0)
     est = RiskEstimator(sim.preset, sim.catalogue)
-    ctx = sim.context()
+    ctx = next_view(sim)
     est.observe(ctx)
     p, _ = est.assess(ctx)
     assert np.all(p[sim.catalogue.offload_mask] == 1.0)
@@ -102,7 +103,7 @@ def test_assessor_reports_non_robust_modes_as_certainly_risky() -> None:
     sim = Simulator(load_preset("default"), 0)
     a = RiskAssessor(sim.preset, sim.catalogue)
     for _ in range(100):
-        ctx = sim.context()
+        ctx = next_view(sim)
         p, _ = a(ctx)
         robust = sim.catalogue.robust_ok[:, ctx.scene]
         assert np.all(p[~robust] == 1.0)
@@ -115,7 +116,7 @@ def test_risk_budget_greedy_trades_energy_for_risk_and_replays_exactly() -> None
 
     def run(budget: float) -> tuple[float, float, float]:
         sim = Simulator(preset, 5)
-        log = sim.run(RiskBudgetGreedy(preset, sim.catalogue, budget), 1500)
+        log = drive(sim, RiskBudgetGreedy(preset, sim.catalogue, budget), 1500)
         return (
             float((log["compute_mj"] + log["radio_mj"]).mean()),
             float(log["offloaded"].mean()),
@@ -140,8 +141,8 @@ def test_shield_masks_and_replaces_actions_beyond_the_budget() -> None:
     shielded = 0
     rng = np.random.default_rng(1)
     for _ in range(1200):
-        assert env._shield is not None and env._ctx is not None
-        p, _ = env._shield.assessor(env._ctx)
+        assert env.stack.shield is not None and env._view is not None
+        p, _ = env.stack.shield.assessor(env._view)
         mask = env.action_masks()
         assert mask.any()
         within = p <= 0.01

@@ -21,17 +21,18 @@ from romanus.policies import policy_for
 from romanus.scenario import FORMAT_VERSION, Scenario, ScenarioError, _checksum, record_scenario
 from romanus.sim.simulator import Simulator
 from romanus.sim.world import HorizonError
+from romanus.vehicle.view import drive, next_view
 
 
 def live(preset: Preset, seed: int, policy: str, frames: int) -> Simulator:
     sim = Simulator(preset, seed)
-    sim.run(policy_for(sim, policy), frames)
+    drive(sim, policy_for(sim, policy), frames)
     return sim
 
 
 def replay(sc: Scenario, policy: str) -> Simulator:
     sim = Simulator(sc.preset, sc.seed, world=sc.world())
-    sim.run(policy_for(sim, policy), sc.frames)
+    drive(sim, policy_for(sim, policy), sc.frames)
     return sim
 
 
@@ -122,10 +123,10 @@ def test_asking_beyond_the_scenario_is_a_clear_error(recorded: Path) -> None:
     sc = Scenario.load(recorded)
     sim = Simulator(sc.preset, sc.seed, world=sc.world())
     policy = policy_for(sim, "local-robust")
-    sim.run(policy, sc.frames)
+    drive(sim, policy, sc.frames)
     with pytest.raises(HorizonError, match="the world ends at"):
         for _ in range(100):
-            sim.step(policy.act(sim.context()))
+            sim.step(policy.act(next_view(sim)))
 
 
 def rewrite(path: Path, out: Path, edit: object) -> None:

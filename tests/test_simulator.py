@@ -12,11 +12,12 @@ from romanus.policies import policy_for
 from romanus.rng import EXOGENOUS_STREAMS
 from romanus.sim.records import kpis
 from romanus.sim.simulator import Simulator
+from romanus.vehicle.view import drive, next_view
 
 
 def run(preset: Preset, policy: str, frames: int, seed: int = 0, **kw: object) -> Simulator:
     sim = Simulator(preset, seed=seed, **kw)  # type: ignore[arg-type]
-    sim.run(policy_for(sim, policy), frames)
+    drive(sim, policy_for(sim, policy), frames)
     return sim
 
 
@@ -96,7 +97,7 @@ def test_energy_adds_up(preset: Preset) -> None:
     idle = load_preset("default", overrides={"vehicle": {"idle_power_w": 1.5}})
     sim = Simulator(idle, seed=2)
     sim._acc = MonitoredResource(sim.env)
-    sim.run(policy_for(sim, "random"), 3000)
+    drive(sim, policy_for(sim, "random"), 3000)
     log = sim.log()
     busy = np.array(sim._acc.releases) - np.array(sim._acc.grants)
     assert len(busy) == 3000 and (busy >= 0).all()
@@ -135,7 +136,7 @@ def test_design_sanity_regime(catalogue: ModeCatalogue) -> None:
     def frame(mbps: float, mode: int) -> tuple[float, float, bool]:
         sim = Simulator(constant_link(mbps, scene={"mix": {"city": 1.0}}), seed=0)
         for _ in range(50):
-            sim.context()
+            sim.decision()
             sim.step(mode)
         sim.drain()
         r = sim.records[-1]
@@ -164,7 +165,7 @@ def test_frames_overlap_and_none_is_lost() -> None:
     sim = Simulator(p, seed=0)
     off = sim.catalogue.by_name["camera_both|camera=bottleneck-c6-b8"].index
     for _ in range(200):
-        sim.context()
+        sim.decision()
         sim.step(off)
     sim.drain()
     lat = np.array([r.latency_ms for r in sim.records])
@@ -175,7 +176,7 @@ def test_frames_overlap_and_none_is_lost() -> None:
 
 def test_masked_modes_are_refused_not_remapped(preset: Preset) -> None:
     sim = Simulator(load_preset("default", overrides={"server": {"enabled": False}}), seed=0)
-    ctx = sim.context()
+    ctx = next_view(sim)
     off = sim.catalogue.offload_all(ctx.scene)
     assert not ctx.mask[off]
     with pytest.raises(ValueError, match="is masked: it offloads and no edge server is available"):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from romanus.study import frontier_energy_at
+from romanus.vehicle.view import drive
 
 
 def test_frontier_takes_the_cheapest_point_or_mixture_within_the_risk() -> None:
@@ -52,8 +53,10 @@ def test_local_cheapest_robust_never_offloads_never_risks_and_saves() -> None:
     from romanus.sim.simulator import Simulator
 
     preset = load_preset("default")
-    lean = Simulator(preset, 3).run(make_policy("local-cheapest-robust", Simulator(preset, 3).catalogue, preset), 3000)
-    robust = Simulator(preset, 3).run(make_policy("local-robust", Simulator(preset, 3).catalogue, preset), 3000)
+    lean = drive(
+        Simulator(preset, 3), make_policy("local-cheapest-robust", Simulator(preset, 3).catalogue, preset), 3000
+    )
+    robust = drive(Simulator(preset, 3), make_policy("local-robust", Simulator(preset, 3).catalogue, preset), 3000)
     assert not lean["offloaded"].any() and not lean["risky"].any()
     assert np.all(lean["compute_mj"] <= robust["compute_mj"] + 1e-9)
     assert lean["compute_mj"].sum() < robust["compute_mj"].sum()

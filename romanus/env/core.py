@@ -14,14 +14,13 @@ from gymnasium import spaces
 
 from romanus.config import EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
-from romanus.env.observations import make_observation
-from romanus.pipeline.modes import ModeCatalogue
-from romanus.risk import RiskAssessor, Shield
 from romanus.scenario import Scenario, load_suite
 from romanus.sim.records import FrameRecord, kpis
-from romanus.sim.simulator import DecisionContext, Simulator, build_catalogue
+from romanus.sim.simulator import Simulator, build_catalogue
+from romanus.vehicle.decision import DecisionStack
+from romanus.vehicle.view import VehicleView, next_view
 
-__all__ = ["RomanusEnv", "default_energy_scale_mj"]
+__all__ = ["RomanusEnv"]
 
 ScenarioArg = str | Path | Scenario
 
@@ -60,12 +59,6 @@ EPISODE_KPIS = (
 )
 
 
-def default_energy_scale_mj(preset: Preset, catalogue: ModeCatalogue) -> float:
-    """The costliest scene's local-robust frame energy (compute only, mJ)."""
-    worst = max(catalogue.modes[catalogue.local_robust(s)].vehicle_ms for s in range(len(catalogue.scenes)))
-    return worst * preset.vehicle.active_power_w
-
-
 class RomanusEnv(gym.Env[np.ndarray, np.int64]):
     """Operating-mode selection for multi-sensor perception with edge offloading.
 
@@ -84,7 +77,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         (``romanus modes --env NAME`` lists it). ``action_masks()`` returns the modes that can
         run now (every mode when the preset has an edge server, only local ones otherwise);
         a mode that cannot run raises ``ValueError``, it is never remapped. With a shield
-        (``env.shield.risk_budget``; :mod:`romanus.risk`) the mask also leaves out, per frame,
+        (``env.shield.risk_budget``; :mod:`romanus.vehicle.estimates`) the mask also leaves out, per frame,
         the modes whose estimated probability of a risky frame exceeds the budget (those not
         robust enough for the scene, and those likely to miss the deadline); an action it leaves
         out is replaced by the least expected energy allowed mode (``info["shielded"]`` = 1,
@@ -133,7 +126,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
 
         ``oracle`` adds the true uplink capacity now, its mean over the coming deadline (the
         future) and the server's true queueing delay now (no telemetry delay). ``risk`` adds
-        the vehicle's own risk assessment (:mod:`romanus.risk`), per tier: the lowest
+        the vehicle's own risk assessment (:mod:`romanus.vehicle.estimates`), per tier: the lowest
         estimated deadline-miss probability of its offloading modes, and the expected energy
         and miss probability of its least-energy offloading mode.
 
@@ -217,21 +210,19 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         )
         self.catalogue = build_catalogue(p)
         rc = p.env.reward
-        self.energy_scale_mj = rc.energy_scale_mj or default_energy_scale_mj(p, self.catalogue)
+        #: observation + risk assessor + shield, shared with trained agents evaluated as policies
+        self.stack = DecisionStack.of_preset(p, self.catalogue)
+        self.energy_scale_mj = self.stack.energy_scale_mj
         self._w_energy = rc.energy_weight / self.energy_scale_mj
         self._risk = rc.risk_penalty
         self._miss = rc.miss_penalty
-        self._obs = make_observation(p.env.observation, p, self.catalogue, self.energy_scale_mj)
-        self.observation_space = self._obs.space
+        self.observation_space = self.stack.observation.space
         self.action_space = spaces.Discrete(len(self.catalogue))
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
         self._mask = self.catalogue.mask(p.server.enabled)
         self._offloads = self.catalogue.offload_mask.tolist()
-        self._shield_cfg = p.env.shield
-        self._uses_risk = self._shield_cfg.risk_budget is not None or self._obs.needs_risk
-        self._shield: Shield | None = None
         self.sim: Simulator | None = None
-        self._ctx: DecisionContext | None = None
+        self._view: VehicleView | None = None
         self._episode_seed = 0
         self._episode_frames = self.frames_per_episode
         self._actions: list[int] = []
@@ -258,9 +249,9 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             self._next_in_suite += 1
         else:
             self._episode_scenario = None
-        self._start_episode()
-        assert self.sim is not None and self._ctx is not None
-        return self._obs.observe(self.sim, self._ctx), {"frame": 0, "scene": self._ctx.scene}
+        obs = self._start_episode()
+        assert self._view is not None
+        return obs, {"frame": 0, "scene": self._view.scene}
 
     def _scenario(self, which: ScenarioArg | int) -> Scenario:
         """A scenario by suite index, path or object, loaded once and checked against the preset."""
@@ -282,7 +273,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             )
         return sc
 
-    def _start_episode(self) -> None:
+    def _start_episode(self) -> np.ndarray:
         sc = self._episode_scenario
         if sc is None:
             self.sim = Simulator(self.preset, self._episode_seed, catalogue=self.catalogue)
@@ -290,18 +281,13 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         else:
             self.sim = Simulator(self.preset, sc.seed, catalogue=self.catalogue, world=sc.world())
             self._episode_frames = sc.frames
-        self._ctx = self.sim.context()
         self._actions = []
-        if self._uses_risk:  # the vehicle's risk estimate starts from no history each episode
-            assessor = RiskAssessor(self.preset, self.catalogue)
-            self._obs.assessor = assessor
-            budget = self._shield_cfg.risk_budget
-            if budget is not None:
-                self._shield = Shield(assessor, budget)
-            assessor(self._ctx)
+        self.stack.reset()  # the vehicle's risk estimate starts from no history each episode
+        self._view = next_view(self.sim, oracle=self.stack.sees_future)
+        return self.stack.observe(self._view)
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        if self.sim is None or self._ctx is None:
+        if self.sim is None or self._view is None:
             raise RuntimeError("call reset() before step()")
         mode = int(action)
         if not 0 <= mode < len(self._mask):
@@ -309,8 +295,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         if not self._mask[mode]:
             name = self.catalogue.modes[mode].name
             raise ValueError(f"action {mode} ({name}) is masked: it offloads and this preset has no edge server")
-        if self._shield is not None and not self._shield.mask(self._ctx)[mode]:
-            applied = self._shield.fallback(self._ctx)
+        applied, shielded = self.stack.apply(self._view, mode)
+        if shielded:
             obs, reward, terminated, truncated, info = self._advance(applied)
             info.update(shielded=1, requested_mode=mode)
             return obs, reward, terminated, truncated, info
@@ -318,17 +304,15 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
 
     def _advance(self, mode: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.sim
-        assert sim is not None and self._ctx is not None
-        frame, scene = self._ctx.frame, self._ctx.scene
+        assert sim is not None and self._view is not None
+        frame, scene = self._view.frame, self._view.scene
         resolved = sim.step(mode)
         self._actions.append(mode)
         truncated = sim.frames_started >= self._episode_frames
         if truncated:
             resolved += sim.drain()
-        self._ctx = sim.context()
-        if self._obs.assessor is not None:
-            self._obs.assessor(self._ctx)  # the estimate observes every decision, even unread
-        obs = self._obs.observe(sim, self._ctx)
+        self._view = next_view(sim, oracle=self.stack.sees_future)
+        obs = self.stack.observe(self._view)
         reward, info = self._credit(resolved)
         info.update(frame=frame, scene=scene, mode=mode, offloaded=int(self._offloads[mode]), shielded=0)
         if truncated:
@@ -373,8 +357,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
     def action_masks(self) -> np.ndarray:
         """Modes that can run now, within the shield's risk budget if there is one (for
         sb3-contrib's MaskablePPO)."""
-        if self._shield is not None and self._ctx is not None:
-            return self._shield.mask(self._ctx)
+        if self._view is not None:
+            return self.stack.mask(self._view)
         return self._mask.copy()
 
     # -- pickling: the DES holds live generators, so an env pickles as its inputs ---------------

@@ -35,23 +35,23 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-import numpy as np
 import simpy
 
 from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.pipeline.profile import PipelineProfile
 from romanus.rng import SeedPlan
+from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.link import CapacitySeries
 from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import EdgeServer, ServerReport
 from romanus.sim.world import HorizonError, World, synthetic_world
 
-__all__ = ["LOOKBACK_S", "DecisionContext", "Policy", "Prediction", "Simulator", "build_catalogue"]
+__all__ = ["LOOKBACK_S", "Decision", "Prediction", "Simulator", "build_catalogue", "past_rate"]
 
 #: the furthest back (s) a policy or an observation may read the link history
 LOOKBACK_S = 5.0
@@ -65,71 +65,18 @@ def build_catalogue(preset: Preset) -> ModeCatalogue:
     return ModeCatalogue(preset.pipeline, profile)
 
 
-class DecisionContext:
-    """What the vehicle knows when it picks the mode of the frame captured at ``time_s``.
+class Decision(NamedTuple):
+    """A decision point: the frame about to be captured, when, and in which scene (what the
+    vehicle's views are built around, :mod:`romanus.vehicle`)."""
 
-    Everything here is measurable on the vehicle at that time: the scene (from its own
-    perception), the uplink throughput over the last ``estimate_window_ms`` (modem
-    measurement; never the future), delayed server telemetry, and past frames' outcomes.
-    """
-
-    __slots__ = ("_sim", "frame", "mask", "scene", "time_s")
-
-    def __init__(self, sim: Simulator, frame: int, time_s: float, scene: int, mask: np.ndarray) -> None:
-        self._sim = sim
-        self.frame = frame
-        self.time_s = time_s
-        self.scene = scene
-        self.mask = mask
-
-    @property
-    def catalogue(self) -> ModeCatalogue:
-        return self._sim.catalogue
-
-    @property
-    def uplink_estimate_mbps(self) -> float:
-        return self._sim.uplink_estimate_mbps(self.time_s)
-
-    @property
-    def server_report(self) -> ServerReport | None:
-        return self._sim.server_report(self.time_s)
-
-    @property
-    def last_record(self) -> FrameRecord | None:
-        return self._sim.last_record
-
-    def uplink_mbps(self, window_s: float) -> float:
-        """Mean uplink capacity over the last ``window_s`` (modem measurement)."""
-        return _past_rate(self._sim.uplink, self.time_s, window_s)
-
-    def downlink_mbps(self, window_s: float) -> float:
-        """Mean downlink capacity over the last ``window_s`` (modem measurement)."""
-        return _past_rate(self._sim.downlink, self.time_s, window_s)
-
-    @property
-    def rtt_estimate_ms(self) -> float | None:
-        """Running mean of the RTTs the vehicle measured (None before the first response)."""
-        return self._sim.rtt_ewma_ms
-
-    def acked_rtts_ms(self, after_s: float) -> list[float]:
-        """RTTs (ms) the transport layer measured (payload ACKs) in (after_s, now]; at most
-        :data:`LOOKBACK_S` back."""
-        return self._sim.acked_rtts_ms(after_s, self.time_s)
-
-    @property
-    def accelerator_backlog_ms(self) -> float:
-        return self._sim.accelerator_backlog_s(self.time_s) * 1000.0
-
-    @property
-    def uplink_backlog_ms(self) -> float:
-        return self._sim.uplink_backlog_s(self.time_s) * 1000.0
-
-    def predict(self, mode: int) -> Prediction:
-        """Oracle only: the frame's outcome in ``mode``, from the world's known future."""
-        return self._sim.predict(mode)
+    frame: int
+    time_s: float
+    scene: int
 
 
-def _past_rate(series: CapacitySeries, now: float, window_s: float) -> float:
+def past_rate(series: CapacitySeries, now: float, window_s: float) -> float:
+    """Mean capacity (Mbit/s) over the last ``window_s`` before ``now`` (what a modem measures);
+    before ``window_s`` has passed, over what has been measured since the start."""
     t0 = now - window_s
     if t0 < 0.0:
         return series.rate(0.0) if now <= 0.0 else series.mean_rate(0.0, now)
@@ -147,17 +94,11 @@ class Prediction(NamedTuple):
     risky: bool
 
 
-class Policy(Protocol):
-    name: str
-
-    def act(self, ctx: DecisionContext) -> int: ...
-
-
 class Simulator:
     """One vehicle driving one preset's world from one seed.
 
-    Drive it frame by frame (``context()`` then ``step(mode)``), or all at once with
-    :meth:`run`. ``stream_seeds`` re-seeds individual exogenous streams; ``world`` replaces
+    Drive it frame by frame (``decision()`` then ``step(mode)``), or under a policy with
+    :func:`romanus.vehicle.drive`. ``stream_seeds`` re-seeds individual exogenous streams; ``world`` replaces
     the generated world with another (a recorded scenario's).
     """
 
@@ -184,18 +125,17 @@ class Simulator:
         self._abandon_ms = preset.abandon_ms
         self._deadline_ms = preset.deadline_ms
         self._fusion_s = preset.pipeline.fusion_ms / 1000.0
-        self._active_w = preset.vehicle.active_power_w
-        self._idle_w = preset.vehicle.idle_power_w
-        self._alpha_up, self._alpha_down, self._beta = preset.radio.coefficients  # mW/Mbps, mW
+        self.energy = EnergyModel(preset)
+        self.costs = costs = ModeCosts(cat, self.energy)
         # per-mode costs in seconds / Mbit, as plain lists for the hot path
-        self._prefix = [m.prefix_ms / 1000.0 for m in cat.modes]
-        self._local = [m.local_ms / 1000.0 for m in cat.modes]
-        self._up_mbit = [m.uplink_bytes * 8e-6 for m in cat.modes]
-        self._down_mbit = [m.downlink_bytes * 8e-6 for m in cat.modes]
-        self._server_s = [m.server_ms / 1000.0 for m in cat.modes]
-        self._offloads = [m.offloaded for m in cat.modes]
-        self._robust = cat.robustness.tolist()
-        self._required = cat.required.tolist()
+        self._prefix = costs.prefix_s
+        self._local = costs.local_s
+        self._up_mbit = costs.up_mbit_list
+        self._down_mbit = costs.down_mbit_list
+        self._server_s = costs.server_s
+        self._offloads = costs.offloads_list
+        self._robust_ok = costs.robust_ok_list
+        self._robustness = cat.robustness.tolist()
         self.mask = cat.mask(server_available=preset.server.enabled)
         self._mask_list = self.mask.tolist()
         # the exogenous world: generated from the seed, or a recording of one
@@ -241,7 +181,7 @@ class Simulator:
 
     def uplink_estimate_mbps(self, now: float) -> float:
         """Mean uplink capacity over the last estimate window before ``now``."""
-        return _past_rate(self.uplink, now, self._estimate_s)
+        return past_rate(self.uplink, now, self._estimate_s)
 
     def server_report(self, now: float) -> ServerReport | None:
         return None if self.server is None else self.server.report(now)
@@ -292,11 +232,12 @@ class Simulator:
         # setting the clock to ``t`` (even a rounding step back) reorders nothing.
         env._now = t
 
-    def context(self) -> DecisionContext:
-        """Advance to the next capture and describe it for the policy."""
+    def decision(self) -> Decision:
+        """Advance to the next capture and say which frame is to be decided (the vehicle's
+        views of it are built by :mod:`romanus.vehicle`)."""
         t = self.next_capture_s
         self._advance(t)
-        return DecisionContext(self, self.frames_started, t, self.scene.at(t), self.mask)
+        return Decision(self.frames_started, t, self.scene.at(t))
 
     def step(self, mode: int) -> list[FrameRecord]:
         """Start the next frame in ``mode`` and run to the following capture.
@@ -342,21 +283,10 @@ class Simulator:
         fresh, self._fresh = self._fresh, []
         return fresh
 
-    def run(self, policy: Policy, frames: int, progress: Callable[[int], None] | None = None) -> FrameLog:
-        """Run ``frames`` perception cycles under ``policy``, then drain, and return the log."""
-        for i in range(frames):
-            self.step(policy.act(self.context()))
-            if progress is not None and (i + 1) % 1000 == 0:
-                progress(1000)
-        self.drain()
-        if progress is not None and frames % 1000:
-            progress(frames % 1000)
-        return self.log()
-
     def log(self) -> FrameLog:
         """The records so far, with the run's idle energy over the simulated time."""
         duration = max(self.env.now, self.capture_s(self.frames_started))
-        idle_mj = self._idle_w * max(0.0, duration - self.busy_s) * 1000.0
+        idle_mj = self.energy.idle_mj(max(0.0, duration - self.busy_s))
         return FrameLog(self.records, idle_mj=idle_mj, duration_s=duration)
 
     def acked_rtts_ms(self, after_s: float, now: float) -> list[float]:
@@ -411,9 +341,8 @@ class Simulator:
                         radio += radio_down
         _, completed, met, latency_ms = self._outcome(t, local_end, remote, abandon)
         scene = self.scene.at(t)
-        robust = self._robust[mode][scene] >= self._required[scene] - 1e-9
-        compute = self._active_w * (busy_end - start) * 1000.0
-        return Prediction(latency_ms, met, completed, compute, radio, not (met and robust))
+        compute = self.energy.compute_mj(busy_end - start)
+        return Prediction(latency_ms, met, completed, compute, radio, not (met and self._robust_ok[mode][scene]))
 
     def _frame(self, n: int, t_cap: float, abandon: float, m: int, scene: int):  # type: ignore[no-untyped-def]
         env = self.env
@@ -450,7 +379,6 @@ class Simulator:
         t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
         if t_final > env.now:
             yield env.timeout(t_final - env.now)
-        robustness = self._robust[m][scene]
         rec = FrameRecord(
             n,
             t_cap,
@@ -459,12 +387,12 @@ class Simulator:
             latency_ms,
             met,
             completed,
-            self._active_w * busy * 1000.0,
+            self.energy.compute_mj(busy),
             radio,
             sent,
             self._offloads[m],
-            robustness,
-            (not met) or robustness < self._required[scene] - 1e-9,
+            self._robustness[m][scene],
+            (not met) or not self._robust_ok[m][scene],
             wait_ms,
             rtt_ms,
         )
@@ -489,10 +417,10 @@ class Simulator:
         if t1 == math.inf:
             if commit:
                 self._up_free = abandon
-            return math.inf, self._alpha_up * carried + self._beta * (abandon - t0), round(carried / 8e-6)
+            return math.inf, self.energy.uplink_mj(carried, abandon - t0), round(carried / 8e-6)
         if commit:
             self._up_free = t1
-        return t1 + self._rtt[n] / 2.0, self._alpha_up * size + self._beta * (t1 - t0), round(size / 8e-6)
+        return t1 + self._rtt[n] / 2.0, self.energy.uplink_mj(size, t1 - t0), round(size / 8e-6)
 
     def _downlink_leg(self, m: int, server_end: float, abandon: float, rtt: float, commit: bool) -> tuple[float, float]:
         """The results leave the server at ``server_end`` over the FIFO downlink: (time they are
@@ -505,10 +433,10 @@ class Simulator:
         if d1 == math.inf:
             if commit:
                 self._down_free = abandon
-            return math.inf, self._alpha_down * received + self._beta * (abandon - d0)
+            return math.inf, self.energy.downlink_mj(received, abandon - d0)
         if commit:
             self._down_free = d1
-        return d1 + rtt / 2.0, self._alpha_down * d_size + self._beta * (d1 - d0)
+        return d1 + rtt / 2.0, self.energy.downlink_mj(d_size, d1 - d0)
 
     def _at_server(self, trip: _Trip, _event: object) -> None:
         """The request reaches the server (now): it joins the FCFS queue."""

@@ -16,29 +16,23 @@ from typing import Any
 
 import yaml
 
-from romanus.env.core import default_energy_scale_mj
-from romanus.env.observations import make_observation
+from romanus.config import Preset
+from romanus.pipeline.modes import ModeCatalogue
 from romanus.policies import Policy
-from romanus.risk import RiskAssessor, Shield
-from romanus.sim.simulator import DecisionContext, Simulator
+from romanus.train.algorithms import ALGORITHMS, algorithm
+from romanus.vehicle.decision import DecisionStack
+from romanus.vehicle.view import VehicleView
 
 __all__ = ["AgentPolicy", "algo_class", "is_agent_spec", "load_agent", "resolve_model"]
 
-_ALGOS = ("ppo", "maskable_ppo", "a2c", "dqn")
-
 
 def algo_class(algo: str) -> Any:
-    from sb3_contrib import MaskablePPO
-    from stable_baselines3 import A2C, DQN, PPO
-
-    classes = {"ppo": PPO, "maskable_ppo": MaskablePPO, "a2c": A2C, "dqn": DQN}
-    if algo not in classes:
-        raise ValueError(f"unknown algorithm {algo!r} (known: {', '.join(classes)})")
-    return classes[algo]
+    """The learner class of a registered algorithm."""
+    return algorithm(algo).load_class()
 
 
 def is_agent_spec(spec: str) -> bool:
-    return ":" in spec and spec.split(":", 1)[0] in (*_ALGOS, "agent")
+    return ":" in spec and spec.split(":", 1)[0] in (*ALGORITHMS, "agent")
 
 
 def _steps(path: Path) -> int:
@@ -68,8 +62,10 @@ def resolve_model(spec: str) -> tuple[str, Path, dict[str, Any]]:
         raise ValueError(f"{spec}: no such model file or run folder")
     if algo == "agent":
         algo = str(config.get("algo", ""))
-        if algo not in _ALGOS:
+        if algo not in ALGORITHMS:
             raise ValueError(f"{spec}: the run's config.yml does not name an algorithm; use <algo>:{target}")
+    else:
+        algorithm(algo)
     return algo, path, config
 
 
@@ -82,48 +78,50 @@ def load_agent(algo: str, path: str) -> Any:
 class AgentPolicy(Policy):
     """A trained stable-baselines3 model choosing modes from the env's observation.
 
-    It sees the world as it did in training: the same observation function and, if it was
-    trained behind a shield, the same shield (the run's ``env_config``), whatever world it
-    is evaluated in."""
+    It decides through the same :class:`~romanus.vehicle.decision.DecisionStack` it was
+    trained through (the observation, energy scale and shield recorded in the run's
+    ``env_config``), whatever world it is evaluated in, so it sees the same observations,
+    masks and shield decisions as in training."""
 
-    def __init__(self, spec: str, sim: Simulator) -> None:
+    def __init__(self, spec: str, preset: Preset, catalogue: ModeCatalogue) -> None:
+        if not is_agent_spec(spec):
+            raise ValueError(
+                f"unknown policy {spec!r}: a trained agent is <algo>:RUN_DIR with <algo> one of "
+                f"{', '.join((*ALGORITHMS, 'agent'))}"
+            )
         algo, path, config = resolve_model(spec)
         self.name = spec
-        self._sim = sim
-        self._maskable = algo == "maskable_ppo"
+        self._maskable = algorithm(algo).maskable
         self.model = load_agent(algo, str(path))
         env_cfg = config.get("env_config", {}) if config else {}
-        observation = env_cfg.get("observation", sim.preset.env.observation)
-        scale = env_cfg.get("energy_scale_mj") or default_energy_scale_mj(sim.preset, sim.catalogue)
-        self._obs = make_observation(observation, sim.preset, sim.catalogue, float(scale))
         budget = env_cfg.get("shield")
-        self._budget = None if budget is None else float(budget)
-        self._shield: Shield | None = None
+        scale = env_cfg.get("energy_scale_mj")
+        self.stack = DecisionStack(
+            preset,
+            catalogue,
+            env_cfg.get("observation", preset.env.observation),
+            energy_scale_mj=None if scale is None else float(scale),
+            shield_budget=None if budget is None else float(budget),
+        )
+        self.sees_future = self.stack.sees_future
         self.reset()
-        want = self._obs.space.shape
+        want = self.stack.observation.space.shape
         got = self.model.observation_space.shape
-        if got != want or self.model.action_space.n != len(sim.catalogue):
+        if got != want or self.model.action_space.n != len(catalogue):
             raise ValueError(
                 f"{spec}: the model expects observations {got} and {self.model.action_space.n} actions; this world "
-                f"gives {want} and {len(sim.catalogue)} (trained on another preset or observation?)"
+                f"gives {want} and {len(catalogue)} (trained on another preset or observation?)"
             )
 
     def reset(self, seed: int | None = None) -> None:
-        if self._obs.needs_risk or self._budget is not None:
-            assessor = RiskAssessor(self._sim.preset, self._sim.catalogue)
-            self._obs.assessor = assessor
-            self._shield = None if self._budget is None else Shield(assessor, self._budget)
+        self.stack.reset()
 
-    def act(self, ctx: DecisionContext) -> int:
-        if self._obs.assessor is not None:
-            self._obs.assessor(ctx)
-        obs = self._obs.observe(self._sim, ctx)
-        mask = ctx.mask if self._shield is None else self._shield.mask(ctx)
+    def act(self, view: VehicleView) -> int:
+        obs = self.stack.observe(view)
+        mask = self.stack.mask(view)
         if self._maskable:
             action, _ = self.model.predict(obs, deterministic=True, action_masks=mask)
         else:
             action, _ = self.model.predict(obs, deterministic=True)
-        a = int(action)
-        if self._shield is not None and not mask[a]:
-            return self._shield.fallback(ctx)
-        return a
+        mode, _ = self.stack.apply(view, int(action))
+        return mode

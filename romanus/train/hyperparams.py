@@ -18,10 +18,9 @@ from typing import Any, Literal
 
 from romanus.config import read_yaml
 from romanus.configio import ConfigError, Invalid, build, field
+from romanus.train.algorithms import algorithm
 
-__all__ = ["ALGOS", "AlgoParams", "hyperparams_path", "load_hyperparams"]
-
-ALGOS = ("ppo", "maskable_ppo", "a2c", "dqn")
+__all__ = ["AlgoParams", "hyperparams_path", "load_hyperparams"]
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,12 @@ class DQNParams(Common):
 
 
 AlgoParams = PPOParams | A2CParams | DQNParams
-_CLASSES: dict[str, type[Any]] = {"ppo": PPOParams, "maskable_ppo": PPOParams, "a2c": A2CParams, "dqn": DQNParams}
+_FAMILIES: dict[str, type[Any]] = {"ppo": PPOParams, "a2c": A2CParams, "dqn": DQNParams}
 
 
 def hyperparams_path(algo: str) -> Path:
     """The shipped hyper-parameter file of ``algo``."""
-    if algo not in ALGOS:
-        raise ValueError(f"unknown algorithm {algo!r} (known: {', '.join(ALGOS)})")
+    algorithm(algo)
     return Path(str(importlib.resources.files("romanus.hyperparams") / f"{algo}.yml"))
 
 
@@ -124,9 +122,7 @@ def load_hyperparams(algo: str, env_id: str, path: str | Path | None = None) -> 
     entry = data[env_id]
     if not isinstance(entry, dict):
         raise ConfigError(source, env_id, "expected a mapping of hyper-parameters")
-    if algo not in _CLASSES:
-        raise ValueError(f"unknown algorithm {algo!r} (known: {', '.join(ALGOS)})")
-    return build(_CLASSES[algo], entry, source=source, path=env_id)  # type: ignore[no-any-return]
+    return build(_FAMILIES[algorithm(algo).family], entry, source=source, path=env_id)  # type: ignore[no-any-return]
 
 
 def algo_kwargs(params: AlgoParams) -> dict[str, Any]:

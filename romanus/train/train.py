@@ -38,12 +38,14 @@ import yaml
 
 from romanus import __version__
 from romanus.config import Preset, load_preset
-from romanus.env.core import EPISODE_KPIS, RomanusEnv, default_energy_scale_mj
+from romanus.env.core import EPISODE_KPIS, RomanusEnv
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import Scenario, load_suite, record_suite
 from romanus.sim.simulator import build_catalogue
 from romanus.train.agent import algo_class
+from romanus.train.algorithms import algorithm
 from romanus.train.hyperparams import algo_kwargs, hyperparams_path, load_hyperparams
+from romanus.vehicle.decision import DecisionStack
 
 __all__ = ["TrainSpec", "resolve_env", "resume", "train"]
 
@@ -132,13 +134,13 @@ def _callbacks(run: Path, config: dict[str, Any], n_envs: int, total: int) -> li
             save_freq=max(config["checkpoint_freq"] // n_envs, 1),
             save_path=str(run / "checkpoints"),
             name_prefix="rl_model",
-            save_replay_buffer=algo == "dqn",
+            save_replay_buffer=algorithm(algo).replay_buffer,
         ),
         ScenarioEval(
             run,
             [str(p) for p in config["eval_scenarios"]["files"]],
             config["preset_ref"],
-            maskable=algo == "maskable_ppo",
+            maskable=algorithm(algo).maskable,
             eval_freq=max(config["eval_freq"] // n_envs, 1),
         ),
         ProgressBar(total),
@@ -162,7 +164,7 @@ def _learn(model: Any, run: Path, config: dict[str, Any], n_envs: int, reset: bo
         state = "interrupted"
         path = run / "checkpoints" / f"rl_model_{model.num_timesteps}_steps.zip"
         model.save(str(path))
-        if config["algo"] == "dqn":
+        if algorithm(config["algo"]).replay_buffer:
             model.save_replay_buffer(
                 str(run / "checkpoints" / f"rl_model_replay_buffer_{model.num_timesteps}_steps.pkl")
             )
@@ -193,15 +195,15 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
         eval_files = load_suite(spec.eval_scenarios)
     else:
         eval_files = record_suite(preset_ref, HELD_OUT_SEEDS, spec.eval_duration_s, run / "eval_scenarios")
-    catalogue = build_catalogue(preset)
+    stack = DecisionStack.of_preset(preset, build_catalogue(preset))
     config = {
         "env_id": env_id,
         "preset_ref": preset_ref,
         "preset": json.loads(json.dumps(dataclasses.asdict(preset))),
         "env_config": {
             "observation": preset.env.observation,
-            "energy_scale_mj": preset.env.reward.energy_scale_mj or default_energy_scale_mj(preset, catalogue),
-            "shield": preset.env.shield.risk_budget,
+            "energy_scale_mj": stack.energy_scale_mj,
+            "shield": stack.shield_budget,
         },
         "algo": spec.algo,
         "seed": spec.seed,
@@ -262,7 +264,7 @@ def resume(run: str | Path, threads: int | None = None) -> tuple[Path, str]:
     seed = int(config["seed"]) + _steps(ckpt)  # fresh episodes, still a function of the run
     venv = _make_vec_env(config["preset_ref"], n_envs, seed, run / "monitor")
     model = algo_class(config["algo"]).load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(run / "tb"))
-    if config["algo"] == "dqn":
+    if algorithm(config["algo"]).replay_buffer:
         buffer = run / "checkpoints" / f"rl_model_replay_buffer_{_steps(ckpt)}_steps.pkl"
         if buffer.is_file():
             model.load_replay_buffer(str(buffer))

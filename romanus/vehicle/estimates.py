@@ -1,8 +1,9 @@
-"""The vehicle's own estimate of each mode's deadline-miss probability (a chance constraint).
+"""The vehicle's estimates of each mode's latency, energy and deadline-miss probability.
 
-The pessimism-scaled estimates of :class:`romanus.policies.Estimator` add a margin to mean
-values; a frame misses through the *tail* of the sum of its uplink time, RTT and downlink
-time. :class:`RiskEstimator` estimates that tail from what the vehicle measures, with no
+:class:`Estimator` gives expected latency and energy from mean measurements (with an
+optional pessimism margin). A margin on mean values misses the point: a frame misses
+through the *tail* of the sum of its uplink time, RTT and downlink time.
+:class:`RiskEstimator` estimates that tail from what the vehicle measures, with no
 knowledge of the link model:
 
 - **uplink and downlink**: the capacity over the coming period is the capacity over the last
@@ -21,8 +22,8 @@ knowledge of the link model:
 
 P(miss) of an offloading mode = P(onset) + (1 - P(onset)) x the mean over the capacity
 samples of P(RTT > the slack they leave), the RTT part exact from the RTT samples' survival
-function, so the joint estimate uses every (capacity, RTT) pair. Local modes are deterministic given the accelerator
-backlog. The estimate is causal and deterministic: it draws no random numbers.
+function, so the joint estimate uses every (capacity, RTT) pair. Local modes are
+deterministic given the accelerator backlog. The estimate is causal and deterministic: it draws no random numbers.
 
 Two users: the ``risk-budget-greedy@EPS`` policy (the least expected energy among the modes
 robust enough for the scene whose P(miss) <= EPS) and the environment's *shield*
@@ -39,14 +40,81 @@ import numpy as np
 
 from romanus.config import Preset, RttConfig
 from romanus.pipeline.modes import ModeCatalogue
-from romanus.sim.simulator import DecisionContext
+from romanus.sim.costs import EnergyModel, ModeCosts
+from romanus.vehicle.view import VehicleView
 
-__all__ = ["OUTAGE_MBPS", "RiskAssessor", "RiskEstimator", "Shield", "cheapest_within", "rtt_prior_ms"]
+__all__ = [
+    "CAPACITY_WINDOW_S",
+    "OUTAGE_MBPS",
+    "RTT_PRIOR_MS",
+    "Estimator",
+    "RiskAssessor",
+    "RiskEstimator",
+    "Shield",
+    "cheapest_within",
+    "rtt_prior_ms",
+]
+
+RTT_PRIOR_MS = 30.0  # [assumed] the vehicle's RTT guess before its first measured response
+CAPACITY_WINDOW_S = 0.5  # window of the mean-capacity estimate
 
 _GRID_MS = 0.25  # resolution of the RTT survival function
 #: a period's mean rate below this (Mbit/s) is an outage: slot edges summed in floating point
 #: can leave a sliver of a neighbouring slot's capacity in a period that is all outage
 OUTAGE_MBPS = 1e-6
+
+
+class Estimator:
+    """Expected latency (ms) and energy (mJ) of every mode from the vehicle's measurements.
+
+    latency = max(local path, remote path) + fusion, where the local path is the accelerator
+    backlog + the mode's vehicle work, and the remote path adds the uplink backlog, payload /
+    capacity estimate, RTT estimate, reported server wait, server time and result / downlink
+    estimate. Energy = :class:`romanus.sim.costs.EnergyModel` at the estimated times.
+    ``pessimism`` scales capacity down by (1 - pessimism) and RTT and server wait up by
+    (1 + pessimism).
+    """
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, pessimism: float = 0.0) -> None:
+        self.energy = EnergyModel(preset)
+        self.costs = c = ModeCosts(catalogue, self.energy)
+        self.prefix = c.prefix_ms
+        self.vehicle = c.vehicle_ms
+        self.up_mbit = c.up_mbit
+        self.down_mbit = c.down_mbit
+        self.server_ms = c.server_ms
+        self.offloads = c.offloads
+        self.compute_mj = c.compute_mj
+        self.fusion_ms = preset.pipeline.fusion_ms
+        self.pessimism = pessimism
+
+    def radio_mj(self, up_ms: np.ndarray, down_ms: np.ndarray, modes: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Radio energy of ``modes``' payloads and results on the air for the given times."""
+        return self.energy.uplink_mj(self.up_mbit[modes], up_ms / 1000.0) + self.energy.downlink_mj(
+            self.down_mbit[modes], down_ms / 1000.0
+        )
+
+    def __call__(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
+        k = 1.0 - self.pessimism
+        up = view.uplink_mbps(CAPACITY_WINDOW_S) * k
+        down = view.downlink_mbps(CAPACITY_WINDOW_S) * k
+        rtt = view.rtt_estimate_ms
+        rtt = (RTT_PRIOR_MS if rtt is None else rtt) * (1.0 + self.pessimism)
+        report = view.server_report
+        wait = 0.0 if report is None else report.wait_ms * (1.0 + self.pessimism)
+        backlog = view.accelerator_backlog_ms
+        with np.errstate(divide="ignore"):
+            up_ms = (
+                np.where(self.up_mbit > 0, self.up_mbit / up * 1000.0, 0.0)
+                if up > 0
+                else np.where(self.offloads, np.inf, 0.0)
+            )
+            down_ms = self.down_mbit / down * 1000.0 if down > 0 else np.where(self.offloads, np.inf, 0.0)
+        local = backlog + self.vehicle
+        remote = backlog + self.prefix + view.uplink_backlog_ms + up_ms + rtt + wait + self.server_ms + down_ms
+        latency = np.where(self.offloads, np.maximum(local, remote), local) + self.fusion_ms
+        radio = np.where(self.offloads, self.radio_mj(up_ms, down_ms), 0.0)
+        return latency, self.compute_mj + radio
 
 
 def rtt_prior_ms(cfg: RttConfig, n: int = 200) -> np.ndarray:
@@ -88,8 +156,6 @@ class RiskEstimator:
         rtt_samples: int = 200,
         onset_prior_s: float = 30.0,
     ) -> None:
-        from romanus.policies import Estimator  # policies imports this module's users lazily
-
         e = Estimator(preset, catalogue)
         self._e = e
         self.period_s = preset.period_ms / 1000.0
@@ -115,18 +181,18 @@ class RiskEstimator:
 
     # -- measurements ----------------------------------------------------------------------
 
-    def observe(self, ctx: DecisionContext) -> None:
+    def observe(self, view: VehicleView) -> None:
         """Record the last period's uplink and downlink rates and the newest measured RTT."""
         i = self._n % self._cap
-        up, down = ctx.uplink_mbps(self.period_s), ctx.downlink_mbps(self.period_s)
+        up, down = view.uplink_mbps(self.period_s), view.downlink_mbps(self.period_s)
         self._up[i] = up if up > OUTAGE_MBPS else 0.0
         self._down[i] = down if down > OUTAGE_MBPS else 0.0
         self._n += 1
-        for rtt in ctx.acked_rtts_ms(self._last_s):
+        for rtt in view.acked_rtts_ms(self._last_s):
             self._rtts[self._n_rtt % self._rtt_cap] = rtt
             self._n_rtt += 1
             self._surv = None
-        self._last_s = ctx.time_s
+        self._last_s = view.time_s
 
     def _ordered(self, buf: np.ndarray) -> np.ndarray:
         n = min(self._n, self._cap)
@@ -169,11 +235,11 @@ class RiskEstimator:
 
     # -- assessment --------------------------------------------------------------------------
 
-    def assess(self, ctx: DecisionContext, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def assess(self, view: VehicleView, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(P(miss), expected energy mJ) of every mode; offloading modes outside ``candidates``
         (a boolean mask) are not evaluated and get P(miss) = 1 and the compute energy."""
         e = self._e
-        backlog = ctx.accelerator_backlog_ms
+        backlog = view.accelerator_backlog_ms
         p = np.where(backlog + self._local_ms > self.deadline_ms + 1e-9, 1.0, 0.0)
         energy = e.compute_mj.copy()
         off = self.offloads if candidates is None else self.offloads & candidates
@@ -181,8 +247,8 @@ class RiskEstimator:
         if len(idx) == 0:
             return p, energy
         p[idx] = 1.0
-        up_now = ctx.uplink_mbps(self.period_s)
-        down_now = ctx.downlink_mbps(self.period_s)
+        up_now = view.uplink_mbps(self.period_s)
+        down_now = view.downlink_mbps(self.period_s)
         if up_now <= OUTAGE_MBPS or down_now <= OUTAGE_MBPS or min(self._n, self._cap) <= self.min_history:
             return p, energy
         up, onset_up = self._predict(self._up, up_now)
@@ -194,9 +260,9 @@ class RiskEstimator:
         with np.errstate(divide="ignore"):
             up_ms = e.up_mbit[idx, None] / up[None, :] * 1000.0  # inf when the sample is an outage
             down_ms = e.down_mbit[idx, None] / down[None, :] * 1000.0
-        rep = ctx.server_report
+        rep = view.server_report
         wait = 0.0 if rep is None else rep.wait_ms
-        fixed = backlog + ctx.uplink_backlog_ms + wait + self._fixed_ms[idx]
+        fixed = backlog + view.uplink_backlog_ms + wait + self._fixed_ms[idx]
         slack = self.deadline_ms - fixed[:, None] - up_ms - down_ms  # what the RTT may take
         surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
         cell = np.minimum(slack * (1.0 / _GRID_MS), len(surv) - 2.0)
@@ -208,12 +274,7 @@ class RiskEstimator:
         horizon_ms = self.abandon_ms
         up_t = np.minimum(up_ms, horizon_ms).sum(axis=1) * (1.0 / m)
         down_t = np.minimum(down_ms, horizon_ms).sum(axis=1) * (1.0 / m)
-        energy[idx] += (
-            e.alpha_up * e.up_mbit[idx]
-            + e.beta * up_t / 1000.0
-            + e.alpha_down * e.down_mbit[idx]
-            + e.beta * down_t / 1000.0
-        )
+        energy[idx] += e.radio_mj(up_t, down_t, idx)
         return p, energy
 
 
@@ -231,15 +292,15 @@ class RiskAssessor:
         self._frame = -1
         self._result: tuple[np.ndarray, np.ndarray] = (np.ones(len(catalogue)), np.zeros(len(catalogue)))
 
-    def __call__(self, ctx: DecisionContext) -> tuple[np.ndarray, np.ndarray]:
-        """(P(miss), expected energy mJ) of every mode for the frame ``ctx`` decides."""
-        if ctx.frame != self._frame:
-            self.estimator.observe(ctx)
-            robust = self.robust[ctx.scene]
-            p, energy = self.estimator.assess(ctx, ctx.mask & robust)
+    def __call__(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
+        """(P(miss), expected energy mJ) of every mode for the frame ``view`` decides."""
+        if view.frame != self._frame:
+            self.estimator.observe(view)
+            robust = self.robust[view.scene]
+            p, energy = self.estimator.assess(view, view.mask & robust)
             p[~robust] = 1.0
             self._result = (p, energy)
-            self._frame = ctx.frame
+            self._frame = view.frame
         return self._result
 
 
@@ -262,16 +323,16 @@ class Shield:
         self.assessor = assessor
         self.budget = budget
 
-    def mask(self, ctx: DecisionContext) -> np.ndarray:
-        """``ctx.mask`` narrowed to the modes within the risk budget (never empty: if no mode
+    def mask(self, view: VehicleView) -> np.ndarray:
+        """``view.mask`` narrowed to the modes within the risk budget (never empty: if no mode
         is, the ones least likely to be risky)."""
-        p, _ = self.assessor(ctx)
-        ok = ctx.mask & (p <= self.budget)
+        p, _ = self.assessor(view)
+        ok = view.mask & (p <= self.budget)
         if ok.any():
             return ok
-        return ctx.mask & (p <= p[ctx.mask].min())
+        return view.mask & (p <= p[view.mask].min())
 
-    def fallback(self, ctx: DecisionContext) -> int:
+    def fallback(self, view: VehicleView) -> int:
         """The mode that replaces a shielded action: the least expected energy allowed one."""
-        p, energy = self.assessor(ctx)
-        return cheapest_within(p, energy, self.mask(ctx), 1.0)
+        p, energy = self.assessor(view)
+        return cheapest_within(p, energy, self.mask(view), 1.0)

@@ -1,24 +1,28 @@
 """Observation functions, selected by name; each owns its space and documents its features.
 
 Every feature is a float in [0, 1] (clipped), so the space is ``Box(0, 1, (n,), float32)``.
+Observations read only the view they are given (:mod:`romanus.vehicle.view`): the vehicle's,
+or for ``oracle`` the oracle's.
 ``vehicle`` is what the car can know at decision time; ``oracle`` adds what it cannot (the
 true uplink capacity now and over the coming frame, the server's true current state), for
 studies of partial observability. ``risk`` adds the vehicle's own assessment of each tier's
-offloading risk (:mod:`romanus.risk`), so a learner sees the tail estimate a shield uses.
+offloading risk (:mod:`romanus.vehicle.estimates`), so a learner sees the tail estimate a shield uses.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from gymnasium import spaces
 
 from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
-from romanus.risk import RiskAssessor
-from romanus.sim.simulator import DecisionContext, Simulator
+from romanus.vehicle.estimates import RiskAssessor
+from romanus.vehicle.view import OracleView, VehicleView
+
+if TYPE_CHECKING:
+    from gymnasium import spaces
 
 __all__ = [
     "OBSERVATIONS",
@@ -58,8 +62,10 @@ class ObservationFunction:
     """Base: a fixed list of features and a method filling them."""
 
     name = ""
-    #: whether ``observe`` reads ``assessor`` (the env then keeps one per episode)
+    #: whether ``observe`` reads ``assessor`` (the decision stack then keeps one per episode)
     needs_risk = False
+    #: whether ``observe`` needs an :class:`OracleView`
+    sees_future = False
 
     def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
         #: the episode's risk assessment, set by whoever runs the episode (env or agent policy)
@@ -67,12 +73,18 @@ class ObservationFunction:
         self.preset = preset
         self.catalogue = catalogue
         self.features = self._features()
-        self.space = spaces.Box(0.0, 1.0, shape=(len(self.features),), dtype=np.float32)
+
+    @property
+    def space(self) -> spaces.Box:
+        """``Box(0, 1, (len(features),), float32)`` (gymnasium is imported only when asked)."""
+        from gymnasium import spaces
+
+        return spaces.Box(0.0, 1.0, shape=(len(self.features),), dtype=np.float32)
 
     def _features(self) -> tuple[Feature, ...]:
         raise NotImplementedError
 
-    def observe(self, sim: Simulator, ctx: DecisionContext) -> np.ndarray:
+    def observe(self, view: VehicleView) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -140,25 +152,22 @@ class VehicleObservation(ObservationFunction):
             [1.0 if j == i else 0.0 for j in range(n)] + list(preset.pipeline.robustness[s])
             for i, s in enumerate(catalogue.scenes)
         ]
-        self._deadline_s = preset.deadline_ms / 1000.0
+        self._deadline_ms = preset.deadline_ms
         self._abandon_ms = preset.abandon_ms
         self._flight = 4.0
         self._energy_norm = 2.0 * energy_scale_mj
 
-    def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
-        now = ctx.time_s
-        out = self._scene_rows[ctx.scene].copy()
-        up = sim.uplink
-        here = up.integral(now)
+    def _vehicle(self, view: VehicleView) -> list[float]:
+        now = view.time_s
+        out = self._scene_rows[view.scene].copy()
         for w in self.windows_s:
-            t0 = now - w
-            out.append(_log_rate((here - up.integral(t0)) / w) if t0 >= 0.0 else _log_rate(up.rate(0.0)))
-        out.append(_clip(sim.uplink_backlog_s(now) / (4.0 * self._deadline_s)))
-        out.append(_clip(sim.accelerator_backlog_s(now) / self._deadline_s))
-        out.append(_clip(sim.frames_in_flight / self._flight))
-        out.append(_clip(sim.last_rtt_ms / _RTT_MAX_MS))
-        out.append(_clip((now - sim.last_rtt_at_s) / _AGE_MAX_S))
-        rep = sim.server_report(now)
+            out.append(_log_rate(view.uplink_mbps(w)))
+        out.append(_clip(view.uplink_backlog_ms / (4.0 * self._deadline_ms)))
+        out.append(_clip(view.accelerator_backlog_ms / self._deadline_ms))
+        out.append(_clip(view.frames_in_flight / self._flight))
+        out.append(_clip(view.last_rtt_ms / _RTT_MAX_MS))
+        out.append(_clip(view.last_rtt_age_s / _AGE_MAX_S))
+        rep = view.server_report
         if rep is None:
             out += [0.0, 0.0, 0.0, 0.0, 1.0]
         else:
@@ -169,7 +178,7 @@ class VehicleObservation(ObservationFunction):
                 _clip(rep.arrival_rate_hz / _RATE_MAX_HZ),
                 _clip((now - rep.time_s) / _AGE_MAX_S),
             ]
-        last = sim.last_record
+        last = view.last_record
         if last is None:
             out += [0.0, 0.0, 1.0, 0.0, 0.0]
         else:
@@ -182,8 +191,8 @@ class VehicleObservation(ObservationFunction):
             ]
         return out
 
-    def observe(self, sim: Simulator, ctx: DecisionContext) -> np.ndarray:
-        return np.array(self._vehicle(sim, ctx), dtype=np.float32)
+    def observe(self, view: VehicleView) -> np.ndarray:
+        return np.array(self._vehicle(view), dtype=np.float32)
 
 
 class OracleObservation(VehicleObservation):
@@ -191,6 +200,7 @@ class OracleObservation(VehicleObservation):
     next deadline, and the server's true state now (no telemetry delay)."""
 
     name = "oracle"
+    sees_future = True
 
     def _features(self) -> tuple[Feature, ...]:
         d = self.preset.deadline_ms
@@ -219,15 +229,13 @@ class OracleObservation(VehicleObservation):
         )
         return super()._features() + extra
 
-    def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
-        out = super()._vehicle(sim, ctx)
-        now = ctx.time_s
-        out.append(_log_rate(sim.uplink.rate(now)))
-        out.append(_log_rate(sim.uplink.mean_rate(now, now + self._deadline_s)))
-        wait = 0.0
-        if sim.server is not None:
-            wait = sim.server.true_wait_s(now) * 1000.0
-        out.append(_clip(wait / _WAIT_MAX_MS))
+    def _vehicle(self, view: VehicleView) -> list[float]:
+        out = super()._vehicle(view)
+        if not isinstance(view, OracleView):
+            raise TypeError("the oracle observation needs an OracleView (sees_future = True)")
+        out.append(_log_rate(view.true_uplink_now_mbps))
+        out.append(_log_rate(view.true_uplink_ahead_mbps(self._deadline_ms / 1000.0)))
+        out.append(_clip(view.true_server_wait_ms / _WAIT_MAX_MS))
         return out
 
 
@@ -237,7 +245,7 @@ def _log_probability(p: float) -> float:
 
 
 class RiskObservation(VehicleObservation):
-    """``vehicle`` plus the vehicle's risk assessment (:class:`romanus.risk.RiskAssessor`)
+    """``vehicle`` plus the vehicle's risk assessment (:class:`romanus.vehicle.estimates.RiskAssessor`)
     per tier: the lowest estimated deadline-miss probability among the tier's offloading
     modes, and the expected energy and miss probability of its least-energy offloading
     mode. Causal: computed from the same measurements as ``vehicle``."""
@@ -248,7 +256,7 @@ class RiskObservation(VehicleObservation):
     def _features(self) -> tuple[Feature, ...]:
         extra: list[Feature] = []
         for t in self.catalogue.pipeline.tiers:
-            src = f"romanus.risk estimate, tier {t}'s offloading modes"
+            src = f"romanus.vehicle.estimates, tier {t}'s offloading modes"
             log_p = "1 + log10(max(p, 1e-4))/4"
             extra += [
                 Feature(f"risk_min_{t}", "probability", f"{src}: lowest P(risky)", "current", log_p),
@@ -263,11 +271,11 @@ class RiskObservation(VehicleObservation):
         off = catalogue.offload_mask
         self._tier_modes = [np.flatnonzero((tier_of == t) & off) for t in catalogue.pipeline.tiers]
 
-    def _vehicle(self, sim: Simulator, ctx: DecisionContext) -> list[float]:
-        out = super()._vehicle(sim, ctx)
+    def _vehicle(self, view: VehicleView) -> list[float]:
+        out = super()._vehicle(view)
         if self.assessor is None:
             raise RuntimeError("the risk observation needs an assessor (set obs.assessor per episode)")
-        p, energy = self.assessor(ctx)
+        p, energy = self.assessor(view)
         for idx in self._tier_modes:
             if len(idx) == 0:
                 out += [1.0, 1.0, 1.0]

@@ -1,0 +1,157 @@
+"""What a policy may know when it picks a frame's mode: the vehicle's view and the oracle's.
+
+:class:`VehicleView` offers everything measurable on the vehicle at decision time (its scene
+classifier, its modem's throughput measurements of the past, its own queues, the RTTs it
+measured, the newest delayed server telemetry, past frames' outcomes) and nothing from the
+future. :class:`OracleView` adds the future (the true capacity now and ahead, the server's
+true queue, the exact outcome of each mode): only the hindsight oracle and the ``oracle``
+observation ask for it (``sees_future = True``), so the knowledge boundary is in the types.
+
+:func:`next_view` advances a simulator to its next decision and builds the view a decider
+asked for; :func:`drive` runs a policy for a number of frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.records import FrameLog, FrameRecord
+from romanus.sim.server import ServerReport
+from romanus.sim.simulator import Decision, Prediction, Simulator, past_rate
+
+__all__ = ["Decider", "OracleView", "VehicleView", "drive", "next_view"]
+
+
+class VehicleView:
+    """The vehicle's knowledge when it picks the mode of the frame captured at ``time_s``."""
+
+    __slots__ = ("_sim", "frame", "mask", "scene", "time_s")
+
+    def __init__(self, sim: Simulator, decision: Decision) -> None:
+        self._sim = sim
+        self.frame, self.time_s, self.scene = decision
+        #: modes that can run (offloading ones need an edge server)
+        self.mask: np.ndarray = sim.mask
+
+    @property
+    def catalogue(self) -> ModeCatalogue:
+        return self._sim.catalogue
+
+    # -- the link (modem measurements of the past) ------------------------------------------
+
+    def uplink_mbps(self, window_s: float) -> float:
+        """Mean uplink capacity over the last ``window_s`` (since the start while shorter)."""
+        return past_rate(self._sim.uplink, self.time_s, window_s)
+
+    def downlink_mbps(self, window_s: float) -> float:
+        """Mean downlink capacity over the last ``window_s`` (since the start while shorter)."""
+        return past_rate(self._sim.downlink, self.time_s, window_s)
+
+    @property
+    def uplink_estimate_mbps(self) -> float:
+        """Mean uplink capacity over the preset's ``estimate_window_ms``."""
+        return self._sim.uplink_estimate_mbps(self.time_s)
+
+    @property
+    def rtt_estimate_ms(self) -> float | None:
+        """Running mean of the RTTs the vehicle measured (None before the first response)."""
+        return self._sim.rtt_ewma_ms
+
+    @property
+    def last_rtt_ms(self) -> float:
+        """RTT of the newest response received (0 before any)."""
+        return self._sim.last_rtt_ms
+
+    @property
+    def last_rtt_age_s(self) -> float:
+        """Time since the newest response was received (inf before any)."""
+        return self.time_s - self._sim.last_rtt_at_s
+
+    def acked_rtts_ms(self, after_s: float) -> list[float]:
+        """RTTs (ms) the transport layer measured (payload ACKs) in (after_s, now]; at most
+        :data:`romanus.sim.simulator.LOOKBACK_S` back."""
+        return self._sim.acked_rtts_ms(after_s, self.time_s)
+
+    # -- the vehicle's own queues and past frames ---------------------------------------------
+
+    @property
+    def accelerator_backlog_ms(self) -> float:
+        return self._sim.accelerator_backlog_s(self.time_s) * 1000.0
+
+    @property
+    def uplink_backlog_ms(self) -> float:
+        return self._sim.uplink_backlog_s(self.time_s) * 1000.0
+
+    @property
+    def frames_in_flight(self) -> int:
+        return self._sim.frames_in_flight
+
+    @property
+    def last_record(self) -> FrameRecord | None:
+        """The newest resolved frame (None before any)."""
+        return self._sim.last_record
+
+    # -- the edge server (delayed telemetry) --------------------------------------------------
+
+    @property
+    def server_report(self) -> ServerReport | None:
+        return self._sim.server_report(self.time_s)
+
+
+class OracleView(VehicleView):
+    """:class:`VehicleView` plus the world's future: for the hindsight oracle and the
+    ``oracle`` observation only."""
+
+    __slots__ = ()
+
+    def predict(self, mode: int) -> Prediction:
+        """The frame's exact outcome in ``mode``, from the world's known future."""
+        return self._sim.predict(mode)
+
+    @property
+    def true_uplink_now_mbps(self) -> float:
+        return self._sim.uplink.rate(self.time_s)
+
+    def true_uplink_ahead_mbps(self, window_s: float) -> float:
+        """The true mean uplink capacity over the coming ``window_s``."""
+        return self._sim.uplink.mean_rate(self.time_s, self.time_s + window_s)
+
+    @property
+    def true_server_wait_ms(self) -> float:
+        """The queueing delay a request arriving now would see (0 without a server)."""
+        server = self._sim.server
+        return 0.0 if server is None else server.true_wait_s(self.time_s) * 1000.0
+
+
+class Decider(Protocol):
+    """Anything that picks modes from a view (every policy)."""
+
+    name: str
+    #: whether it needs an :class:`OracleView` (the hindsight oracle)
+    sees_future: bool
+
+    def act(self, view: VehicleView) -> int: ...
+
+
+def next_view(sim: Simulator, *, oracle: bool = False) -> VehicleView:
+    """Advance ``sim`` to its next decision and return the vehicle's view of it (the
+    oracle's with ``oracle=True``)."""
+    decision = sim.decision()
+    return OracleView(sim, decision) if oracle else VehicleView(sim, decision)
+
+
+def drive(sim: Simulator, policy: Decider, frames: int, progress: Callable[[int], None] | None = None) -> FrameLog:
+    """Run ``frames`` perception cycles of ``sim`` under ``policy``, then drain; the log."""
+    oracle = policy.sees_future
+    for i in range(frames):
+        sim.step(policy.act(next_view(sim, oracle=oracle)))
+        if progress is not None and (i + 1) % 1000 == 0:
+            progress(1000)
+    sim.drain()
+    if progress is not None and frames % 1000:
+        progress(frames % 1000)
+    return sim.log()
