@@ -170,8 +170,8 @@ def outage_onset_rate(files: Sequence[str | Path]) -> float:
     """Share of the recorded scenarios' uplink periods that begin an outage: no capacity over
     the period, after a period with some. An offloaded frame whose period begins one cannot
     see it coming and misses; it is the floor of a causal offloading policy's risk."""
-    from romanus.vehicle.estimates import OUTAGE_MBPS
     from romanus.scenario import Scenario
+    from romanus.vehicle.estimates import OUTAGE_MBPS
 
     onsets = before = 0
     for f in files:
