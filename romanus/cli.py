@@ -98,6 +98,24 @@ def _cmd_modes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_policies(args: argparse.Namespace) -> int:
+    from romanus.config import load_preset
+    from romanus.policies import policy_descriptions
+    from romanus.sim.simulator import build_catalogue
+    from romanus.train.algorithms import ALGORITHMS
+
+    rows = policy_descriptions(build_catalogue(load_preset(args.env)))
+    if args.json:
+        algos = {a.name: a.description for a in ALGORITHMS.values()}
+        print(json.dumps({"policies": dict(rows), "algorithms": algos}, indent=2))
+        return 0
+    width = max(len(name) for name, _ in rows)
+    for name, text in rows:
+        print(f"{name:<{width}}  {text}")
+    print(f"\n<algo> is one of: {', '.join(ALGORITHMS)}")
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     from romanus.config import list_presets, load_preset
 
@@ -535,18 +553,27 @@ def _print_kpis(result: dict[str, float]) -> None:
         print(f"  {label:<28} {text:>12} {unit}")
 
 
+ENV_HELP = "shipped preset name, preset YAML path or Gymnasium id, e.g. romanus/Default-v0 (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from romanus.policies import POLICY_NAMES
+    from romanus.train.algorithms import ALGORITHMS
+
     parser = argparse.ArgumentParser(
         prog="romanus",
         description="Simulate, learn and compare task offloading for multi-sensor autonomous driving.",
     )
     parser.add_argument("--version", action="version", version=f"romanus {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    # global flags work after the subcommand too
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("simulate", help="run a fixed policy on a preset and print its KPIs")
-    p.add_argument("--env", default="default", help="preset name or YAML path (default: %(default)s)")
-    p.add_argument("--policy", default="local-robust", help="fixed policy (see 'romanus modes'); default: %(default)s")
+    p = sub.add_parser("simulate", parents=[common], help="run a fixed policy on a preset and print its KPIs")
+    p.add_argument("--env", default="default", help=ENV_HELP)
+    p.add_argument("--policy", default="local-robust", help="a policy (see 'romanus policies'); default: %(default)s")
     p.add_argument("--frames", type=int, default=6000, help="perception cycles to simulate (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="root seed of every random stream (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the KPIs as one JSON object")
@@ -554,18 +581,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_simulate)
 
-    p = sub.add_parser("modes", help="list the operating-mode catalogue of a preset")
-    p.add_argument("--env", default="default", help="preset name or YAML path (default: %(default)s)")
+    p = sub.add_parser("modes", parents=[common], help="list the operating-mode catalogue of a preset")
+    p.add_argument("--env", default="default", help=ENV_HELP)
     p.add_argument("--json", action="store_true", help="print the catalogue as JSON")
     p.set_defaults(func=_cmd_modes)
 
-    p = sub.add_parser("presets", help="list the shipped presets")
+    p = sub.add_parser("policies", parents=[common], help="list every policy (fixed and trained) with a description")
+    p.add_argument("--env", default="default", help="whose pipeline tiers to list: " + ENV_HELP)
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+    p.set_defaults(func=_cmd_policies)
+
+    p = sub.add_parser("presets", parents=[common], help="list the shipped presets")
     p.set_defaults(func=_cmd_presets)
 
-    trace = sub.add_parser("trace", help="inspect link-capacity traces").add_subparsers(
+    trace = sub.add_parser("trace", parents=[common], help="inspect link-capacity traces").add_subparsers(
         dest="trace_command", metavar="COMMAND", required=True
     )
-    p = trace.add_parser("info", help="duration, capacity percentiles and outages of a trace")
+    p = trace.add_parser("info", parents=[common], help="duration, capacity percentiles and outages of a trace")
     p.add_argument("file", help="trace file (mahimahi, cooked 'time_s Mbit/s', or NYU 'value,unit'), or builtin:NAME")
     p.add_argument("--format", default="auto", choices=["auto", "mahimahi", "cooked", "nyu"])
     p.add_argument(
@@ -575,29 +607,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="draw capacity over time into this PNG")
     p.set_defaults(func=_cmd_trace_info)
 
-    scen = sub.add_parser("scenario", help="record, replay and inspect scenarios").add_subparsers(
+    scen = sub.add_parser("scenario", parents=[common], help="record, replay and inspect scenarios").add_subparsers(
         dest="scenario_command", metavar="COMMAND", required=True
     )
-    p = scen.add_parser("record", help="record every exogenous input of a preset for a duration")
-    p.add_argument("--env", default="default", help="preset name or YAML path (default: %(default)s)")
+    p = scen.add_parser("record", parents=[common], help="record every exogenous input of a preset for a duration")
+    p.add_argument("--env", default="default", help=ENV_HELP)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--duration-s", type=float, required=True, help="simulated seconds (frames = duration / period)")
     p.add_argument("--uplink-trace", metavar="FILE", help="drive the uplink with this trace (random start offset)")
     p.add_argument("--downlink-trace", metavar="FILE", help="drive the downlink with this trace (random start offset)")
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="scenario file to write")
     p.set_defaults(func=_cmd_scenario_record)
-    p = scen.add_parser("replay", help="run a policy on a recorded scenario and print its KPIs")
+    p = scen.add_parser("replay", parents=[common], help="run a policy on a recorded scenario and print its KPIs")
     p.add_argument("path")
     p.add_argument("--policy", default="local-robust")
     p.add_argument("--json", action="store_true")
     p.add_argument("--frames-csv", metavar="PATH")
     p.set_defaults(func=_cmd_scenario_replay)
-    p = scen.add_parser("info", help="what a scenario file holds")
+    p = scen.add_parser("info", parents=[common], help="what a scenario file holds")
     p.add_argument("path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_scenario_info)
-    p = scen.add_parser("suite", help="record one scenario per seed into a folder")
-    p.add_argument("--env", default="default", help="preset name or YAML path (default: %(default)s)")
+    p = scen.add_parser("suite", parents=[common], help="record one scenario per seed into a folder")
+    p.add_argument("--env", default="default", help=ENV_HELP)
     p.add_argument("--seeds", required=True, metavar="A:B", help="seeds A..B-1")
     p.add_argument(
         "--duration-s", type=float, default=60.0, help="simulated seconds per scenario (default: %(default)s)"
@@ -610,7 +642,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
 
-    p = sub.add_parser("reproduce", help="the paper study: train over seeds, compare with every baseline, generalise")
+    p = sub.add_parser(
+        "reproduce", parents=[common], help="the paper study: train over seeds, compare with every baseline, generalise"
+    )
     p.add_argument("--seeds", default="0:5", metavar="A:B", help="training seeds (default: %(default)s)")
     p.add_argument(
         "--env",
@@ -618,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="training env: the default world posed with or without the shield (default: %(default)s; "
         "romanus/Default-v0 for the unshielded learner)",
     )
-    p.add_argument("--algo", default="maskable_ppo", choices=["ppo", "maskable_ppo", "a2c", "dqn"])
+    p.add_argument("--algo", default="maskable_ppo", choices=list(ALGORITHMS))
     p.add_argument("--timesteps", type=int, help="training steps per seed (default: the shipped hyper-parameters')")
     p.add_argument("--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds")
     p.add_argument("--duration-s", type=float, default=60.0, help="seconds per test scenario (default: %(default)s)")
@@ -628,12 +662,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="study", help="output folder, resumable (default: %(default)s)")
     p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("bench", help="measure every performance figure the project promises, side by side")
+    p = sub.add_parser(
+        "bench", parents=[common], help="measure every performance figure the project promises, side by side"
+    )
     p.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("sweep", help="a grid of trainings (presets x algos x seeds x overrides), locally or on Ray")
+    p = sub.add_parser(
+        "sweep", parents=[common], help="a grid of trainings (presets x algos x seeds x overrides), locally or on Ray"
+    )
     p.add_argument("file", help="sweep YAML file")
     p.add_argument("--backend", default="local", choices=["local", "ray"])
     p.add_argument("--address", help="ray: join this cluster (default: start a local Ray instance)")
@@ -642,8 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("profile", help="profile the pipeline's torch modules (FLOPs, bytes, latency) into a file")
-    p.add_argument("--env", default="default", help="preset whose pipeline to profile (default: %(default)s)")
+    p = sub.add_parser(
+        "profile", parents=[common], help="profile the pipeline's torch modules (FLOPs, bytes, latency) into a file"
+    )
+    p.add_argument("--env", default="default", help="whose pipeline to profile: " + ENV_HELP)
     p.add_argument("--input", metavar="HxW", help="input size (default: the preset's)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument(
@@ -661,7 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="profile file to write (JSON)")
     p.set_defaults(func=_cmd_profile)
 
-    p = sub.add_parser("demo", help="train an agent, then compare it with every baseline on held-out scenarios")
+    p = sub.add_parser(
+        "demo", parents=[common], help="train an agent, then compare it with every baseline on held-out scenarios"
+    )
     p.add_argument(
         "--timesteps", type=int, default=120_000, help="training steps (default: %(default)s, a few minutes)"
     )
@@ -672,9 +714,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo", help="output folder (default: %(default)s)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="train an agent with stable-baselines3 into a run folder")
-    p.add_argument("--env", help="Gymnasium id (romanus/Default-v0) or preset name")
-    p.add_argument("--algo", choices=["ppo", "maskable_ppo", "a2c", "dqn"])
+    p = sub.add_parser("train", parents=[common], help="train an agent with stable-baselines3 into a run folder")
+    p.add_argument("--env", help="training env: " + ENV_HELP.replace(" (default: %(default)s)", ""))
+    p.add_argument("--algo", choices=list(ALGORITHMS))
     p.add_argument("--timesteps", type=int, help="budget (default: the hyper-parameters' n_timesteps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hyperparams", metavar="FILE", help="RL Zoo style YAML keyed by env id (default: shipped)")
@@ -690,7 +732,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="a trained agent's KPIs on recorded scenarios")
+    p = sub.add_parser("evaluate", parents=[common], help="a trained agent's KPIs on recorded scenarios")
     p.add_argument("model", help="run folder, model .zip, or <algo>:PATH")
     p.add_argument("--scenarios", required=True, metavar="DIR", help="suite folder or scenario file")
     p.add_argument("--env", help="ignored: the scenarios carry their world (kept for symmetry with train)")
@@ -698,8 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("compare", help="every policy on the same recorded scenarios: table, CIs, plots")
-    p.add_argument("--env", default="default", help="preset for --seeds (default: %(default)s)")
+    p = sub.add_parser(
+        "compare", parents=[common], help="every policy on the same recorded scenarios: table, CIs, plots"
+    )
+    p.add_argument("--env", default="default", help="with --seeds: " + ENV_HELP)
     p.add_argument("--scenarios", metavar="DIR", help="a suite folder (or one scenario file)")
     p.add_argument("--seeds", metavar="A:B", help="record seeds A..B-1 into OUT/scenarios first")
     p.add_argument(
@@ -708,7 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--uplink-traces", metavar="DIR", help="with --seeds: drive the uplink with these traces in turn")
     p.add_argument(
         "--policies",
-        default="local-robust,offload-all,robust-agnostic,neurosurgeon,scene-aware-greedy,random,oracle",
+        default=",".join(POLICY_NAMES),
         help="comma-separated policies (default: %(default)s)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -730,6 +774,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from romanus.traces import TraceError
 
     try:
+        if getattr(args, "env", None) and args.command not in ("train", "reproduce", "evaluate"):
+            from romanus.env.registration import preset_ref
+
+            args.env = preset_ref(args.env)  # every form of --env, read in one place
         return int(args.func(args))
     except (ConfigError, TraceError, ScenarioError) as exc:
         return _fail(str(exc))

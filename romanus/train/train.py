@@ -39,6 +39,7 @@ import yaml
 from romanus import __version__
 from romanus.config import Preset, load_preset
 from romanus.env.core import EPISODE_KPIS, RomanusEnv
+from romanus.env.registration import preset_ref
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import Scenario, load_suite, record_suite
 from romanus.sim.simulator import build_catalogue
@@ -70,12 +71,10 @@ class TrainSpec:
 
 
 def resolve_env(env: str) -> tuple[str, str]:
-    """(Gymnasium id, preset name or path) of an env given either way."""
-    if env in gym.registry:
-        kwargs = gym.registry[env].kwargs or {}
-        return env, str(kwargs.get("preset", "default"))
-    preset = load_preset(env)
-    return preset.gym_id, env
+    """(Gymnasium id, preset name or path) of an env given in any ``--env`` form."""
+    ref = preset_ref(env)
+    env_id = env.split(":", 1)[1] if ":" in env else env
+    return (env_id if env_id in gym.registry else load_preset(ref).gym_id), ref
 
 
 def _versions() -> dict[str, Any]:
