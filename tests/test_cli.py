@@ -150,3 +150,90 @@ def test_reproduce_runs_the_whole_study_on_tiny_budgets(tmp_path: Path, capsys: 
     capsys.readouterr()
     assert main(args) == 0  # resumes: nothing is retrained or re-recorded
     assert len(list((tmp_path / "st" / "training" / "trials").iterdir())) == 2
+
+
+ENV_FORMS = ("highway_5g", "Highway_5G", "romanus/Highway5G-v0", "romanus:romanus/Highway5G-v0", "YAML")
+
+
+@pytest.mark.parametrize("form", ENV_FORMS)
+def test_every_env_form_works_in_every_command(form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from romanus.config import _catalogue
+
+    env = str(_catalogue() / "highway_5g.yaml") if form == "YAML" else form
+    assert main(["simulate", "--env", env, "--frames", "50", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["env"] == "Highway5G"
+    assert main(["modes", "--env", env, "--json"]) == 0
+    assert main(["policies", "--env", env, "--json"]) == 0
+    assert (
+        main(
+            ["scenario", "record", "--env", env, "--seed", "1", "--duration-s", "2", "-o", str(tmp_path / "a.scenario")]
+        )
+        == 0
+    )
+    assert (
+        main(["scenario", "suite", "--env", env, "--seeds", "0:1", "--duration-s", "2", "-o", str(tmp_path / "s")]) == 0
+    )
+    assert (
+        main(
+            [
+                "compare",
+                "--env",
+                env,
+                "--seeds",
+                "0:1",
+                "--duration-s",
+                "2",
+                "--policies",
+                "local-robust",
+                "--out",
+                str(tmp_path / "c"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    from romanus.train.train import resolve_env
+
+    assert resolve_env(env)[0] == "romanus/Highway5G-v0"
+
+
+def test_a_wrong_env_names_every_accepted_form(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--env", "romanus/Nope-v0"]) == 2
+    err = capsys.readouterr().err
+    assert "not a shipped preset" in err and "YAML" in err and "Gymnasium id" in err
+
+
+def test_global_flags_work_after_the_subcommand() -> None:
+    from romanus.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["simulate", "--frames", "20", "-vv"]).verbose == 2
+    assert parser.parse_args(["-v", "simulate"]).verbose == 1
+    assert parser.parse_args(["scenario", "info", "x.scenario", "-v"]).verbose == 1
+    assert parser.parse_args(["simulate"]).verbose == 0
+
+
+def test_policies_lists_every_registered_policy_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    from romanus.policies import POLICIES
+    from romanus.train.algorithms import ALGORITHMS
+
+    assert main(["policies"]) == 0
+    out = capsys.readouterr().out
+    for name in POLICIES:
+        assert f"\n{name} " in "\n" + out
+    assert "local-camera_both" in out and "<algo>:RUN_DIR" in out
+    assert all(a in out for a in ALGORITHMS)
+
+
+def test_the_public_api_is_importable_from_the_package() -> None:
+    code = (
+        "import sys; from romanus import RomanusEnv, Simulator, make_policy, load_preset, Scenario; "
+        "assert 'gymnasium' in sys.modules; import romanus; "
+        "import gymnasium as gym; gym.make('romanus/Default-v0'); print(romanus.__version__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    from importlib.metadata import version
+
+    assert out.stdout.strip() == version("romanus")  # the version lives in one place
