@@ -35,6 +35,7 @@ whose P(miss) exceeds the budget, so a learner explores only within the risk bud
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -178,6 +179,7 @@ class RiskEstimator:
         self._local_ms = e.vehicle + e.fusion_ms
         self._fixed_ms = e.prefix + e.server_ms + e.fusion_ms
         self.offloads = e.offloads
+        self._cand_cache: dict[bytes, _Candidates] = {}
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -243,7 +245,8 @@ class RiskEstimator:
         p = np.where(backlog + self._local_ms > self.deadline_ms + 1e-9, 1.0, 0.0)
         energy = e.compute_mj.copy()
         off = self.offloads if candidates is None else self.offloads & candidates
-        idx = np.flatnonzero(off)
+        cand = self._candidates(off)
+        idx = cand.idx
         if len(idx) == 0:
             return p, energy
         p[idx] = 1.0
@@ -257,25 +260,50 @@ class RiskEstimator:
         if m < self.min_history:
             return p, energy
         up, down = up[:m], down[:m]
-        with np.errstate(divide="ignore"):
-            up_ms = e.up_mbit[idx, None] / up[None, :] * 1000.0  # inf when the sample is an outage
-            down_ms = e.down_mbit[idx, None] / down[None, :] * 1000.0
+        # (modes x samples) matrices, computed in place: this is the hot path of a shielded env
+        up_ms = cand.up_mbit / up[None, :]
+        up_ms *= 1000.0
+        down_ms = cand.down_mbit / down[None, :]
+        down_ms *= 1000.0
         rep = view.server_report
         wait = 0.0 if rep is None else rep.wait_ms
-        fixed = backlog + view.uplink_backlog_ms + wait + self._fixed_ms[idx]
-        slack = self.deadline_ms - fixed[:, None] - up_ms - down_ms  # what the RTT may take
+        fixed = backlog + view.uplink_backlog_ms + wait + cand.fixed_ms
+        slack = (self.deadline_ms - fixed)[:, None] - up_ms  # what the RTT may take
+        slack -= down_ms
         surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
-        cell = np.minimum(slack * (1.0 / _GRID_MS), len(surv) - 2.0)
-        k = np.where(cell >= 0.0, cell, -1.0).astype(np.intp)
+        slack *= 1.0 / _GRID_MS  # the survival grid's cell of the slack
+        np.minimum(slack, len(surv) - 2.0, out=slack)
+        slack[slack < 0.0] = -1.0
+        k = slack.astype(np.intp)
         p_outage = 1.0 - (1.0 - onset_up) * (1.0 - onset_down)
-        p_off = p_outage + (1.0 - p_outage) * surv[k].sum(axis=1) * (1.0 / m)
-        local_late = backlog + self._local_ms[idx] > self.deadline_ms + 1e-9
-        p[idx] = np.where(local_late, 1.0, p_off)
+        p_off = p_outage + (1.0 - p_outage) * surv.take(k).sum(axis=1) * (1.0 / m)
+        p[idx] = np.where(backlog + cand.local_ms > self.deadline_ms + 1e-9, 1.0, p_off)
         horizon_ms = self.abandon_ms
-        up_t = np.minimum(up_ms, horizon_ms).sum(axis=1) * (1.0 / m)
-        down_t = np.minimum(down_ms, horizon_ms).sum(axis=1) * (1.0 / m)
+        up_t = np.minimum(up_ms, horizon_ms, out=up_ms).sum(axis=1) * (1.0 / m)
+        down_t = np.minimum(down_ms, horizon_ms, out=down_ms).sum(axis=1) * (1.0 / m)
         energy[idx] += e.radio_mj(up_t, down_t, idx)
         return p, energy
+
+    def _candidates(self, off: np.ndarray) -> _Candidates:
+        """Per-mode constants of a set of offloading modes (cached: the set depends only on
+        the scene and the static mask)."""
+        key = off.tobytes()
+        found = self._cand_cache.get(key)
+        if found is None:
+            e, idx = self._e, np.flatnonzero(off)
+            found = _Candidates(
+                idx, e.up_mbit[idx, None], e.down_mbit[idx, None], self._fixed_ms[idx], self._local_ms[idx]
+            )
+            self._cand_cache[key] = found
+        return found
+
+
+class _Candidates(NamedTuple):
+    idx: np.ndarray
+    up_mbit: np.ndarray  # (n, 1)
+    down_mbit: np.ndarray  # (n, 1)
+    fixed_ms: np.ndarray
+    local_ms: np.ndarray
 
 
 class RiskAssessor:

@@ -239,11 +239,6 @@ class OracleObservation(VehicleObservation):
         return out
 
 
-def _log_probability(p: float) -> float:
-    """0 at P <= 1e-4, 1 at P = 1, log-linear between (the interesting risks are 1e-4..1e-1)."""
-    return _clip(1.0 + math.log10(max(p, 1e-4)) / 4.0)
-
-
 class RiskObservation(VehicleObservation):
     """``vehicle`` plus the vehicle's risk assessment (:class:`romanus.vehicle.estimates.RiskAssessor`)
     per tier: the lowest estimated deadline-miss probability among the tier's offloading
@@ -269,24 +264,36 @@ class RiskObservation(VehicleObservation):
         super().__init__(preset, catalogue, energy_scale_mj)
         tier_of = np.array([m.tier for m in catalogue.modes])
         off = catalogue.offload_mask
-        self._tier_modes = [np.flatnonzero((tier_of == t) & off) for t in catalogue.pipeline.tiers]
+        tier_modes = [np.flatnonzero((tier_of == t) & off) for t in catalogue.pipeline.tiers]
+        # (tiers x most modes of a tier) index table; padding points at an appended sentinel
+        width = max(1, max(len(ix) for ix in tier_modes))
+        self._table = np.full((len(tier_modes), width), len(catalogue), dtype=np.intp)
+        for row, ix in enumerate(tier_modes):
+            self._table[row, : len(ix)] = ix
+        self._empty = np.array([len(ix) == 0 for ix in tier_modes])
+        self._rows = np.arange(len(tier_modes))
 
     def _vehicle(self, view: VehicleView) -> list[float]:
         out = super()._vehicle(view)
         if self.assessor is None:
             raise RuntimeError("the risk observation needs an assessor (set obs.assessor per episode)")
         p, energy = self.assessor(view)
-        for idx in self._tier_modes:
-            if len(idx) == 0:
-                out += [1.0, 1.0, 1.0]
-                continue
-            j = idx[np.argmin(energy[idx])]
-            out += [
-                _log_probability(float(p[idx].min())),
-                _log_probability(float(p[j])),
-                _clip(energy[j] / self._energy_norm),
-            ]
+        p_t = np.append(p, np.inf)[self._table]
+        e_t = np.append(energy, np.inf)[self._table]
+        cheapest = np.argmin(e_t, axis=1)  # the first least-energy mode of each tier, as np.argmin
+        feats = np.empty((len(self._rows), 3))
+        feats[:, 0] = _log_probability_array(p_t.min(axis=1))
+        feats[:, 1] = _log_probability_array(p_t[self._rows, cheapest])
+        feats[:, 2] = np.clip(e_t[self._rows, cheapest] / self._energy_norm, 0.0, 1.0)
+        feats[self._empty] = 1.0
+        out += feats.ravel().tolist()
         return out
+
+
+def _log_probability_array(p: np.ndarray) -> np.ndarray:
+    """0 at P <= 1e-4, 1 at P = 1, log-linear between (the interesting risks are 1e-4..1e-1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.clip(1.0 + np.log10(np.maximum(p, 1e-4)) / 4.0, 0.0, 1.0)
 
 
 OBSERVATIONS: dict[str, type[VehicleObservation]] = {
