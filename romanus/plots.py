@@ -63,8 +63,14 @@ def save(fig: Any, path: Path | str) -> None:
 
 
 def _colors(n: int) -> list[Any]:
-    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    """Ten strong colours, repeated past ten (:func:`_markers` tells the repeats apart; the
+    pale half of tab20 is unreadable as text)."""
+    cmap = plt.get_cmap("tab10")
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _markers(n: int) -> list[str]:
+    return [("o", "s", "^", "D", "v")[(i // 10) % 5] for i in range(n)]
 
 
 # --- labels ---------------------------------------------------------------------------------
@@ -150,7 +156,8 @@ def place_labels(
     frac = to_axes.transform(np.column_stack([xs, ys])) if len(xs) else np.zeros((0, 2))
     height_px = ax.get_window_extent().height
     gap = fontsize * 1.45 * fig.dpi / 72.0 / max(height_px, 1.0)
-    heights = spread_labels(frac[:, 1], gap, lo=gap / 2, hi=1 - gap / 2)
+    # wanted a little above the point, off the point's own horizontal error bar
+    heights = spread_labels(frac[:, 1] + 0.6 * gap, gap, lo=gap / 2, hi=1 - gap / 2)
     texts = []
     for (fx, _), y, label, color, x_data, y_data in zip(frac, heights, labels, colors, xs, ys, strict=True):
         right = fx < 0.6
@@ -236,6 +243,7 @@ def pareto(path: Path | str, points: Sequence[PolicyPoint], reference: str = "lo
     ncols = 2 if paired else 1
     fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 5.2), squeeze=False)
     colors = dict(zip([p.label for p in points], _colors(len(points)), strict=True))
+    markers = dict(zip([p.label for p in points], _markers(len(points)), strict=True))
 
     ax = axes[0][0]
     for p in points:
@@ -245,7 +253,7 @@ def pareto(path: Path | str, points: Sequence[PolicyPoint], reference: str = "lo
             y,
             xerr=_err(p.risky_rate, 100, 0, 100),
             yerr=_err(p.energy_mj, 1, 0),
-            fmt="o",
+            fmt=markers[p.label],
             color=colors[p.label],
             ms=5,
             capsize=2,
@@ -283,7 +291,7 @@ def pareto(path: Path | str, points: Sequence[PolicyPoint], reference: str = "lo
                 p.energy_diff_mj.mean,
                 xerr=_err(p.risky_diff, 100, -ref_risky * 100, (1 - ref_risky) * 100),
                 yerr=_err(p.energy_diff_mj, 1, -ref_energy),
-                fmt="o",
+                fmt=markers[p.label],
                 color=colors[p.label],
                 ms=5,
                 capsize=2,
@@ -603,7 +611,7 @@ def sweep_pareto(path: Path | str, points: Sequence[SweepPoint], title: str) -> 
     colors = _colors(len(points))
     xs, ys = [], []
     any_points = False
-    for color, p in zip(colors, points, strict=True):
+    for color, marker, p in zip(colors, _markers(len(points)), points, strict=True):
         risk, energy = mean_ci(p.risky_rates), mean_ci(p.energies_mj)
         xs.append(risk.mean * 100)
         ys.append(energy.mean)
@@ -613,7 +621,7 @@ def sweep_pareto(path: Path | str, points: Sequence[SweepPoint], title: str) -> 
                 energy.mean,
                 xerr=_err(risk, 100, 0, 100),
                 yerr=_err(energy, 1, 0),
-                fmt="o",
+                fmt=marker,
                 color=color,
                 capsize=3,
                 ms=5,
