@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from romanus.fileio import atomic_write_bytes
 from romanus.pipeline.modes import LOCAL, ModeCatalogue
@@ -97,15 +98,18 @@ def short_label(policy: str, max_len: int = 28) -> str:
 def short_labels(policies: Sequence[str], max_len: int = 28) -> list[str]:
     """:func:`short_label` of each policy, made unique: labels that two policies share get the
     run's environment, then a running number."""
-    labels = [short_label(p, max_len) for p in policies]
+    first = [short_label(p, max_len) for p in policies]
+    labels = list(first)
     for i, policy in enumerate(policies):
-        if labels.count(labels[i]) > 1:
-            match = _RUN_NAME.match(Path(policy.partition(":")[2].rstrip("/")).name)
+        if first.count(first[i]) > 1:
+            path = Path(policy.partition(":")[2].rstrip("/"))
+            match = _RUN_NAME.match((path.parent if path.suffix == ".zip" else path).name)
             if match:
                 labels[i] = f"{labels[i]} {match['env']}"
+    second = list(labels)
     seen: dict[str, int] = {}
-    for i, label in enumerate(labels):
-        if labels.count(label) > 1:
+    for i, label in enumerate(second):
+        if second.count(label) > 1:
             seen[label] = seen.get(label, 0) + 1
             labels[i] = f"{label} ({seen[label]})"
     return labels
@@ -185,7 +189,8 @@ def _keep_inside(ax: Any, texts: Sequence[Any]) -> None:
     renderer = ax.figure.canvas.get_renderer()
     box = ax.get_window_extent(renderer)
     for text in texts:
-        ext = text.get_window_extent(renderer)
+        text.update_positions(renderer)  # an annotation places its text at draw time
+        ext = Text.get_window_extent(text, renderer)  # the text alone, not its leader line
         shift = 0.0
         if ext.x1 > box.x1:
             shift = (box.x1 - ext.x1 - 2) / box.width
