@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
+from numpy.typing import ArrayLike
 
 from romanus.fileio import atomic_write_bytes
 from romanus.pipeline.modes import LOCAL, ModeCatalogue
@@ -115,7 +116,7 @@ def short_labels(policies: Sequence[str], max_len: int = 28) -> list[str]:
     return labels
 
 
-def spread_labels(positions: Sequence[float], min_gap: float, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+def spread_labels(positions: ArrayLike, min_gap: float, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
     """Positions for labels wanted at ``positions`` (one axis, e.g. axes-fraction heights):
     the same order, at least ``min_gap`` apart, inside ``[lo, hi]``, each moved as little as
     the others allow. Too many labels for the range: evenly spread over it."""
@@ -445,7 +446,8 @@ def timeline(
     top.set_ylabel("uplink\n(Mbit/s)", fontsize=8)
 
     scenes = list(scenario.manifest["scenes"])
-    scene_colors = dict(zip(scenes, plt.get_cmap("Set2" if len(scenes) <= 8 else "tab20").colors, strict=False))
+    scene_cmap = plt.get_cmap("Set2" if len(scenes) <= 8 else "tab20")
+    scene_colors = {s: scene_cmap(i % scene_cmap.N) for i, s in enumerate(scenes)}
     starts = np.append(a["scene_starts"], scenario.duration_s)
     shown: list[str] = []
     for i, s in enumerate(a["scene_ids"].tolist()):
@@ -460,7 +462,7 @@ def timeline(
     tiers = list(cat.pipeline.tiers)
     tier_of = np.array([tiers.index(m.tier) for m in cat.modes])
     split_names, split_of = _split_of(cat)
-    palette = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7]  # tab10 without its grey
+    palette = [plt.get_cmap("tab10")(i) for i in range(10) if i != 7]  # tab10 without its grey
     split_colors = ["0.3"] + [palette[i % len(palette)] for i in range(len(split_names) - 1)]
     lane = len(tiers)  # the lane of missed / risky marks, above the tiers
     used: set[int] = set()

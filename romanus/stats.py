@@ -18,10 +18,10 @@ import inspect
 import logging
 import math
 import warnings
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats as _st
 
 __all__ = [
@@ -72,12 +72,12 @@ class MeanCI(NamedTuple):
         return self.mean + self.half_width
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
-    xs = np.asarray([float(v) for v in values], dtype=np.float64)
+def _finite(values: ArrayLike) -> np.ndarray:
+    xs = np.asarray(values, dtype=np.float64).ravel()
     return xs[~np.isnan(xs)]
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> MeanCI:
+def mean_ci(values: ArrayLike, level: float = 0.95) -> MeanCI:
     """Mean and Student-t confidence interval over independent runs (e.g. scenarios); nan
     values are left out."""
     xs = _finite(values)
@@ -91,14 +91,14 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> MeanCI:
     return MeanCI(mean, t_quantile(0.5 + level / 2, n - 1) * sem, n)
 
 
-def paired_difference(values: Sequence[float], reference: Sequence[float], level: float = 0.95) -> MeanCI:
+def paired_difference(values: ArrayLike, reference: ArrayLike, level: float = 0.95) -> MeanCI:
     """Mean of the paired differences ``values[i] - reference[i]`` (same scenario ``i``) with
     a Student-t interval on the differences; pairs with a nan on either side are left out."""
     a = np.asarray(values, dtype=np.float64)
     b = np.asarray(reference, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values need equal lengths, got {a.shape} and {b.shape}")
-    return mean_ci((a - b).tolist(), level)
+    return mean_ci(a - b, level)
 
 
 class RatioCI(NamedTuple):
@@ -116,8 +116,8 @@ def _reduction(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def reduction_ci(
-    num: Sequence[float],
-    den: Sequence[float],
+    num: ArrayLike,
+    den: ArrayLike,
     level: float = 0.95,
     resamples: int = 9999,
     *,

@@ -95,7 +95,7 @@ def test_placed_labels_stay_inside_the_axes_and_apart() -> None:
     ax.set_ylim(0.0, 400.0)
     texts = plots.place_labels(ax, xs, ys, labels, ["k"] * len(xs))
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg
     box = ax.get_window_extent(renderer)
     extents = [Text.get_window_extent(t, renderer) for t in texts]  # the texts, not their leader lines
     for ext, label in zip(extents, labels, strict=True):
