@@ -316,7 +316,7 @@ def _fmt_interval(ci: MeanCI, scale: float = 1.0, digits: int = 1) -> str:
     return f"{mean:+.{digits}f} [{ci.low * scale + 0.0:.{digits}f}, {ci.high * scale + 0.0:.{digits}f}]"
 
 
-def summary_markdown(result: CompareResult, title: str) -> str:
+def summary_markdown(result: CompareResult, title: str, *, timeline_scenario: int | str = 0) -> str:
     stats = summarise(result)
     n = len(result.scenarios)
     paired = REFERENCE_POLICY in result.policies
@@ -350,7 +350,8 @@ def summary_markdown(result: CompareResult, title: str) -> str:
         "The same numbers are in `summary.csv`.",
         "",
         "Figures: `pareto.png` (energy vs risk, absolute and paired), `latency_cdf.png`, `timeline.png` "
-        "(one scenario), `modes_per_scene.png`.",
+        f"(scenario {_timeline_name(result, timeline_scenario)}; `romanus.compare.plot_timeline(result, path, "
+        "scenario)` draws any other), `modes_per_scene.png`.",
         "",
     ]
     return "\n".join(lines)
@@ -394,6 +395,13 @@ def scenario_index(result: CompareResult, which: int | str) -> int:
     if not -n <= index < n:
         raise ValueError(f"scenario index {index} out of range: there are {n} scenarios")
     return index % n
+
+
+def _timeline_name(result: CompareResult, which: int | str) -> str:
+    try:
+        return f"`{result.scenarios[scenario_index(result, which)]}`"
+    except (ValueError, IndexError):
+        return f"{which!r}"
 
 
 def plot_timeline(result: CompareResult, path: str | Path, scenario: int | str = 0) -> Path:
@@ -444,7 +452,8 @@ def write_outputs(result: CompareResult, out: Path, first: Scenario, *, timeline
     out.mkdir(parents=True, exist_ok=True)
     write_results_csv(result, out / "results.csv")
     title = f"{first.manifest['preset_name']}: policy comparison"
-    atomic_write_bytes(out / "summary.md", summary_markdown(result, title).encode())
+    text = summary_markdown(result, title, timeline_scenario=timeline_scenario)
+    atomic_write_bytes(out / "summary.md", text.encode())
     atomic_write_bytes(out / "summary.csv", summary_csv(result).encode())
     preset = first.preset
     cat = build_catalogue(preset)

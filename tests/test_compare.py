@@ -109,8 +109,8 @@ def test_serial_and_parallel_results_are_identical(suite: list[Path], tmp_path: 
     policies = ["local-robust", "scene-aware-greedy", "random"]
     compare(suite, policies, tmp_path / "serial", workers=1)
     compare(suite, policies, tmp_path / "parallel", workers=2)
-    a = (tmp_path / "serial" / "results.csv").read_bytes()
-    assert a == (tmp_path / "parallel" / "results.csv").read_bytes()
+    for name in ("results.csv", "summary.csv", "summary.md"):
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "parallel" / name).read_bytes()
     for name in ("summary.md", "pareto.png", "latency_cdf.png", "timeline.png", "modes_per_scene.png"):
         assert (tmp_path / "serial" / name).stat().st_size > 0
     frames = sorted(p.name for p in (tmp_path / "serial" / "frames").iterdir())
@@ -222,4 +222,5 @@ def test_timeline_draws_the_chosen_scenario(suite: list[Path], tmp_path: Path, m
     monkeypatch.setattr(plots, "timeline", spy)
     compare(suite, ["local-robust", "random"], tmp_path / "c", timeline_scenario="seed-3")
     assert drawn == ["seed-3"] and (tmp_path / "c" / "timeline.png").stat().st_size > 0
+    assert "`timeline.png` (scenario `seed-3`;" in (tmp_path / "c" / "summary.md").read_text()
     assert (tmp_path / "c" / "summary.csv").read_text().startswith("policy,scenarios,energy_per_frame_mj,")
