@@ -259,16 +259,16 @@ def pareto(path: Path | str, points: Sequence[PolicyPoint], reference: str = "lo
             y,
             xerr=_err(p.risky_rate, 100, 0, 100),
             yerr=_err(p.energy_mj, 1, 0),
-            fmt=markers[p.label],
-            color=colors[p.label],
-            ms=5,
+            fmt="none",
+            ecolor=colors[p.label],
             capsize=2,
             elinewidth=0.8,
-            alpha=0.9,
+            alpha=0.4,
         )
+        ax.plot(x, y, markers[p.label], color=colors[p.label], ms=5)
     _risk_axis(ax, "risky frames (%, linear below 1 %)")
     ax.set_ylabel("energy per frame (mJ)")
-    ax.set_title("Means over scenarios (95 % CIs)", fontsize=10)
+    ax.set_title("Means over scenarios (light bars: unpaired 95 % CIs)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.set_ylim(bottom=0)
     ax.margins(x=0.08, y=0.08)
