@@ -5,10 +5,14 @@ process pool and give identical results either way. Outputs (``out/``):
 
 - ``results.csv``: one row per policy x scenario (columns in :data:`RESULT_COLUMNS`);
 - ``frames/<policy>__<scenario>.parquet``: the per-frame records of each run;
-- ``summary.md``: per policy, means with 95 % Student-t confidence intervals over scenarios,
-  and the paper's two headline metrics (energy saving vs ``local-robust``, risky-frame
-  reduction vs ``robust-agnostic``), paired by scenario;
-- ``pareto.png``, ``latency_cdf.png``, ``timeline.png``, ``modes_per_scene.png``.
+- ``summary.md`` and ``summary.csv``: per policy, means with 95 % Student-t confidence
+  intervals over scenarios; the paired differences against ``local-robust`` (energy, risky
+  rate) with their Student-t intervals; and the paper's two headline metrics (energy saving vs
+  ``local-robust``, risky-frame reduction vs ``robust-agnostic``) with paired BCa bootstrap
+  intervals (:mod:`romanus.stats`);
+- ``pareto.png``, ``latency_cdf.png``, ``timeline.png`` (one scenario, ``timeline_scenario``),
+  ``modes_per_scene.png`` (:mod:`romanus.plots`, which is handed the data and imports nothing
+  from here).
 """
 
 from __future__ import annotations
@@ -32,10 +36,25 @@ from romanus.fileio import atomic_write_bytes
 from romanus.scenario import Scenario
 from romanus.sim.records import FrameLog, kpis
 from romanus.sim.simulator import Simulator, build_catalogue
-from romanus.stats import RatioCI, mean_ci, reduction_ci
+from romanus.stats import MeanCI, RatioCI, mean_ci, paired_difference, reduction_ci
 from romanus.vehicle.view import drive
 
-__all__ = ["RESULT_COLUMNS", "SUMMARY_METRICS", "CompareResult", "compare", "run_one", "summarise"]
+__all__ = [
+    "PAIRED_METRICS",
+    "REFERENCE_POLICY",
+    "RESULT_COLUMNS",
+    "SUMMARY_METRICS",
+    "CompareResult",
+    "compare",
+    "paired_difference_ci",
+    "paired_values",
+    "plot_timeline",
+    "run_one",
+    "scenario_index",
+    "summarise",
+    "summary_csv",
+    "summary_markdown",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +81,15 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "aoi_peak_ms",
 )
 
+#: the policy every other is paired against, scenario by scenario
+REFERENCE_POLICY = "local-robust"
+
+#: (results.csv column, label, scale, unit) of the paired differences against the reference
+PAIRED_METRICS: tuple[tuple[str, str, float, str], ...] = (
+    ("energy_per_frame_mj", "Δ energy/frame", 1.0, "mJ"),
+    ("risky_rate", "Δ risky", 100.0, "pp"),
+)
+
 #: (results.csv column, label, scale, unit) of the summary table
 SUMMARY_METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("energy_per_frame_mj", "energy/frame", 1.0, "mJ"),
@@ -85,6 +113,7 @@ class RunOutput:
     offloaded: np.ndarray
     energy_mj: np.ndarray  # compute + radio, per frame
     risky: np.ndarray
+    deadline_met: np.ndarray | None = None
 
 
 PolicyFactory = Callable[[str, Simulator], Any]
@@ -121,6 +150,7 @@ def run_one(policy: str, scenario_path: str, frames_dir: str | None, factory: Po
         frames["offloaded"],
         frames["compute_mj"] + frames["radio_mj"],
         frames["risky"],
+        frames["deadline_met"],
     )
 
 
@@ -182,8 +212,10 @@ def compare(
     *,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    timeline_scenario: int | str = 0,
 ) -> CompareResult:
-    """Run every policy on every scenario; write the outputs into ``out_dir`` (if given)."""
+    """Run every policy on every scenario; write the outputs into ``out_dir`` (if given), the
+    timeline figure of scenario ``timeline_scenario`` (index or name, see :func:`scenario_index`)."""
     paths = [str(Path(p)) for p in scenarios]
     frames_dir = None if out_dir is None else str(Path(out_dir) / "frames")
     tasks = [(p, s, frames_dir) for p in policies for s in paths]
@@ -203,7 +235,7 @@ def compare(
                 progress(1)
     result = CompareResult(list(policies), [Path(p).stem for p in paths], outputs, paths)
     if out_dir is not None:
-        write_outputs(result, Path(out_dir), _load(paths[0]))
+        write_outputs(result, Path(out_dir), _load(paths[0]), timeline_scenario=timeline_scenario)
     return result
 
 
@@ -216,22 +248,44 @@ def write_results_csv(result: CompareResult, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
+def paired_values(result: CompareResult, policy: str, reference: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``key`` of ``policy`` and of ``reference`` on the scenarios both ran, in the same
+    scenario order (the pairs of common random numbers)."""
+    ref = {o.row["scenario"]: float(o.row[key]) for o in result.by_policy(reference)}
+    pairs = [(float(o.row[key]), ref[o.row["scenario"]]) for o in result.by_policy(policy) if o.row["scenario"] in ref]
+    return np.array([p for p, _ in pairs]), np.array([r for _, r in pairs])
+
+
+def paired_difference_ci(result: CompareResult, policy: str, reference: str, key: str, level: float = 0.95) -> MeanCI:
+    """Mean over scenarios of ``policy``'s ``key`` minus ``reference``'s on the same scenario,
+    with a Student-t interval on the differences."""
+    values, ref = paired_values(result, policy, reference, key)
+    return paired_difference(values, ref, level)
+
+
 def _paired(result: CompareResult, policy: str, reference: str, key: str) -> RatioCI:
     """``1 - policy / reference`` for ``key``, summed over the scenarios both ran."""
-    ref = {o.row["scenario"]: o.row[key] for o in result.by_policy(reference)}
-    pairs = [(o.row[key], ref[o.row["scenario"]]) for o in result.by_policy(policy) if o.row["scenario"] in ref]
-    return reduction_ci([p for p, _ in pairs], [r for _, r in pairs])
+    values, ref = paired_values(result, policy, reference, key)
+    return reduction_ci(values, ref)
+
+
+def _diff_key(column: str) -> str:
+    return f"{column}_diff_vs_{REFERENCE_POLICY.replace('-', '_')}"
 
 
 def summarise(result: CompareResult) -> dict[str, dict[str, Any]]:
-    """Per policy: {metric: MeanCI} for the summary metrics, {headline: RatioCI} for the two
-    headline metrics (when their reference policy took part)."""
+    """Per policy: {metric: MeanCI} for the summary metrics; when ``local-robust`` took part,
+    {``<metric>_diff_vs_local_robust``: MeanCI} for the paired differences of
+    :data:`PAIRED_METRICS`; {headline: RatioCI} for the two headline metrics (when their
+    reference policy took part)."""
     out: dict[str, dict[str, Any]] = {}
     for p in result.policies:
         runs = result.by_policy(p)
         stats: dict[str, Any] = {key: mean_ci([o.row[key] for o in runs]) for key, *_ in SUMMARY_METRICS}
-        if "local-robust" in result.policies:
-            stats["energy_saving_vs_local_robust"] = _paired(result, p, "local-robust", "energy_per_frame_mj")
+        if REFERENCE_POLICY in result.policies:
+            for key, *_ in PAIRED_METRICS:
+                stats[_diff_key(key)] = paired_difference_ci(result, p, REFERENCE_POLICY, key)
+            stats["energy_saving_vs_local_robust"] = _paired(result, p, REFERENCE_POLICY, "energy_per_frame_mj")
         if "robust-agnostic" in result.policies:
             stats["risky_reduction_vs_robust_agnostic"] = _paired(result, p, "robust-agnostic", "risky_rate")
         out[p] = stats
@@ -254,9 +308,19 @@ def _fmt(ci: Any, scale: float = 1.0, digits: int = 1) -> str:
     return f"{ci.mean * scale:.{digits}f} ± {ci.half_width * scale:.{digits}f}"
 
 
-def summary_markdown(result: CompareResult, title: str) -> str:
+def _fmt_interval(ci: MeanCI, scale: float = 1.0, digits: int = 1) -> str:
+    if ci.n == 0 or math.isnan(ci.mean):
+        return "n/a"
+    mean = ci.mean * scale + 0.0  # no "-0.0"
+    if math.isnan(ci.half_width):
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} [{ci.low * scale + 0.0:.{digits}f}, {ci.high * scale + 0.0:.{digits}f}]"
+
+
+def summary_markdown(result: CompareResult, title: str, *, timeline_scenario: int | str = 0) -> str:
     stats = summarise(result)
     n = len(result.scenarios)
+    paired = REFERENCE_POLICY in result.policies
     lines = [
         f"# {title}",
         "",
@@ -265,44 +329,152 @@ def summary_markdown(result: CompareResult, title: str) -> str:
         "",
     ]
     head = ["policy"] + [f"{label} ({unit})" for _, label, _, unit in SUMMARY_METRICS]
+    if paired:
+        head += [f"{label} vs {REFERENCE_POLICY} ({unit})" for _, label, _, unit in PAIRED_METRICS]
     head += ["energy saving vs local-robust (%)", "risky reduction vs robust-agnostic (%)"]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for p in result.policies:
         s = stats[p]
         cells = [f"`{display_name(p)}`"] + [_fmt(s[key], scale) for key, _, scale, _ in SUMMARY_METRICS]
+        if paired:
+            cells += [_fmt_interval(s[_diff_key(key)], scale) for key, _, scale, _ in PAIRED_METRICS]
         for key in ("energy_saving_vs_local_robust", "risky_reduction_vs_robust_agnostic"):
             cells.append(_fmt_ratio(s[key]) if key in s else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
+        f"Δ columns: the policy minus {REFERENCE_POLICY} on the same scenario, averaged over scenarios, with the "
+        "95 % Student-t interval [low, high] of those paired differences (pp: percentage points). "
         "Headline metrics (the paper's) compare totals over the same scenarios: energy saving = 1 - E(policy) / "
         "E(local-robust), risky reduction = 1 - risky(policy) / risky(robust-agnostic), with 95 % intervals "
-        "[low, high] from resampling scenarios (paired bootstrap). Other cells: mean ± half-width.",
+        "[low, high] from resampling scenarios (paired BCa bootstrap). Other cells: mean ± half-width. "
+        "The same numbers are in `summary.csv`.",
         "",
-        "Figures: `pareto.png` (energy vs risk), `latency_cdf.png`, `timeline.png` (first scenario), "
-        "`modes_per_scene.png`.",
+        "Figures: `pareto.png` (energy vs risk, absolute and paired), `latency_cdf.png`, `timeline.png` "
+        f"(scenario {_timeline_name(result, timeline_scenario)}; `romanus.compare.plot_timeline(result, path, "
+        "scenario)` draws any other), `modes_per_scene.png`.",
         "",
     ]
     return "\n".join(lines)
 
 
-def write_outputs(result: CompareResult, out: Path, first: Scenario) -> None:
+def summary_csv(result: CompareResult) -> str:
+    """The summary as CSV: one row per policy; per metric its mean and 95 % interval bounds
+    (``<metric>``, ``<metric>_low``, ``<metric>_high``), unscaled (fractions, mJ, ms)."""
+    stats = summarise(result)
+    keys = [key for key, *_ in SUMMARY_METRICS]
+    if REFERENCE_POLICY in result.policies:
+        keys += [_diff_key(key) for key, *_ in PAIRED_METRICS]
+    ratios = ["energy_saving_vs_local_robust", "risky_reduction_vs_robust_agnostic"]
+    head = ["policy", "scenarios"] + [f"{k}{suffix}" for k in keys + ratios for suffix in ("", "_low", "_high")]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(head)
+    for p in result.policies:
+        s = stats[p]
+        row: list[Any] = [p, len(result.by_policy(p))]
+        for k in keys:
+            ci = s[k]
+            row += [ci.mean, ci.low, ci.high]
+        for k in ratios:
+            r = s.get(k)
+            row += [math.nan] * 3 if r is None else [r.estimate, r.low, r.high]
+        w.writerow([repr(v) if isinstance(v, float) else v for v in row])
+    return buf.getvalue()
+
+
+def scenario_index(result: CompareResult, which: int | str) -> int:
+    """The index of a scenario of ``result``: an index (negative counts from the end), a
+    scenario name (file stem, e.g. ``seed-00001``) or a number written as text."""
+    n = len(result.scenarios)
+    if isinstance(which, str) and which in result.scenarios:
+        return result.scenarios.index(which)
+    try:
+        index = int(which)
+    except ValueError:
+        raise ValueError(f"no scenario {which!r}; the scenarios are {', '.join(result.scenarios)}") from None
+    if not -n <= index < n:
+        raise ValueError(f"scenario index {index} out of range: there are {n} scenarios")
+    return index % n
+
+
+def _timeline_name(result: CompareResult, which: int | str) -> str:
+    try:
+        return f"`{result.scenarios[scenario_index(result, which)]}`"
+    except (ValueError, IndexError):
+        return f"{which!r}"
+
+
+def plot_timeline(result: CompareResult, path: str | Path, scenario: int | str = 0) -> Path:
+    """Draw ``timeline.png`` for one scenario of ``result`` (index or name) into ``path``."""
+    from romanus import plots
+
+    index = scenario_index(result, scenario)
+    name = result.scenarios[index]
+    sc = _load(result.paths[index])
+    labels = plots.short_labels(result.policies)
+    runs = {}
+    for label, p in zip(labels, result.policies, strict=True):
+        runs[label] = next(o for o in result.by_policy(p) if o.row["scenario"] == name)
+    plots.timeline(Path(path), sc, build_catalogue(sc.preset), runs)
+    return Path(path)
+
+
+def _pareto_points(result: CompareResult, stats: dict[str, dict[str, Any]], labels: list[str]) -> list[Any]:
+    from romanus.plots import PolicyPoint
+
+    points = []
+    for label, p in zip(labels, result.policies, strict=True):
+        s = stats[p]
+        paired = p != REFERENCE_POLICY and _diff_key("energy_per_frame_mj") in s
+        points.append(
+            PolicyPoint(
+                label,
+                s["risky_rate"],
+                s["energy_per_frame_mj"],
+                s[_diff_key("risky_rate")] if paired else None,
+                s[_diff_key("energy_per_frame_mj")] if paired else None,
+            )
+        )
+    return points
+
+
+def _pooled_miss_rate(runs: Sequence[RunOutput]) -> float:
+    """The share of all frames of ``runs`` that missed the deadline."""
+    frames = sum(float(o.row["frames"]) for o in runs)
+    if frames <= 0:
+        return float(np.mean([o.row["deadline_miss_rate"] for o in runs])) if runs else math.nan
+    return sum(float(o.row["deadline_miss_rate"]) * float(o.row["frames"]) for o in runs) / frames
+
+
+def write_outputs(result: CompareResult, out: Path, first: Scenario, *, timeline_scenario: int | str = 0) -> None:
     from romanus import plots
 
     out.mkdir(parents=True, exist_ok=True)
     write_results_csv(result, out / "results.csv")
     title = f"{first.manifest['preset_name']}: policy comparison"
-    atomic_write_bytes(out / "summary.md", summary_markdown(result, title).encode())
+    text = summary_markdown(result, title, timeline_scenario=timeline_scenario)
+    atomic_write_bytes(out / "summary.md", text.encode())
+    atomic_write_bytes(out / "summary.csv", summary_csv(result).encode())
     preset = first.preset
     cat = build_catalogue(preset)
     stats = summarise(result)
-    plots.pareto(out / "pareto.png", result.policies, stats)
+    labels = plots.short_labels(result.policies)
+    plots.pareto(out / "pareto.png", _pareto_points(result, stats, labels), reference=REFERENCE_POLICY)
     plots.latency_cdf(
         out / "latency_cdf.png",
-        {p: np.concatenate([o.latency_ms for o in result.by_policy(p)]) for p in result.policies},
+        {
+            lab: np.concatenate([o.latency_ms for o in result.by_policy(p)])
+            for lab, p in zip(labels, result.policies, strict=True)
+        },
         preset.deadline_ms,
+        {lab: _pooled_miss_rate(result.by_policy(p)) for lab, p in zip(labels, result.policies, strict=True)},
     )
-    first_runs = {p: result.by_policy(p)[0] for p in result.policies}
-    plots.timeline(out / "timeline.png", first, cat, first_runs)
-    plots.modes_per_scene(out / "modes_per_scene.png", cat, {p: result.by_policy(p) for p in result.policies})
+    if result.paths:
+        plot_timeline(result, out / "timeline.png", timeline_scenario)
+    plots.modes_per_scene(
+        out / "modes_per_scene.png",
+        cat,
+        {lab: result.by_policy(p) for lab, p in zip(labels, result.policies, strict=True)},
+    )
     log.info("wrote %s", os.fspath(out))

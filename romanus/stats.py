@@ -1,78 +1,61 @@
-"""Small statistics: Student-t confidence intervals without a SciPy dependency."""
+"""Small statistics over per-scenario results, by SciPy.
+
+Every policy replays the same recorded scenarios (common random numbers), so comparisons
+between policies are *paired* by scenario: the per-scenario difference removes the
+scenario-to-scenario spread that makes CIs on absolute values overlap.
+
+- :func:`mean_ci`: mean and Student-t interval over independent runs (``scipy.stats.t``);
+- :func:`paired_difference`: mean of per-scenario differences ``policy - reference`` with its
+  Student-t interval;
+- :func:`reduction_ci`: ``1 - sum(policy) / sum(reference)`` with a paired BCa bootstrap
+  interval (``scipy.stats.bootstrap``, seeded ``np.random.Generator``: the same inputs give
+  the same interval).
+"""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
-from collections.abc import Sequence
+import warnings
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats as _st
 
-__all__ = ["MeanCI", "RatioCI", "mean_ci", "reduction_ci", "t_cdf", "t_quantile"]
+__all__ = [
+    "BOOTSTRAP_SEED",
+    "MeanCI",
+    "RatioCI",
+    "mean_ci",
+    "paired_difference",
+    "reduction_ci",
+    "t_cdf",
+    "t_quantile",
+]
 
+log = logging.getLogger(__name__)
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
+#: seed of the bootstrap generator unless a caller passes its own
+BOOTSTRAP_SEED = 12345
 
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+# SciPy 1.15 renamed bootstrap's ``random_state`` to ``rng``; both take a Generator
+_RNG_ARG = "rng" if "rng" in inspect.signature(_st.bootstrap).parameters else "random_state"
 
 
 def t_cdf(t: float, df: int) -> float:
     """Cumulative distribution function of Student's t."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
+    return float(_st.t.cdf(t, df))
 
 
 def t_quantile(p: float, df: int) -> float:
-    """Quantile ``p`` of Student's t with ``df`` degrees of freedom (bisection on the exact
-    CDF, to 1e-12)."""
+    """Quantile ``p`` of Student's t with ``df`` degrees of freedom."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p}")
     if df < 1:
         raise ValueError(f"df must be >= 1, got {df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2.0
-    while hi - lo > 1e-12 * max(1.0, hi):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return float(_st.t.ppf(p, df))
 
 
 class MeanCI(NamedTuple):
@@ -89,21 +72,37 @@ class MeanCI(NamedTuple):
         return self.mean + self.half_width
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> MeanCI:
-    """Mean and Student-t confidence interval over independent runs (e.g. scenarios)."""
-    xs = [float(v) for v in values if not math.isnan(float(v))]
+def _finite(values: ArrayLike) -> np.ndarray:
+    xs = np.asarray(values, dtype=np.float64).ravel()
+    return xs[~np.isnan(xs)]
+
+
+def mean_ci(values: ArrayLike, level: float = 0.95) -> MeanCI:
+    """Mean and Student-t confidence interval over independent runs (e.g. scenarios); nan
+    values are left out."""
+    xs = _finite(values)
     n = len(xs)
     if n == 0:
         return MeanCI(math.nan, math.nan, 0)
-    mean = sum(xs) / n
+    mean = float(xs.mean())
     if n < 2:
         return MeanCI(mean, math.nan, n)
-    var = sum((x - mean) ** 2 for x in xs) / (n - 1)
-    return MeanCI(mean, t_quantile(0.5 + level / 2, n - 1) * math.sqrt(var / n), n)
+    sem = float(xs.std(ddof=1)) / math.sqrt(n)
+    return MeanCI(mean, t_quantile(0.5 + level / 2, n - 1) * sem, n)
+
+
+def paired_difference(values: ArrayLike, reference: ArrayLike, level: float = 0.95) -> MeanCI:
+    """Mean of the paired differences ``values[i] - reference[i]`` (same scenario ``i``) with
+    a Student-t interval on the differences; pairs with a nan on either side are left out."""
+    a = np.asarray(values, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need equal lengths, got {a.shape} and {b.shape}")
+    return mean_ci(a - b, level)
 
 
 class RatioCI(NamedTuple):
-    """``1 - sum(num) / sum(den)`` with a paired bootstrap percentile interval."""
+    """``1 - sum(num) / sum(den)`` with a paired bootstrap (BCa) interval."""
 
     estimate: float
     low: float
@@ -111,26 +110,55 @@ class RatioCI(NamedTuple):
     n: int
 
 
-def reduction_ci(num: Sequence[float], den: Sequence[float], level: float = 0.95, resamples: int = 2000) -> RatioCI:
+def _reduction(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 - num.sum(axis=axis) / den.sum(axis=axis)
+
+
+def reduction_ci(
+    num: ArrayLike,
+    den: ArrayLike,
+    level: float = 0.95,
+    resamples: int = 9999,
+    *,
+    rng: np.random.Generator | None = None,
+) -> RatioCI:
     """Relative reduction ``1 - sum(num) / sum(den)`` of paired per-scenario values (e.g. a
-    policy's energy against the reference policy's on the same scenarios), with a 95 %
-    percentile interval from resampling scenarios (a fixed bootstrap seed: the same inputs
-    give the same interval)."""
+    policy's energy against the reference policy's on the same scenarios), with a BCa
+    interval from resampling scenarios (``rng`` defaults to a generator seeded with
+    :data:`BOOTSTRAP_SEED`). A statistic that does not vary under resampling (a policy
+    against itself) gets the zero-width interval at its estimate."""
     a = np.asarray(num, dtype=np.float64)
     b = np.asarray(den, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError("paired values need equal lengths")
+        raise ValueError(f"paired values need equal lengths, got {a.shape} and {b.shape}")
     n = len(a)
     if n == 0 or b.sum() <= 0:
         return RatioCI(math.nan, math.nan, math.nan, n)
-    estimate = 1.0 - a.sum() / b.sum()
+    estimate = float(_reduction(a, b))
     if n < 2:
         return RatioCI(estimate, math.nan, math.nan, n)
-    rng = np.random.default_rng(12345)
-    idx = rng.integers(0, n, size=(resamples, n))
-    den_s = b[idx].sum(axis=1)
-    ok = den_s > 0
-    boot = 1.0 - a[idx].sum(axis=1)[ok] / den_s[ok]
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(boot, [tail, 100.0 - tail])
-    return RatioCI(estimate, float(low), float(high), n)
+    generator = rng if rng is not None else np.random.default_rng(BOOTSTRAP_SEED)
+    with warnings.catch_warnings():
+        # degenerate resamples (all-zero denominators, constant statistics) are handled below
+        warnings.simplefilter("ignore")
+        res = _st.bootstrap(
+            (a, b),
+            _reduction,
+            n_resamples=resamples,
+            vectorized=True,
+            paired=True,
+            confidence_level=level,
+            method="BCa",
+            **{_RNG_ARG: generator},
+        )
+    dist = res.bootstrap_distribution
+    finite = dist[np.isfinite(dist)]
+    if len(finite) and np.ptp(finite) <= 1e-12 * max(1.0, abs(estimate)):
+        return RatioCI(estimate, estimate, estimate, n)
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        log.debug("BCa interval undefined (resamples with a zero denominator); using percentiles of finite resamples")
+        tail = (1.0 - level) / 2.0 * 100.0
+        low, high = (float(v) for v in np.percentile(finite, [tail, 100.0 - tail])) if len(finite) else (math.nan,) * 2
+    return RatioCI(estimate, low, high, n)

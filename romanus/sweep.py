@@ -345,7 +345,7 @@ def _done(out: Path, trial_id: str) -> bool:
 
 def _aggregate(sweep: SweepConfig, out: Path, results: list[dict[str, Any]], eval_dirs: Mapping[str, str]) -> None:
     from romanus.compare import compare
-    from romanus.plots import save
+    from romanus.plots import SweepPoint, sweep_pareto
     from romanus.scenario import load_suite
     from romanus.stats import mean_ci
 
@@ -384,7 +384,7 @@ def _aggregate(sweep: SweepConfig, out: Path, results: list[dict[str, Any]], eva
             f"| {preset} | {algo} | {config} | {len(rows)} | {fmt(e)} | {fmt(k, 100)} | "
             f"{fmt([r['deadline_miss_rate'] for r in rows], 100)} | {fmt([r['offload_fraction'] for r in rows], 100)} |"
         )
-        points.append((f"{algo} {config}", mean_ci(k), mean_ci(e)))
+        points.append(SweepPoint(f"{algo} {config}", tuple(k), tuple(e)))
     for env_id, folder in eval_dirs.items():
         if sweep.eval.baselines:
             res = compare(load_suite(folder), list(sweep.eval.baselines), None)
@@ -397,23 +397,11 @@ def _aggregate(sweep: SweepConfig, out: Path, results: list[dict[str, Any]], eva
                     f"{fmt([o.row['deadline_miss_rate'] for o in runs], 100)} | "
                     f"{fmt([o.row['offload_fraction'] for o in runs], 100)} |"
                 )
-                points.append((p, mean_ci(k), mean_ci(e)))
+                points.append(SweepPoint(f"{p} (baseline)", tuple(k), tuple(e)))
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
         lines += ["", "Failed trials:", ""] + [f"- `{r['trial']}`: {r['error']}" for r in failed]
     atomic_write_bytes(out / "summary.md", ("\n".join(lines) + "\n").encode())
 
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for label, risk, energy in points:
-        xerr = None if math.isnan(risk.half_width) else risk.half_width * 100
-        yerr = None if math.isnan(energy.half_width) else energy.half_width
-        ax.errorbar(risk.mean * 100, energy.mean, xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=label)
-    ax.set_xlabel("risky frames (%)")
-    ax.set_ylabel("energy per frame (mJ)")
-    ax.set_title(f"Sweep {sweep.name}: energy vs risk per configuration (95 % CIs over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save(fig, out / "pareto.png")
+    # configurations: one value per seed; baselines: one value per held-out scenario
+    sweep_pareto(out / "pareto.png", points, f"Sweep {sweep.name}: energy vs risk per configuration")

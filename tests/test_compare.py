@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from pathlib import Path
@@ -10,7 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from romanus.compare import RESULT_COLUMNS, CompareResult, RunOutput, compare, summarise, summary_markdown
+from romanus import plots
+from romanus.compare import (
+    RESULT_COLUMNS,
+    CompareResult,
+    RunOutput,
+    compare,
+    paired_values,
+    scenario_index,
+    summarise,
+    summary_csv,
+    summary_markdown,
+)
 from romanus.config import load_preset
 from romanus.policies import Oracle, policy_for
 from romanus.scenario import record_scenario
@@ -98,8 +110,8 @@ def test_serial_and_parallel_results_are_identical(suite: list[Path], tmp_path: 
     policies = ["local-robust", "scene-aware-greedy", "random"]
     compare(suite, policies, tmp_path / "serial", workers=1)
     compare(suite, policies, tmp_path / "parallel", workers=2)
-    a = (tmp_path / "serial" / "results.csv").read_bytes()
-    assert a == (tmp_path / "parallel" / "results.csv").read_bytes()
+    for name in ("results.csv", "summary.csv", "summary.md"):
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "parallel" / name).read_bytes()
     for name in ("summary.md", "pareto.png", "latency_cdf.png", "timeline.png", "modes_per_scene.png"):
         assert (tmp_path / "serial" / name).stat().st_size > 0
     frames = sorted(p.name for p in (tmp_path / "serial" / "frames").iterdir())
@@ -133,17 +145,18 @@ def test_confidence_intervals_match_a_hand_computation() -> None:
     assert r.low <= r.estimate <= r.high
 
 
-def test_summary_table_on_a_fixed_small_table() -> None:
-    def out(policy: str, scenario: str, energy: float, risky: float) -> RunOutput:
-        row = {c: 0.0 for c in RESULT_COLUMNS} | {
-            "policy": policy,
-            "scenario": scenario,
-            "energy_per_frame_mj": energy,
-            "risky_rate": risky,
-        }
-        z = np.zeros(1)
-        return RunOutput(row, z, z.astype(int), z.astype(int), z.astype(bool), z, z.astype(bool))
+def out(policy: str, scenario: str, energy: float, risky: float) -> RunOutput:
+    row = {c: 0.0 for c in RESULT_COLUMNS} | {
+        "policy": policy,
+        "scenario": scenario,
+        "energy_per_frame_mj": energy,
+        "risky_rate": risky,
+    }
+    z = np.zeros(1)
+    return RunOutput(row, z, z.astype(int), z.astype(int), z.astype(bool), z, z.astype(bool))
 
+
+def test_summary_table_on_a_fixed_small_table() -> None:
     outs = [
         out("local-robust", "a", 400, 0.0),
         out("local-robust", "b", 400, 0.0),
@@ -160,3 +173,55 @@ def test_summary_table_on_a_fixed_small_table() -> None:
     assert s["risky_reduction_vs_robust_agnostic"].estimate == pytest.approx(1 - 0.1 / 1.0)
     text = summary_markdown(res, "t")
     assert "| `x` | 210.0 ± 127.1 |" in text and "47.5 [" in text and "90.0 [" in text
+
+
+def test_paired_differences_pair_by_scenario_and_reach_the_outputs() -> None:
+    outs = [
+        out("local-robust", "a", 400, 0.0),
+        out("local-robust", "b", 300, 0.0),
+        out("x", "b", 220, 0.1),  # x ran the scenarios in the other order
+        out("x", "a", 380, 0.0),
+    ]
+    res = CompareResult(["local-robust", "x"], ["a", "b"], outs)
+    values, ref = paired_values(res, "x", "local-robust", "energy_per_frame_mj")
+    assert values.tolist() == [220, 380] and ref.tolist() == [300, 400]  # paired by scenario, not position
+    s = summarise(res)["x"]
+    d = s["energy_per_frame_mj_diff_vs_local_robust"]
+    # differences -80 and -20: mean -50, sd 42.43, t(0.975, 1) = 12.706
+    assert d.mean == -50.0 and d.half_width == pytest.approx(12.7062047 * 30.0, rel=1e-6)
+    assert s["risky_rate_diff_vs_local_robust"].mean == pytest.approx(0.05)
+    assert summarise(res)["local-robust"]["energy_per_frame_mj_diff_vs_local_robust"].mean == 0.0
+    text = summary_markdown(res, "t")
+    row = next(line for line in text.splitlines() if line.startswith("| `x` |"))
+    assert "-50.0 [-431.2, 331.2]" in row and "+5.0 [" in row
+    rows = {r["policy"]: r for r in csv.DictReader(io.StringIO(summary_csv(res)))}
+    assert float(rows["x"]["energy_per_frame_mj_diff_vs_local_robust"]) == -50.0
+    assert float(rows["x"]["energy_per_frame_mj_diff_vs_local_robust_low"]) == pytest.approx(-50.0 - 381.186141)
+    assert float(rows["x"]["energy_saving_vs_local_robust"]) == pytest.approx(1 - 600 / 700)
+    assert rows["x"]["scenarios"] == "2"
+
+
+def test_scenario_index_by_name_or_number() -> None:
+    res = CompareResult(["p"], ["seed-1", "seed-2", "seed-3"], [])
+    assert scenario_index(res, "seed-2") == 1
+    assert scenario_index(res, 2) == 2 and scenario_index(res, -1) == 2 and scenario_index(res, "0") == 0
+    with pytest.raises(ValueError, match="seed-1, seed-2, seed-3"):
+        scenario_index(res, "seed-9")
+    with pytest.raises(ValueError, match="out of range"):
+        scenario_index(res, 3)
+
+
+def test_timeline_draws_the_chosen_scenario(suite: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[str] = []
+    real = plots.timeline
+
+    def spy(path: Path, scenario, cat, runs, deadline_ms=None):  # type: ignore[no-untyped-def]
+        drawn.append(Path(scenario.path).stem)
+        assert all(len(r.mode) == scenario.frames for r in runs.values())
+        real(path, scenario, cat, runs, deadline_ms)
+
+    monkeypatch.setattr(plots, "timeline", spy)
+    compare(suite, ["local-robust", "random"], tmp_path / "c", timeline_scenario="seed-3")
+    assert drawn == ["seed-3"] and (tmp_path / "c" / "timeline.png").stat().st_size > 0
+    assert "`timeline.png` (scenario `seed-3`;" in (tmp_path / "c" / "summary.md").read_text()
+    assert (tmp_path / "c" / "summary.csv").read_text().startswith("policy,scenarios,energy_per_frame_mj,")
