@@ -68,7 +68,15 @@ def skeleton(busy_s: list[float], tail_s: list[float], offloaded: list[bool], pe
         if off:
             done = env.event()
             arrive = env.timeout(0.3 * tail)
-            arrive.callbacks.append(lambda _: env.timeout(0.3 * tail).callbacks.append(lambda _: done.succeed()))
+            finish = done
+
+            def served(_: object) -> None:
+                finish.succeed()
+
+            def at_server(_: object) -> None:
+                env.timeout(0.3 * tail).callbacks.append(served)
+
+            arrive.callbacks.append(at_server)
         yield env.timeout(busy)
         acc.release(req)
         if done is not None:
@@ -148,7 +156,9 @@ class NoOpEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = like.action_space
         self._frames = frames
         self._t = 0
-        self._obs = np.zeros(self.observation_space.shape, dtype=np.float32)
+        shape = self.observation_space.shape
+        assert shape is not None
+        self._obs: np.ndarray = np.zeros(shape, dtype=np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -165,7 +175,8 @@ class NoOpEnv(gym.Env[np.ndarray, np.int64]):
 def env_steps_per_s(env_id: str, steps: int) -> float:
     env = gym.make(env_id)
     rng = np.random.default_rng(0)
-    actions = rng.integers(env.action_space.n, size=steps).tolist()
+    n_actions = int(getattr(env.action_space, "n", 0))
+    actions = rng.integers(n_actions, size=steps).tolist()
     env.reset(seed=0)
     t = time.perf_counter()
     for a in actions:
@@ -239,12 +250,13 @@ def bench_ppo(steps: int, repeats: int, env_id: str = "romanus/Default-v0") -> d
     import torch
 
     torch.set_num_threads(1)
-    real_rates, noop_rates = [], []
+    real_rates: list[float] = []
+    noop_rates: list[float] = []
     real = gym.make(env_id)
     ppo_steps_per_s(NoOpEnv(real, 600), 2048)  # warm-up: torch and SB3 first-call costs
     for rep in range(repeats):
         real = gym.make(env_id)
-        noop = NoOpEnv(real, real.unwrapped.frames_per_episode)
+        noop = NoOpEnv(real, int(getattr(real.unwrapped, "frames_per_episode", 600)))
         pair = [(real_rates, real), (noop_rates, noop)]
         for rates, env in pair if rep % 2 == 0 else pair[::-1]:  # alternate the order: drift hits both
             rates.append(ppo_steps_per_s(env, steps))

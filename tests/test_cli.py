@@ -79,6 +79,7 @@ def test_modes_lists_the_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"camera", "range"} <= {g for r in rows for g in r["placement"]}
 
 
+@pytest.mark.slow
 def test_console_script_runs_in_a_fresh_process() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "romanus.cli", "simulate", "--frames", "50", "--json"],
@@ -152,7 +153,13 @@ def test_reproduce_runs_the_whole_study_on_tiny_budgets(tmp_path: Path, capsys: 
     assert len(list((tmp_path / "st" / "training" / "trials").iterdir())) == 2
 
 
-ENV_FORMS = ("highway_5g", "Highway_5G", "romanus/Highway5G-v0", "romanus:romanus/Highway5G-v0", "YAML")
+ENV_FORMS = (
+    "highway_5g",
+    *(
+        pytest.param(f, marks=pytest.mark.slow)
+        for f in ("Highway_5G", "romanus/Highway5G-v0", "romanus:romanus/Highway5G-v0", "YAML")
+    ),
+)
 
 
 @pytest.mark.parametrize("form", ENV_FORMS)

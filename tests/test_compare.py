@@ -106,6 +106,7 @@ def test_robust_agnostic_is_riskier_than_local_robust_in_bad_weather(suite: list
     assert rates["robust-agnostic"] > 0.5  # its cheapest modes are camera branches, not robust here
 
 
+@pytest.mark.slow
 def test_serial_and_parallel_results_are_identical(suite: list[Path], tmp_path: Path) -> None:
     policies = ["local-robust", "scene-aware-greedy", "random"]
     compare(suite, policies, tmp_path / "serial", workers=1)

@@ -110,6 +110,7 @@ def _make_in_child(queue: Any) -> None:
     queue.put((obs.tobytes(), env.action_space.n))
 
 
+@pytest.mark.slow
 def test_make_works_in_a_spawned_subprocess() -> None:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -151,6 +152,7 @@ def test_masks_are_exactly_the_modes_that_cannot_run() -> None:
     assert RomanusEnv("default").action_masks().all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", IDS)
 @pytest.mark.parametrize("observation", ["vehicle", "oracle", "risk"])
 def test_random_actions_keep_observations_finite_and_in_bounds(env_id: str, observation: str) -> None:
@@ -237,6 +239,7 @@ def test_docs_describe_every_feature() -> None:
             assert f"`{key}`" in text, key
 
 
+@pytest.mark.slow
 def test_tiny_ppo_and_maskable_ppo_train() -> None:
     import torch
     from sb3_contrib import MaskablePPO

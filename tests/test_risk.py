@@ -43,6 +43,7 @@ def _mode(sim: Simulator, name: str) -> int:
     return next(i for i, m in enumerate(sim.catalogue.modes) if m.name == name)
 
 
+@pytest.mark.slow
 def test_estimate_matches_the_simulated_miss_frequency_on_a_steady_link() -> None:
     """Constant capacity, idle server: the miss probability is the RTT tail beyond the slack.
     The estimate (from measured RTTs) must match the frequency the simulator produces."""

@@ -75,6 +75,7 @@ def test_recording_twice_gives_identical_files(tmp_path: Path) -> None:
     assert record_scenario(preset, 4, 20.0).checksum != Scenario.load(a).checksum
 
 
+@pytest.mark.slow
 def test_replay_is_byte_identical_across_processes(recorded: Path, tmp_path: Path) -> None:
     outs = []
     for i in range(2):

@@ -35,6 +35,7 @@ def metrics(path: Path) -> list[tuple[str, ...]]:
     return [tuple(r[k] for k in keys) for r in rows]
 
 
+@pytest.mark.slow
 def test_tiny_sweep_survives_a_kill_and_finishes_only_what_is_missing(tmp_path: Path) -> None:
     sweep = tmp_path / "tiny.yml"
     sweep.write_text(TINY)
@@ -69,6 +70,7 @@ def test_tiny_sweep_survives_a_kill_and_finishes_only_what_is_missing(tmp_path: 
     assert (out / "pareto.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_does_not_stop_the_sweep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -75,6 +75,7 @@ def run_train(tiny: dict[str, Path], out: Path, *extra: str, algo: str = "maskab
     return run
 
 
+@pytest.mark.slow
 def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = run_train(tiny, tmp_path / "runs")
     assert run.name.startswith("Default-v0__maskable_ppo__0__")
@@ -111,6 +112,7 @@ def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, caps
     assert out["scenarios"] == 2 and len(out["runs"]) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_and_resume_continues_to_the_total(
     tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,6 +153,7 @@ def first_actions(run: Path, n: int = 60) -> list[int]:
     return acts
 
 
+@pytest.mark.slow
 def test_same_seed_same_first_actions(tiny: dict[str, Path], tmp_path: Path) -> None:
     a = run_train(tiny, tmp_path / "a", seed=3)
     b = run_train(tiny, tmp_path / "b", seed=3)
