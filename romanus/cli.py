@@ -124,46 +124,18 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _save_figure(fig: object, path: str) -> None:
-    """Render a matplotlib figure and write it atomically (format from the suffix)."""
-    import io
-    from pathlib import Path
-
-    from romanus.fileio import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=120, format=Path(path).suffix.lstrip(".") or "png")  # type: ignore[attr-defined]
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _cmd_trace_info(args: argparse.Namespace) -> int:
-    from romanus.traces import _window_rates, load_trace, trace_stats
+    from romanus.traces import _window_rates as window_rates
+    from romanus.traces import load_trace, trace_stats
 
     trace = load_trace(args.file, args.format)
     stats = trace_stats(trace, args.window_ms)
     out = {"file": args.file, "format": trace.format, "sha256": trace.sha256, **stats}
     if args.plot:
-        import matplotlib
+        from romanus import plots
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy as np
-
-        w = _window_rates(trace, args.window_ms / 1000.0)
-        t = np.arange(len(w)) * args.window_ms / 1000.0
-        fig, ax = plt.subplots(figsize=(10, 3.2))
-        ax.step(t, w, where="post", lw=0.8, color="tab:blue", label=f"capacity ({args.window_ms:g} ms windows)")
-        ax.fill_between(
-            t, 0, w.max() if len(w) else 1, where=w <= 0, step="post", color="tab:red", alpha=0.2, label="outage"
-        )
-        ax.axhline(stats["mean_mbps"], color="k", lw=0.8, ls="--", label=f"mean {stats['mean_mbps']:.2f} Mbit/s")
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("capacity (Mbit/s)")
-        ax.set_title(f"{args.file} ({trace.format})")
-        ax.legend(loc="upper right", fontsize=8)
-        fig.tight_layout()
-        _save_figure(fig, args.plot)
-        plt.close(fig)
+        rates = window_rates(trace, args.window_ms / 1000.0)
+        plots.trace_capacity(args.plot, rates, args.window_ms, stats["mean_mbps"], f"{args.file} ({trace.format})")
     if args.json:
         print(json.dumps(out))
         return 0

@@ -656,3 +656,20 @@ def sweep_pareto(path: Path | str, points: Sequence[SweepPoint], title: str) -> 
     ax.set_title("\n".join(textwrap.wrap(f"{title} ({note})", 90)), fontsize=9)
     fig.tight_layout()
     save(fig, path)
+
+
+def trace_capacity(path: Path | str, rates_mbps: np.ndarray, window_ms: float, mean_mbps: float, title: str) -> None:
+    """A capacity trace over time in ``window_ms`` windows, outages shaded, its mean marked."""
+    t = np.arange(len(rates_mbps)) * window_ms / 1000.0
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    ax.step(t, rates_mbps, where="post", lw=0.8, color="tab:blue", label=f"capacity ({window_ms:g} ms windows)")
+    top = float(rates_mbps.max()) if len(rates_mbps) and rates_mbps.max() > 0 else 1.0
+    ax.fill_between(t, 0, top, where=rates_mbps <= 0, step="post", color="tab:red", alpha=0.2, label="outage")
+    ax.axhline(mean_mbps, color="k", lw=0.8, ls="--", label=f"mean {mean_mbps:.2f} Mbit/s")
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("capacity (Mbit/s)")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    save(fig, path)
