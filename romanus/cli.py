@@ -538,9 +538,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"romanus {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="let model files that cannot be loaded safely (weights only) be unpickled: runs code from the file",
+    )
     # global flags work after the subcommand too
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--trust-model", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("simulate", parents=[common], help="run a fixed policy on a preset and print its KPIs")
@@ -745,6 +751,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from romanus.scenario import ScenarioError
     from romanus.traces import TraceError
 
+    if args.trust_model:  # read by every process that loads an agent, pool workers included
+        import os
+
+        from romanus.train.agent import TRUST_ENV
+
+        os.environ[TRUST_ENV] = "1"
     try:
         if getattr(args, "env", None) and args.command not in ("train", "reproduce", "evaluate"):
             from romanus.env.registration import preset_ref

@@ -142,8 +142,9 @@ def test_ctrl_c_checkpoints_and_resume_continues_to_the_total(
 def first_actions(run: Path, n: int = 60) -> list[int]:
     from romanus.train.agent import load_agent
 
-    model = load_agent("maskable_ppo", str(run / "final_model.zip"))
     env = RomanusEnv("default")
+    config = yaml.safe_load((run / "config.yml").read_text())
+    model = load_agent("maskable_ppo", str(run / "final_model.zip"), config, len(env.stack.observation.features), 47)
     obs, _ = env.reset(seed=123)
     acts = []
     for _ in range(n):

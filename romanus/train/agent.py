@@ -1,4 +1,4 @@
-"""Trained agents as policies: the same ``act(ctx)`` face as every fixed policy.
+"""Trained agents as policies: the same ``act(view)`` face as every fixed policy.
 
 A policy spec names a model: ``ppo:RUN_DIR`` (the run's best model, else its final model,
 else its newest checkpoint), ``ppo:path/to/model.zip``, or ``agent:RUN_DIR`` (the algorithm
@@ -10,10 +10,16 @@ found by searching elsewhere.
 from __future__ import annotations
 
 import functools
+import io
+import json
+import logging
+import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from romanus.config import Preset
@@ -23,7 +29,9 @@ from romanus.train.algorithms import ALGORITHMS, algorithm
 from romanus.vehicle.decision import DecisionStack
 from romanus.vehicle.view import VehicleView
 
-__all__ = ["AgentPolicy", "algo_class", "is_agent_spec", "load_agent", "resolve_model"]
+__all__ = ["TRUST_ENV", "AgentPolicy", "algo_class", "is_agent_spec", "load_agent", "resolve_model"]
+
+log = logging.getLogger(__name__)
 
 
 def algo_class(algo: str) -> Any:
@@ -45,7 +53,7 @@ def resolve_model(spec: str) -> tuple[str, Path, dict[str, Any]]:
     algo, _, target = spec.partition(":")
     path = Path(target)
     config: dict[str, Any] = {}
-    run_dir = path if path.is_dir() else (path.parent if (path.parent / "config.yml").is_file() else None)
+    run_dir = path if path.is_dir() else next((d for d in path.parents[:2] if (d / "config.yml").is_file()), None)
     if run_dir is not None and (run_dir / "config.yml").is_file():
         loaded = yaml.safe_load((run_dir / "config.yml").read_text())
         config = loaded if isinstance(loaded, dict) else {}
@@ -69,10 +77,75 @@ def resolve_model(spec: str) -> tuple[str, Path, dict[str, Any]]:
     return algo, path, config
 
 
-@functools.lru_cache(maxsize=4)
-def load_agent(algo: str, path: str) -> Any:
-    """Load a model once per process (its zip holds pickles: only load what you trust)."""
-    return algo_class(algo).load(path, device="cpu")
+#: set to 1 (``--trust-model`` does) to let romanus unpickle model files it cannot load safely
+TRUST_ENV = "ROMANUS_TRUST_MODELS"
+_MAX_MEMBER_BYTES = 256 * 2**20
+
+
+def _member(archive: zipfile.ZipFile, name: str, path: str) -> bytes:
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise ValueError(f"{path}: not a stable-baselines3 model (no {name} in the zip)") from None
+    if info.file_size > _MAX_MEMBER_BYTES:
+        raise ValueError(f"{path}: {name} declares {info.file_size} bytes, more than a romanus model holds")
+    return archive.read(info)
+
+
+def _net_arch(path: str, config: dict[str, Any], data: dict[str, Any]) -> list[int] | None:
+    """The hidden layers the model was built with: from its run's config.yml, else from the
+    zip's plain-JSON policy kwargs; None when neither says (then only a trusted load works)."""
+    hp = config.get("hyperparams") if isinstance(config.get("hyperparams"), dict) else None
+    kwargs = hp.get("policy_kwargs") if hp else data.get("policy_kwargs")
+    arch = kwargs.get("net_arch") if isinstance(kwargs, dict) else None
+    if isinstance(arch, list | tuple) and arch and all(isinstance(n, int) and 0 < n <= 65536 for n in arch):
+        return [int(n) for n in arch]
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(algo: str, path: str, net_arch: tuple[int, ...] | None, obs_dim: int, n_actions: int) -> Any:
+    import torch
+    from gymnasium import spaces
+
+    cls = algo_class(algo)
+    if net_arch is None:
+        if os.environ.get(TRUST_ENV) != "1":
+            raise ValueError(
+                f"{path}: cannot rebuild this model without unpickling it (no run config.yml beside it and no "
+                "plain net_arch in the zip); pass --trust-model to load it anyway (runs code from the file)"
+            )
+        log.warning("unpickling %s (--trust-model): only do this for files you trust", path)
+        return cls.load(path, device="cpu").policy
+    with zipfile.ZipFile(path) as archive:
+        weights = _member(archive, "policy.pth", path)
+    state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    obs_space = spaces.Box(0.0, 1.0, shape=(obs_dim,), dtype=np.float32)
+    policy = cls.policy_aliases["MlpPolicy"](
+        obs_space, spaces.Discrete(n_actions), lambda _: 0.0, net_arch=list(net_arch)
+    )
+    try:
+        policy.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ValueError(f"{path}: its weights do not fit this world's spaces or network ({first})") from None
+    policy.set_training_mode(False)
+    return policy
+
+
+def load_agent(algo: str, path: str, config: dict[str, Any], obs_dim: int, n_actions: int) -> Any:
+    """The trained policy network of a model file, loaded without unpickling anything: the
+    network is rebuilt from the run's recorded config (or the zip's plain-JSON kwargs) and
+    only its tensors are read (``torch.load(..., weights_only=True)``). A file that cannot be
+    loaded so needs ``--trust-model`` (environment ``ROMANUS_TRUST_MODELS=1``), which unpickles
+    it. Cached per process."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(_member(archive, "data", path))
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable model file ({exc})") from None
+    arch = _net_arch(path, config, data if isinstance(data, dict) else {})
+    return _load_cached(algo, path, None if arch is None else tuple(arch), obs_dim, n_actions)
 
 
 class AgentPolicy(Policy):
@@ -92,7 +165,6 @@ class AgentPolicy(Policy):
         algo, path, config = resolve_model(spec)
         self.name = spec
         self._maskable = algorithm(algo).maskable
-        self.model = load_agent(algo, str(path))
         env_cfg = config.get("env_config", {}) if config else {}
         budget = env_cfg.get("shield")
         scale = env_cfg.get("energy_scale_mj")
@@ -105,12 +177,14 @@ class AgentPolicy(Policy):
         )
         self.sees_future = self.stack.sees_future
         self.reset()
-        want = self.stack.observation.space.shape
+        #: the trained policy network (an SB3 policy: ``predict(obs, deterministic=True)``)
+        self.model = load_agent(algo, str(path), config, len(self.stack.observation.features), len(catalogue))
         got = self.model.observation_space.shape
-        if got != want or self.model.action_space.n != len(catalogue):
+        if got != (len(self.stack.observation.features),) or self.model.action_space.n != len(catalogue):
             raise ValueError(
                 f"{spec}: the model expects observations {got} and {self.model.action_space.n} actions; this world "
-                f"gives {want} and {len(catalogue)} (trained on another preset or observation?)"
+                f"gives {len(self.stack.observation.features)} and {len(catalogue)} (trained on another preset or "
+                "observation?)"
             )
 
     def reset(self, seed: int | None = None) -> None:
