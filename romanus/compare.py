@@ -4,7 +4,8 @@ Every policy replays every scenario (common random numbers); tasks run serially 
 process pool and give identical results either way. Outputs (``out/``):
 
 - ``results.csv``: one row per policy x scenario (columns in :data:`RESULT_COLUMNS`);
-- ``frames/<policy>__<scenario>.parquet``: the per-frame records of each run;
+- ``frames/<policy>__<scenario>.parquet``: the per-frame records of each run (a trained
+  agent's file name adds a hash of its full spec, so two models of one run never collide);
 - ``summary.md`` and ``summary.csv``: per policy, means with 95 % Student-t confidence
   intervals over scenarios; the paired differences against ``local-robust`` (energy, risky
   rate) with their Student-t intervals; and the paper's two headline metrics (energy saving vs
@@ -13,16 +14,24 @@ process pool and give identical results either way. Outputs (``out/``):
 - ``pareto.png``, ``latency_cdf.png``, ``timeline.png`` (one scenario, ``timeline_scenario``),
   ``modes_per_scene.png`` (:mod:`romanus.plots`, which is handed the data and imports nothing
   from here).
+
+Outputs are made in a private folder inside ``out/`` and published together under a lock:
+the files a comparison owns (:data:`OWNED`) are replaced as a set, so a re-run leaves no stale
+frame logs and two comparisons writing to one folder never mix their files.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import io
 import logging
 import math
 import multiprocessing as mp
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -138,7 +147,7 @@ def run_one(policy: str, scenario_path: str, frames_dir: str | None, factory: Po
     frames = drive(sim, pol, sc.frames)
     name = Path(scenario_path).stem
     if frames_dir is not None:
-        _write_parquet(frames, sim, Path(frames_dir) / f"{_safe(display_name(policy))}__{name}.parquet")
+        _write_parquet(frames, sim, Path(frames_dir) / f"{frame_log_stem(policy)}__{name}.parquet")
     k = kpis(frames)
     row = {"policy": policy, "scenario": name, "seed": sc.seed, "checksum": sc.checksum, **k}
     row["frames"] = int(k["frames"])
@@ -166,6 +175,42 @@ def display_name(policy: str) -> str:
 
 def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def frame_log_stem(policy: str) -> str:
+    """The frame-log file name of a policy: its name, or for a trained agent its short name
+    plus a hash of the full spec (``best_model.zip`` and ``final_model.zip`` of one run differ)."""
+    if ":" not in policy:
+        return _safe(policy)
+    return f"{_safe(display_name(policy))}-{hashlib.sha256(policy.encode()).hexdigest()[:8]}"
+
+
+#: what a comparison writes into its output folder (replaced as a set on publishing)
+OWNED = (
+    "frames",
+    "results.csv",
+    "summary.md",
+    "summary.csv",
+    "pareto.png",
+    "latency_cdf.png",
+    "timeline.png",
+    "modes_per_scene.png",
+)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move a finished comparison from ``staging`` into ``out``, replacing what an earlier one
+    left there, under a lock (concurrent comparisons into one folder publish one at a time)."""
+    with open(out / ".compare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in OWNED:
+            old = out / name
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
 
 
 def _write_parquet(frames: FrameLog, sim: Simulator, path: Path) -> None:
@@ -217,7 +262,30 @@ def compare(
     """Run every policy on every scenario; write the outputs into ``out_dir`` (if given), the
     timeline figure of scenario ``timeline_scenario`` (index or name, see :func:`scenario_index`)."""
     paths = [str(Path(p)) for p in scenarios]
-    frames_dir = None if out_dir is None else str(Path(out_dir) / "frames")
+    staging: Path | None = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".compare-", dir=out_dir))
+    try:
+        result = _compare(paths, policies, staging, workers, progress)
+        if staging is not None and out_dir is not None:
+            write_outputs(result, staging, _load(paths[0]), timeline_scenario=timeline_scenario)
+            _publish(staging, Path(out_dir))
+            log.info("wrote %s", os.fspath(out_dir))
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _compare(
+    paths: list[str],
+    policies: Sequence[str],
+    staging: Path | None,
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> CompareResult:
+    frames_dir = None if staging is None else str(staging / "frames")
     tasks = [(p, s, frames_dir) for p in policies for s in paths]
     if workers > 1 and len(tasks) > 1:
         ctx = mp.get_context("spawn")  # safe with torch and threads in the parent
@@ -233,10 +301,7 @@ def compare(
             outputs.append(_run_star(task))
             if progress is not None:
                 progress(1)
-    result = CompareResult(list(policies), [Path(p).stem for p in paths], outputs, paths)
-    if out_dir is not None:
-        write_outputs(result, Path(out_dir), _load(paths[0]), timeline_scenario=timeline_scenario)
-    return result
+    return CompareResult(list(policies), [Path(p).stem for p in paths], outputs, paths)
 
 
 def write_results_csv(result: CompareResult, path: Path) -> None:
@@ -477,4 +542,3 @@ def write_outputs(result: CompareResult, out: Path, first: Scenario, *, timeline
         cat,
         {lab: result.by_policy(p) for lab, p in zip(labels, result.policies, strict=True)},
     )
-    log.info("wrote %s", os.fspath(out))

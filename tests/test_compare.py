@@ -226,3 +226,39 @@ def test_timeline_draws_the_chosen_scenario(suite: list[Path], tmp_path: Path, m
     assert drawn == ["seed-3"] and (tmp_path / "c" / "timeline.png").stat().st_size > 0
     assert "`timeline.png` (scenario `seed-3`;" in (tmp_path / "c" / "summary.md").read_text()
     assert (tmp_path / "c" / "summary.csv").read_text().startswith("policy,scenarios,energy_per_frame_mj,")
+
+
+def test_a_rerun_replaces_its_outputs_as_a_set(suite: list[Path], tmp_path: Path) -> None:
+    """No stale frame logs after a smaller re-run; no staging folder left behind."""
+    out = tmp_path / "out"
+    compare(suite[:2], ["local-robust", "offload-all", "random"], out)
+    assert len(list((out / "frames").glob("*.parquet"))) == 6
+    (out / "mine.txt").write_text("a user's file")
+    compare(suite[:2], ["local-robust"], out)
+    assert sorted(p.name.split("__")[0] for p in (out / "frames").glob("*.parquet")) == ["local-robust"] * 2
+    assert (out / "mine.txt").read_text() == "a user's file"  # only what a comparison owns is replaced
+    assert not [p for p in out.iterdir() if p.name.startswith(".compare-")]
+
+
+def test_concurrent_comparisons_into_one_folder_do_not_mix(suite: list[Path], tmp_path: Path) -> None:
+    import threading
+
+    out = tmp_path / "out"
+    runs = [["local-robust", "offload-all"], ["random", "oracle"]]
+    threads = [threading.Thread(target=compare, args=(suite[:2], p, out)) for p in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    table = (out / "results.csv").read_text()
+    logs = {p.name.split("__")[0] for p in (out / "frames").glob("*.parquet")}
+    winner = next(r for r in runs if r[0] in table)
+    assert logs == set(winner)  # the frame logs belong to the run whose table is there
+    assert all(p not in table for p in next(r for r in runs if r is not winner))
+
+
+def test_two_models_of_one_run_get_their_own_frame_logs() -> None:
+    from romanus.compare import frame_log_stem
+
+    a, b = frame_log_stem("ppo:runs/x/best_model.zip"), frame_log_stem("ppo:runs/x/final_model.zip")
+    assert a != b and a.startswith("ppo_x-") and frame_log_stem("local-robust") == "local-robust"
