@@ -28,12 +28,10 @@ import hashlib
 import io
 import logging
 import math
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +45,7 @@ from romanus.sim.records import FrameLog, kpis
 from romanus.sim.simulator import Simulator, build_catalogue
 from romanus.stats import MeanCI, RatioCI, mean_ci, paired_difference, reduction_ci
 from romanus.vehicle.view import drive
+from romanus.workers import worker_pool
 
 __all__ = [
     "PAIRED_METRICS",
@@ -288,8 +287,7 @@ def _compare(
     frames_dir = None if staging is None else str(staging / "frames")
     tasks = [(p, s, frames_dir) for p in policies for s in paths]
     if workers > 1 and len(tasks) > 1:
-        ctx = mp.get_context("spawn")  # safe with torch and threads in the parent
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with worker_pool(workers) as pool:
             outputs = []
             for out in pool.map(_run_star, tasks, chunksize=max(1, len(tasks) // (workers * 8))):
                 outputs.append(out)

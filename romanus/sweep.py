@@ -34,13 +34,12 @@ import itertools
 import json
 import logging
 import math
-import multiprocessing as mp
 import os
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ import yaml
 
 from romanus.configio import ConfigError, Invalid, build, field
 from romanus.fileio import atomic_write_bytes
+from romanus.workers import worker_pool
 
 __all__ = ["SweepConfig", "load_sweep", "run_sweep", "run_trial", "trials_of"]
 
@@ -270,7 +270,7 @@ def run_sweep(
     tasks = [(t, str(out), eval_dirs[t["env_id"]]) for t in trials]
     if backend == "local":
         if workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            with worker_pool(workers) as pool:
                 for fut in as_completed([pool.submit(_star, task) for task in tasks]):
                     fut.result()
                     if progress is not None:

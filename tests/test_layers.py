@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "romanus.configio",
             "romanus.config",
             "romanus.cliargs",
+            "romanus.workers",
             "romanus.stats",
             "romanus.traces",
         ),
