@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "romanus.cliargs",
             "romanus.stats",
             "romanus.traces",
+            "romanus.drives",
         ),
     ),
     ("pipeline", ("romanus.pipeline",)),
