@@ -39,6 +39,7 @@ line. This module is a foundation layer: numpy and the standard library only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import math
@@ -65,6 +66,7 @@ __all__ = [
     "downlink_capacity",
     "downlink_samples",
     "drive_stats",
+    "find_drives",
     "fix_rows",
     "handovers",
     "haversine_m",
@@ -78,6 +80,7 @@ __all__ = [
     "positions",
     "uplink_capacity",
     "uplink_samples",
+    "window",
 ]
 
 _MAX_BYTES = 64 * 1024 * 1024
@@ -455,6 +458,33 @@ def _place(seconds: np.ndarray) -> np.ndarray:
     return (seconds - seconds[0]).astype(np.float64) + j / k
 
 
+def find_drives(directory: str | Path) -> list[Path]:
+    """The G-NetTrack logs in ``directory`` (not recursive), sorted by name (the irish-5g names
+    start with the drive's date and time, so this is also time order)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise DriveError(str(directory), "not a directory")
+    return sorted(p for p in root.iterdir() if p.is_file() and is_gnettrack(p))
+
+
+def window(drive: Drive, start_s: float, duration_s: float) -> Drive:
+    """The samples of ``drive`` with ``start_s <= time_s <= start_s + duration_s``, as a drive of
+    its own whose time starts at its first sample (a scenario per window of a long drive)."""
+    keep = (drive.time_s >= start_s - 1e-9) & (drive.time_s <= start_s + duration_s + 1e-9)
+    if keep.sum() < 2:
+        raise DriveError(drive.source, f"the window {start_s:g}+{duration_s:g} s holds fewer than two samples")
+    first = int(np.argmax(keep))
+    arrays = {
+        f.name: getattr(drive, f.name)[keep]
+        for f in dataclasses.fields(drive)
+        if isinstance(getattr(drive, f.name), np.ndarray)
+    }
+    arrays["time_s"] = arrays["time_s"] - drive.time_s[first]
+    offset = _dt.timedelta(seconds=math.floor(float(drive.time_s[first])))
+    start = (_dt.datetime.fromisoformat(drive.start) + offset).isoformat()
+    return dataclasses.replace(drive, name=f"{drive.name}@{float(drive.time_s[first]):g}s", start=start, **arrays)
+
+
 # --- capacity -------------------------------------------------------------------------------
 
 
@@ -491,9 +521,10 @@ def downlink_capacity(drive: Drive, idle: str = "hold") -> Trace:
     return _trace(drive, downlink_samples(drive, idle), "downlink")
 
 
-def _families(drive: Drive) -> np.ndarray:
-    names = np.asarray([mode_family(m) for m in drive.mode_names], dtype=object)
-    return names[drive.network_mode.astype(np.int64)]
+def _per_sample(drive: Drive, per_family: Mapping[str, float], default: float) -> np.ndarray:
+    """A per-family value looked up once per mode name, then indexed by each sample's mode."""
+    by_mode = np.asarray([per_family.get(mode_family(m), default) for m in drive.mode_names], dtype=np.float64)
+    return by_mode[drive.network_mode.astype(np.int64)]
 
 
 def uplink_samples(
@@ -505,9 +536,8 @@ def uplink_samples(
     idle: str = "hold",
 ) -> np.ndarray:
     """Per-sample derived uplink capacity (Mbit/s); see :func:`uplink_capacity`."""
-    table = dict(UL_DL_RATIO if ratios is None else ratios)
-    fam = _families(drive)
-    ratio = np.asarray([table.get(f, table.get("unknown", UL_DL_RATIO["unknown"])) for f in fam], dtype=np.float64)
+    table = UL_DL_RATIO if ratios is None else ratios
+    ratio = _per_sample(drive, table, table.get("unknown", UL_DL_RATIO["unknown"]))
     by_ratio = downlink_samples(drive, idle) * ratio
     if model == "dl_ratio":
         return by_ratio

@@ -305,6 +305,27 @@ def test_interruptions_zero_capacity_and_keep_the_duration() -> None:
     assert apply_interruptions(trace, []) is trace
 
 
+def test_a_window_is_a_drive_of_its_own(tmp_path: Path) -> None:
+    d = load_drive(write(tmp_path, [row(s, DL_bitrate=str(1000 * (s + 1))) for s in (0, 1, 1, 2, 3, 4, 5)]))
+    w = drives.window(d, 1.5, 2.0)  # times 1.5, 2, 3 (of 0, 1, 1.5, 2, 3, 4, 5)
+    np.testing.assert_allclose(w.time_s, [0.0, 0.5, 1.5])
+    assert w.dl_mbps.tolist() == [2.0, 3.0, 4.0] and w.line.tolist() == [4, 5, 6]
+    assert w.name == f"{d.name}@1.5s" and w.start == "2020-01-16T07:00:01"
+    assert downlink_capacity(w).integral_mbit() == pytest.approx(3.0 * 0.5 + 4.0 * 1.0)
+    with pytest.raises(DriveError, match="fewer than two samples"):
+        drives.window(d, 10.0, 5.0)
+
+
+def test_find_drives_lists_gnettrack_logs_only(tmp_path: Path) -> None:
+    b = write(tmp_path, [row(0), row(1)], "B_2020.02.13_13.03.24.csv")
+    a = write(tmp_path, [row(0), row(1)], "B_2019.12.16_07.22.43.csv")
+    (tmp_path / "README.md").write_text("# notes\n")
+    (tmp_path / "cooked.txt").write_text("0 1\n1 2\n")
+    assert drives.find_drives(tmp_path) == [a, b]
+    with pytest.raises(DriveError, match="not a directory"):
+        drives.find_drives(tmp_path / "absent")
+
+
 # --- KPIs and statistics --------------------------------------------------------------------
 
 
