@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from romanus import drives
 from romanus.drives import (
@@ -324,6 +326,48 @@ def test_find_drives_lists_gnettrack_logs_only(tmp_path: Path) -> None:
     assert drives.find_drives(tmp_path) == [a, b]
     with pytest.raises(DriveError, match="not a directory"):
         drives.find_drives(tmp_path / "absent")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    durations=st.lists(st.floats(0.05, 3.0), min_size=1, max_size=8),
+    rates=st.lists(st.floats(0.0, 100.0), min_size=8, max_size=8),
+    cuts=st.lists(st.tuples(st.floats(-2.0, 20.0), st.floats(0.0, 2.0)), max_size=6),
+)
+def test_interruptions_remove_exactly_the_capacity_of_their_union(
+    durations: list[float], rates: list[float], cuts: list[tuple[float, float]]
+) -> None:
+    trace = Trace("t", "test", "", np.asarray(durations), np.asarray(rates[: len(durations)]))
+    edges = np.concatenate([[0.0], np.cumsum(trace.durations_s)])
+    cum = np.concatenate([[0.0], np.cumsum(trace.durations_s * trace.rates_mbps)])
+    # the union of the intervals, clipped to the trace, merged
+    spans = sorted((max(0.0, a), min(edges[-1], a + d)) for a, d in cuts if d > 0 and a + d > 0 and a < edges[-1])
+    merged: list[list[float]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    lost = sum(np.interp(b, edges, cum) - np.interp(a, edges, cum) for a, b in merged)
+    cut = apply_interruptions(trace, cuts)
+    assert cut.duration_s == pytest.approx(trace.duration_s, abs=1e-9)
+    assert (cut.durations_s > 0).all()
+    assert cut.integral_mbit() == pytest.approx(trace.integral_mbit() - lost, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), min_size=2, max_size=30))
+def test_placement_is_strictly_increasing_inside_each_second(steps: list[tuple[int, int]]) -> None:
+    seconds = []
+    now = 0
+    for gap, repeat in steps:
+        now += gap if seconds else 0
+        if seconds and gap == 0 and seconds[-1] == now:
+            continue  # keep at most ``repeat`` rows per second as generated
+        seconds += [now] * repeat
+    placed = drives._place(np.asarray(seconds, dtype=np.int64))
+    assert (np.diff(placed) > 0).all()
+    np.testing.assert_array_equal(np.floor(placed + 1e-12), np.asarray(seconds) - seconds[0])
 
 
 # --- KPIs and statistics --------------------------------------------------------------------
