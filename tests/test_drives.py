@@ -358,7 +358,7 @@ def test_interruptions_remove_exactly_the_capacity_of_their_union(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), min_size=2, max_size=30))
 def test_placement_is_strictly_increasing_inside_each_second(steps: list[tuple[int, int]]) -> None:
-    seconds = []
+    seconds: list[int] = []
     now = 0
     for gap, repeat in steps:
         now += gap if seconds else 0
