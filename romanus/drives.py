@@ -230,12 +230,13 @@ class UplinkCqiModel:
 # --- the drive ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Drive:
-    """One G-NetTrack drive log as per-sample arrays (``n`` samples, file order).
+    """One G-NetTrack drive log as per-sample arrays (``n`` samples, file order), read-only.
 
     Missing values (``-`` in the file, Android's INT_MAX sentinel) are NaN in float arrays and
-    -1 in integer ones. ``network_mode`` holds indices into ``mode_names``.
+    -1 in integer ones. ``network_mode`` holds indices into ``mode_names``. Two drives are the
+    same file when their ``sha256`` match (equality is identity: arrays have no one truth value).
     """
 
     name: str
@@ -260,6 +261,16 @@ class Drive:
     dl_mbps: np.ndarray  # float64, DL_bitrate / 1000
     downloading: np.ndarray  # bool: State contains "D" (D, or VD during a voice call)
     line: np.ndarray  # int64: the file line of each sample (header is line 1)
+
+    def __post_init__(self) -> None:
+        lengths = set()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False  # frozen means the samples too
+                lengths.add(len(value))
+        if len(lengths) != 1:
+            raise ValueError(f"a drive's per-sample arrays must have one length, got {sorted(lengths)}")
 
     def __len__(self) -> int:
         return len(self.time_s)

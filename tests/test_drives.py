@@ -135,6 +135,8 @@ def test_fields_are_read_with_units_and_missing_values_as_nan(tmp_path: Path) ->
     assert d.cell_id.tolist() == [12, 10692, 12]
     assert d.global_cell_id.tolist() == [11016972, 19737028, 11016972]
     assert len(d.sha256) == 64 and d.name == "B_2020.01.16_07.00.00"
+    with pytest.raises(ValueError, match="read-only"):
+        d.dl_mbps[0] = 1.0  # a frozen drive's samples are frozen too
 
 
 @pytest.mark.parametrize(
