@@ -175,10 +175,12 @@ UL_DL_RATIO: dict[str, float] = {"nr": 0.20, "lte": 0.43, "3g": 0.25, "2g": 0.25
 #: - lte 0.050: 3GPP TR 36.881 (Study on latency reduction techniques for LTE), section on
 #:   handover interruption, estimates about 49.5 ms for an intra-LTE handover with RACH;
 #:   TS 36.133 5.1.2.1 bounds the interruption to T_search + T_IU + 20 ms with T_IU up to
-#:   30 ms (RACH), i.e. about 50 ms for a known target. (Quoted, not re-read for this module.)
+#:   30 ms (RACH), i.e. about 50 ms for a known target. (Quoted from memory: the texts were
+#:   not reachable when this was written.)
 #: - nr 0.080 [assumed]: a 5G NSA handover is an LTE anchor handover (~50 ms) plus release and
-#:   re-addition of the NR secondary cell group before NR data resumes; drive-test practice
-#:   quotes 50-150 ms for NR handovers.
+#:   re-addition of the NR secondary cell group before NR data resumes; drive-test teaching
+#:   material (5g6gacademy.com, lesson 12.3.5) quotes 30-80 ms for intra-frequency LTE and
+#:   50-150 ms for NR handovers.
 #: - 3g 0.100 [assumed]: an HS-DSCH serving-cell change is a hard handover synchronised to an
 #:   RRC activation time (tens of ms of radio frames plus signalling).
 #: - 2g, unknown 0.200 [assumed]: GSM hard handover with TBF re-establishment.
