@@ -66,6 +66,7 @@ __all__ = [
     "downlink_capacity",
     "downlink_samples",
     "drive_stats",
+    "drive_trace",
     "find_drives",
     "fix_rows",
     "handovers",
@@ -690,6 +691,38 @@ def apply_interruptions(trace: Trace, intervals: Sequence[tuple[float, float]] |
     durations = np.diff(points)
     keep = durations > 0
     return Trace(trace.source, trace.format + "+handovers", trace.sha256, durations[keep], rates[keep])
+
+
+_CACHE: dict[tuple[str, int, int, str, str, bool], Trace] = {}
+
+
+def drive_trace(
+    path: str | Path,
+    link: Literal["uplink", "downlink"] = "uplink",
+    model: Literal["dl_ratio", "cqi"] = "dl_ratio",
+    handover_interruptions: bool = True,
+) -> Trace:
+    """The capacity trace a simulated link plays from a drive log: :func:`uplink_capacity`
+    (``model``) or :func:`downlink_capacity`, with :func:`handovers` applied as interruptions
+    unless ``handover_interruptions`` is False. Parsed once per file version per process
+    (episodes reuse traces, as :func:`romanus.traces.load_trace_cached` does). The trace's
+    ``sha256`` is the file's; its ``format`` names the derivation, e.g.
+    ``gnettrack:uplink/dl_ratio+handovers``."""
+    if link not in ("uplink", "downlink"):
+        raise ValueError(f"link must be 'uplink' or 'downlink', got {link!r}")
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise DriveError(str(path), f"cannot read: {exc.strerror}") from None
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size, link, model, handover_interruptions)
+    if key not in _CACHE:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        drive = load_drive(path)
+        trace = uplink_capacity(drive, model) if link == "uplink" else downlink_capacity(drive)
+        _CACHE[key] = apply_interruptions(trace, handovers(drive)) if handover_interruptions else trace
+    return _CACHE[key]
 
 
 # --- KPIs as the vehicle sees them ----------------------------------------------------------

@@ -372,6 +372,22 @@ def test_placement_is_strictly_increasing_inside_each_second(steps: list[tuple[i
     np.testing.assert_array_equal(np.floor(placed + 1e-12), np.asarray(seconds) - seconds[0])
 
 
+def test_drive_trace_composes_the_pieces_once_per_file_version(tmp_path: Path) -> None:
+    rows = [row(0), row(1), row(2, CellID="13", RAWCELLID="11016973"), row(3, NetworkMode="5G")]
+    path = write(tmp_path, rows)
+    d = load_drive(path)
+    up = drives.drive_trace(path)
+    expected = apply_interruptions(uplink_capacity(d, "dl_ratio"), handovers(d))
+    np.testing.assert_array_equal(up.durations_s, expected.durations_s)
+    np.testing.assert_array_equal(up.rates_mbps, expected.rates_mbps)
+    assert up.format == "gnettrack:uplink/dl_ratio+handovers" and up.sha256 == d.sha256
+    assert drives.drive_trace(path) is up  # cached
+    down = drives.drive_trace(path, "downlink", handover_interruptions=False)
+    np.testing.assert_array_equal(down.rates_mbps, downlink_capacity(d).rates_mbps)
+    with pytest.raises(DriveError, match="cannot read"):
+        drives.drive_trace(tmp_path / "absent.csv")
+
+
 # --- KPIs and statistics --------------------------------------------------------------------
 
 
