@@ -13,7 +13,11 @@ arrays; the functions below turn it into what the simulator consumes:
   time per technology, applied as zero capacity.
 - :func:`kpi_at` / :func:`kpi_series`: the modem's KPIs as a vehicle sees them, a reporting
   delay late.
+- :func:`drive_trace`: the capacity trace a simulated link plays from a drive file (cached).
 - :func:`drive_stats`: the numbers ``romanus trace info`` prints for a drive.
+- :func:`find_drives`, :func:`window`, :attr:`Drive.day`: the drives of a folder, a drive cut
+  into windows, the day a train/test split goes by.
+- :func:`positions`: the GPS position per sample, interpolated between fixes.
 
 Time placement. Timestamps have 1 s resolution; some seconds hold 2-3 rows and some seconds
 none (the logging tick is about 1.04 s and jitters). The ``k`` rows stamped with the same
