@@ -673,3 +673,102 @@ def trace_capacity(path: Path | str, rates_mbps: np.ndarray, window_ms: float, m
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     save(fig, path)
+
+
+def drive_map(path: Path | str, drive: Any, values: np.ndarray, label: str) -> None:
+    """A drive's route coloured by a per-sample value (e.g. capacity in Mbit/s, logarithmic
+    colours), samples with no capacity as red crosses, handovers as black triangles, start and
+    end marked; axes in metres east/north of the route's centre at equal scale. Samples sit at
+    positions interpolated between GPS fixes (:func:`romanus.drives.positions`).
+
+    ``drive`` is a :class:`romanus.drives.Drive`; ``values`` has one value per sample.
+    """
+    from matplotlib.colors import LogNorm
+
+    from romanus.drives import handovers, local_metres
+
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (len(drive),):
+        raise ValueError(f"drive_map needs one value per sample ({len(drive)}), got shape {values.shape}")
+    east, north = local_metres(drive)
+    fig, ax = plt.subplots(figsize=(8.5, 7.5))
+    ax.plot(east, north, color="0.8", lw=2.5, zorder=1, solid_capstyle="round")
+    positive = np.isfinite(values) & (values > 0)
+    if positive.any():
+        # colours over the 5th-99.5th percentile, at most three decades: a few kbit/s samples
+        # at a download's start would otherwise squeeze the route into one colour
+        hi = float(np.percentile(values[positive], 99.5))
+        lo = max(float(np.percentile(values[positive], 5)), hi / 1000.0)
+        hi = max(hi, lo * 10)
+        keep = np.flatnonzero(positive)  # in time order: a later pass over a road draws on top
+        sc = ax.scatter(
+            east[keep],
+            north[keep],
+            c=np.clip(values[keep], lo, hi),
+            cmap="viridis",
+            norm=LogNorm(lo, hi),
+            s=16,
+            lw=0,
+            zorder=2,
+        )
+        fig.colorbar(sc, ax=ax, shrink=0.8, pad=0.02, label=label)
+    zero = np.isfinite(values) & (values <= 0)
+    ax.scatter(
+        east[zero],
+        north[zero],
+        marker="x",
+        color="tab:red",
+        s=14,
+        lw=0.9,
+        zorder=3,
+        label=f"no capacity ({int(zero.sum())} samples)",
+    )
+    hos = handovers(drive)
+    idx = np.asarray([h.index for h in hos], dtype=np.int64)
+    inter = np.asarray([h.inter_rat for h in hos], dtype=bool)
+    if len(idx):
+        ax.scatter(
+            east[idx[~inter]],
+            north[idx[~inter]],
+            marker="^",
+            s=26,
+            facecolor="k",
+            edgecolor="w",
+            lw=0.5,
+            zorder=4,
+            label=f"handover ({int((~inter).sum())})",
+        )
+        if inter.any():
+            ax.scatter(
+                east[idx[inter]],
+                north[idx[inter]],
+                marker="^",
+                s=60,
+                facecolor="tab:orange",
+                edgecolor="k",
+                lw=0.8,
+                zorder=5,
+                label=f"inter-RAT handover ({int(inter.sum())})",
+            )
+    ax.scatter(
+        [east[0]], [north[0]], marker="o", s=80, facecolor="none", edgecolor="k", lw=1.5, zorder=6, label="start"
+    )
+    ax.scatter(
+        [east[-1]], [north[-1]], marker="s", s=70, facecolor="none", edgecolor="k", lw=1.5, zorder=6, label="end"
+    )
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("east of route centre (m)")
+    ax.set_ylabel("north of route centre (m)")
+    lat_c = (np.nanmin(drive.latitude) + np.nanmax(drive.latitude)) / 2
+    lon_c = (np.nanmin(drive.longitude) + np.nanmax(drive.longitude)) / 2
+    mean = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    ax.set_title(
+        f"{drive.name} ({drive.day}): {label}, sample mean {mean:.3g}\n"
+        f"centre {lat_c:.4f}°N {abs(lon_c):.4f}°{'W' if lon_c < 0 else 'E'}, "
+        f"{drive.duration_s / 60:.0f} min, {len(hos)} handovers",
+        fontsize=9,
+    )
+    ax.grid(True, lw=0.3, alpha=0.5)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    fig.tight_layout()
+    save(fig, path)

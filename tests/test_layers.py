@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "romanus.workers",
             "romanus.stats",
             "romanus.traces",
+            "romanus.drives",
         ),
     ),
     ("pipeline", ("romanus.pipeline",)),
