@@ -124,7 +124,58 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_drive_info(args: argparse.Namespace) -> int:
+    import math
+
+    from romanus.drives import downlink_samples, drive_stats, load_drive
+
+    drive = load_drive(args.file)
+    stats = drive_stats(drive, args.window_ms)
+    if args.plot:
+        from romanus import plots
+
+        plots.drive_map(args.plot, drive, downlink_samples(drive), "downlink capacity (Mbit/s)")
+    if args.json:
+        clean = {k: (v if math.isfinite(v) else None) for k, v in stats.items()}
+        print(json.dumps({"file": args.file, "format": "gnettrack", "day": drive.day, "sha256": drive.sha256, **clean}))
+        return 0
+    print(f"{args.file}: G-NetTrack drive log, {drive.day}, sha256 {drive.sha256[:16]}...")
+    for key, value in stats.items():
+        print(f"  {key:<36} {value:>12.4g}")
+    if args.plot:
+        print(f"  map written to {args.plot}")
+    return 0
+
+
+def _cmd_coverage_build(args: argparse.Namespace) -> int:
+    from romanus.coverage import build_coverage
+    from romanus.drives import find_drives, load_drive
+
+    drives = [load_drive(p) for p in find_drives(args.drives)]
+    days = sorted({d.day for d in drives})
+    if args.days:
+        keep = {d.strip() for d in args.days.split(",") if d.strip()}
+        unknown = keep - set(days)
+        if unknown:
+            raise ValueError(f"--days: no drive on {', '.join(sorted(unknown))} (the folder has {', '.join(days)})")
+        drives = [d for d in drives if d.day in keep]
+    if args.exclude_days:
+        drop = {d.strip() for d in args.exclude_days.split(",") if d.strip()}
+        drives = [d for d in drives if d.day not in drop]
+    if not drives:
+        raise ValueError(f"{args.drives}: no G-NetTrack drive left to build a map from")
+    cmap = build_coverage(drives, args.cell_m, outage_mbps=args.outage_mbps, uplink_model=args.uplink_model)
+    path = cmap.save(args.output)
+    used = sorted({d.day for d in drives})
+    print(f"{path}: {len(cmap.cells)} cells of {args.cell_m:g} m from {len(drives)} drives ({', '.join(used)})")
+    return 0
+
+
 def _cmd_trace_info(args: argparse.Namespace) -> int:
+    from romanus.drives import is_gnettrack
+
+    if is_gnettrack(args.file):
+        return _cmd_drive_info(args)
     from romanus.traces import _window_rates as window_rates
     from romanus.traces import load_trace, trace_stats
 
@@ -576,14 +627,32 @@ def build_parser() -> argparse.ArgumentParser:
         dest="trace_command", metavar="COMMAND", required=True
     )
     p = trace.add_parser("info", parents=[common], help="duration, capacity percentiles and outages of a trace")
-    p.add_argument("file", help="trace file (mahimahi, cooked 'time_s Mbit/s', or NYU 'value,unit'), or builtin:NAME")
+    p.add_argument(
+        "file",
+        help="trace file (mahimahi, cooked 'time_s Mbit/s', NYU 'value,unit'), a G-NetTrack drive log, or builtin:NAME",
+    )
     p.add_argument("--format", default="auto", choices=["auto", "mahimahi", "cooked", "nyu"])
     p.add_argument(
         "--window-ms", type=float, default=100.0, help="window for percentiles and outages (default: %(default)s)"
     )
     p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
-    p.add_argument("--plot", metavar="PNG", help="draw capacity over time into this PNG")
+    p.add_argument("--plot", metavar="PNG", help="draw capacity over time (a drive: along its route) into this PNG")
     p.set_defaults(func=_cmd_trace_info)
+
+    cov = sub.add_parser("coverage", parents=[common], help="coverage maps learned from drives").add_subparsers(
+        dest="coverage_command", metavar="COMMAND", required=True
+    )
+    p = cov.add_parser("build", parents=[common], help="learn a coverage map from the G-NetTrack drives of a folder")
+    p.add_argument("drives", metavar="DIR", help="folder of G-NetTrack drive logs (e.g. ../shared/traces/irish-5g)")
+    p.add_argument("-o", "--output", required=True, metavar="MAP.json")
+    p.add_argument("--days", metavar="D1,D2", help="only the drives of these days (YYYY-MM-DD): the training split")
+    p.add_argument("--exclude-days", metavar="D1,D2", help="leave out the drives of these days (the held-out split)")
+    p.add_argument("--cell-m", type=float, default=100.0, help="cell size in metres (default: %(default)s)")
+    p.add_argument(
+        "--outage-mbps", type=float, default=1.0, help="uplink below this counts as an outage (default: %(default)s)"
+    )
+    p.add_argument("--uplink-model", choices=["dl_ratio", "cqi"], default="dl_ratio", help="derived uplink model")
+    p.set_defaults(func=_cmd_coverage_build)
 
     scen = sub.add_parser("scenario", parents=[common], help="record, replay and inspect scenarios").add_subparsers(
         dest="scenario_command", metavar="COMMAND", required=True

@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "romanus.stats",
             "romanus.traces",
             "romanus.drives",
+            "romanus.coverage",
         ),
     ),
     ("pipeline", ("romanus.pipeline",)),
