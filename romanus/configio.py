@@ -171,18 +171,39 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # a schema bug, not user input
 
 
+def accepted_range(metadata: Mapping[str, Any]) -> str:
+    """The accepted interval of a bounded field, e.g. ``(0, 1000]`` or ``>= 1``."""
+    lo = ("(", metadata["gt"]) if metadata.get("gt") is not None else ("[", metadata.get("ge"))
+    hi = (")", metadata["lt"]) if metadata.get("lt") is not None else ("]", metadata.get("le"))
+    if lo[1] is None and hi[1] is None:
+        return ""
+    if hi[1] is None:
+        return f"{'>' if lo[0] == '(' else '>='} {lo[1]:g}"
+    if lo[1] is None:
+        return f"{'<' if hi[0] == ')' else '<='} {hi[1]:g}"
+    return f"{lo[0]}{lo[1]:g}, {hi[1]:g}{hi[0]}"
+
+
 def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, ctx: _Ctx) -> None:
+    if isinstance(value, tuple):  # a list of numbers: each item within the field's bounds
+        for i, item in enumerate(value):
+            _check_bounds(f, item, _join(path, i), ctx)
+        return
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
     md = f.metadata
-    if md.get("gt") is not None and not value > md["gt"]:
-        raise ctx.error(path, f"must be > {md['gt']}, got {value!r}")
-    if md.get("ge") is not None and not value >= md["ge"]:
-        raise ctx.error(path, f"must be >= {md['ge']}, got {value!r}")
-    if md.get("lt") is not None and not value < md["lt"]:
-        raise ctx.error(path, f"must be < {md['lt']}, got {value!r}")
-    if md.get("le") is not None and not value <= md["le"]:
-        raise ctx.error(path, f"must be <= {md['le']}, got {value!r}")
+    checks = (
+        ("gt", ">", value > md["gt"] if md.get("gt") is not None else True),
+        ("ge", ">=", value >= md["ge"] if md.get("ge") is not None else True),
+        ("lt", "<", value < md["lt"] if md.get("lt") is not None else True),
+        ("le", "<=", value <= md["le"] if md.get("le") is not None else True),
+    )
+    for key, symbol, ok in checks:
+        if not ok:
+            interval = accepted_range(md)
+            both = interval.startswith(("(", "["))
+            extra = f" (accepted range {interval})" if both else ""
+            raise ctx.error(path, f"must be {symbol} {md[key]:g}, got {value!r}{extra}")
 
 
 def _build(cls: type[T], data: Mapping[str, Any], path: str, ctx: _Ctx) -> T:
