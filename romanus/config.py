@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 
 from romanus.configio import ConfigError, Invalid, build, deep_merge, field
+from romanus.fileio import read_bytes_bounded
 
 __all__ = [
     "BackgroundLoadConfig",
@@ -631,8 +632,7 @@ def read_text_bounded(path: Path | str, what: str = "file", limit: int = MAX_CON
     :class:`ConfigError` naming the file."""
     source = str(path)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+        data = read_bytes_bounded(path, limit)
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read {what}: {exc.strerror or exc}") from None
     if len(data) > limit:

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes"]
+__all__ = ["atomic_write_bytes", "read_bytes_bounded"]
 
 
 def _umask() -> int:
@@ -65,3 +65,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def read_bytes_bounded(path: str | Path, limit: int, chunk: int = 1 << 20) -> bytes:
+    """The bytes of ``path``, reading at most ``limit + 1`` of them (the caller refuses a
+    result longer than ``limit``). Memory follows the file, not the limit: nothing is
+    preallocated, so a generous limit costs nothing for a small file."""
+    parts: list[bytes] = []
+    total = 0
+    with open(path, "rb") as fh:
+        while total <= limit:
+            data = fh.read(min(chunk, limit + 1 - total))
+            if not data:
+                break
+            parts.append(data)
+            total += len(data)
+    return b"".join(parts)
