@@ -64,6 +64,13 @@ deterministic service)."""
 MAX_BACKGROUND_RATE_HZ = 20_000.0
 """Background requests per second the server may receive at the busiest load level: each is
 simulated one by one (a 60 s episode then holds about a million of them)."""
+MAX_BACKGROUND_PER_FRAME = 2000.0
+"""Background requests per perception period at the busiest load level (simulation work per
+frame stays bounded; the default world has about 40)."""
+MAX_FRAMES_IN_FLIGHT = 1000
+"""``abandon_ms / period_ms``: frames a simulator may hold in flight at once."""
+MAX_ESTIMATE_FRAMES = 1000
+"""``estimate_window_ms / period_ms``: periods of acknowledgements the uplink estimate spans."""
 
 
 def _check_cv(cv: float, key: str) -> None:
@@ -400,7 +407,7 @@ class ServerConfig:
         0.05, ge=0, lt=1, doc="coefficient of variation of our requests' service time; 0 or in [0.001, 1)"
     )
     telemetry_period_ms: float = field(
-        500.0, ge=1, le=60_000, doc="[assumed] server load report period (1 ms .. 1 min)"
+        500.0, ge=10, le=60_000, doc="[assumed] server load report period (10 ms .. 1 min)"
     )
     telemetry_delay_ms: float = field(
         250.0, ge=0, le=60_000, doc="[assumed] age of a report when the vehicle receives it (<= 1 min)"
@@ -497,16 +504,18 @@ class Preset:
     scene: SceneConfig
     version: int = field(0, ge=0, doc="bump when dynamics or reward change")
     description: str = ""
-    period_ms: float = field(100.0, ge=1, le=60_000, doc="perception cycle period (1 ms .. 1 min)")
-    deadline_ms: float = field(100.0, gt=0, le=60_000, doc="capture-to-fused-detections deadline (<= 1 min)")
+    period_ms: float = field(
+        100.0, ge=1, le=1000, doc="perception cycle period (1 ms .. 1 s: 1 Hz to 1 kHz perception)"
+    )
+    deadline_ms: float = field(100.0, gt=0, le=10_000, doc="capture-to-fused-detections deadline (<= 10 s)")
     abandon_after_ms: float | None = field(
         None,
         gt=0,
-        le=600_000,
-        doc="unfinished work of a frame is cancelled this long after capture (default: deadline; <= 10 min)",
+        le=60_000,
+        doc="unfinished work of a frame is cancelled this long after capture (default: deadline; <= 1 min)",
     )
     estimate_window_ms: float = field(
-        1000.0, ge=1, le=600_000, doc="window of the vehicle's uplink throughput estimate (1 ms .. 10 min)"
+        1000.0, ge=1, le=60_000, doc="window of the vehicle's uplink throughput estimate (1 ms .. 1 min)"
     )
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     radio: RadioConfig = field(default_factory=RadioConfig)
@@ -528,6 +537,26 @@ class Preset:
         for scene in self.scene.mix:
             if scene not in self.pipeline.robustness:
                 raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
+        # Work per simulated frame stays bounded (a run of N frames takes time and memory in
+        # proportion to N): requests, frames in flight and acknowledgements per period.
+        if self.abandon_ms / self.period_ms > MAX_FRAMES_IN_FLIGHT:
+            key = "abandon_after_ms" if self.abandon_after_ms is not None else "deadline_ms"
+            raise Invalid(
+                key, f"{self.abandon_ms:g} ms is more than {MAX_FRAMES_IN_FLIGHT} periods of {self.period_ms:g} ms"
+            )
+        if self.estimate_window_ms / self.period_ms > MAX_ESTIMATE_FRAMES:
+            raise Invalid(
+                "estimate_window_ms",
+                f"{self.estimate_window_ms:g} ms is more than {MAX_ESTIMATE_FRAMES} periods of {self.period_ms:g} ms",
+            )
+        bg = self.server.background
+        per_frame = self.server.workers * max(bg.levels.values()) / bg.service_ms * self.period_ms
+        if self.server.enabled and per_frame > MAX_BACKGROUND_PER_FRAME:
+            raise Invalid(
+                "server.background.service_ms",
+                f"{per_frame:.3g} background requests per {self.period_ms:g} ms period at the busiest level "
+                f"(at most {MAX_BACKGROUND_PER_FRAME:g}); raise service_ms or lower workers or period_ms",
+            )
 
     @property
     def gym_id(self) -> str:

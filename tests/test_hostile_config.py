@@ -149,7 +149,7 @@ def test_deeply_nested_yaml_is_a_config_error(tmp_path: Path) -> None:
         ("server: {service_cv: 1.0e-300}", "server.service_cv", "must be 0 (deterministic) or in [0.001, 1)"),
         ("server: {background: {service_cv: 1.0e-300}}", "server.background.service_cv", "must be 0"),
         ("server: {telemetry_delay_ms: 1.0e+300}", "server.telemetry_delay_ms", "must be <= 60000"),
-        ("server: {telemetry_period_ms: 1.0e-9}", "server.telemetry_period_ms", "must be >= 1"),
+        ("server: {telemetry_period_ms: 1.0e-9}", "server.telemetry_period_ms", "must be >= 10"),
         (
             "pipeline: {sensors: {radar: {kind: image, channels: 1, compressed_bits_per_element: 1.0e+308}}}",
             "pipeline.sensors.radar.compressed_bits_per_element",
@@ -163,10 +163,22 @@ def test_deeply_nested_yaml_is_a_config_error(tmp_path: Path) -> None:
         ("uplink: {mean_dwell_s: 1.0e-12}", "uplink.mean_dwell_s", "must be >= 0.001"),
         ("uplink: {outage: {mean_good_s: 1.0e-12, mean_bad_s: 1}}", "uplink.outage.mean_good_s", ">= 0.001"),
         ("uplink: {slot_ms: 1.0e-6}", "uplink.slot_ms", "must be >= 1"),
-        ("deadline_ms: 1.0e+300", "deadline_ms", "must be <= 60000"),
+        ("deadline_ms: 1.0e+300", "deadline_ms", "must be <= 10000"),
         ("env: {reward: {energy_scale_mj: 1.0e-320}}", "env.reward.energy_scale_mj", "must be >= 0.001"),
         ("uplink: {model: markov, states_mbps: [1, 1.0e+300]}", "uplink.states_mbps[1]", "must be <= 100000"),
         ("period_ms: 1.0e-7", "period_ms", "must be >= 1"),
+        ("period_ms: 1\ndeadline_ms: 5000", "deadline_ms", "more than 1000 periods of 1 ms"),
+        ("period_ms: 1\nestimate_window_ms: 60000", "estimate_window_ms", "more than 1000 periods"),
+        (
+            "period_ms: 1000\nserver: {workers: 200, background: {service_ms: 1}}",
+            "server.background.service_ms",
+            "requests/s",
+        ),
+        (
+            "period_ms: 1000\nserver: {workers: 64, background: {service_ms: 20}}",
+            "server.background.service_ms",
+            "background requests per 1000 ms period",
+        ),
     ],
 )
 def test_values_the_simulation_cannot_run_are_refused(tmp_path: Path, override: str, key: str, expected: str) -> None:
