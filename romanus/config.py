@@ -6,6 +6,14 @@ overrides keys: config sections (``uplink``, ``server``, ``pipeline`` ...) merge
 user-keyed tables (``scene.mix``, ``pipeline.tiers``, ``server.background.levels`` ...) are
 replaced as a whole. Units are in the field names. Numbers marked
 ``[assumed]`` in the shipped files are ours, not published, and are meant to be changed.
+
+Every numeric field declares its accepted range next to it (``field(ge=..., le=...)``, with
+the reason in its ``doc``): ranges are physical (a vehicle accelerator draws 10 mW to 1 kW,
+no link carries 100 Gbit/s) and keep a simulation's work per frame bounded (background
+requests, frames in flight and acknowledgements per period), so that every preset this
+module accepts simulates without a crash, a hang or a non-finite number. YAML is read
+bounded: at most :data:`MAX_CONFIG_BYTES`, aliases expanding to at most
+:data:`MAX_YAML_NODES` values, ``extends`` chains of at most :data:`MAX_EXTENDS_DEPTH`.
 """
 
 from __future__ import annotations
@@ -604,6 +612,21 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+MAX_INT_CHARS = 40
+"""An integer spelled with more characters is no configuration value (Python refuses to
+parse more than 4300 digits with a bare ValueError)."""
+
+
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    if len(str(node.value)) > MAX_INT_CHARS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of more than {MAX_INT_CHARS} characters", node.start_mark
+        )
+    return int(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))  # type: ignore[arg-type]
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

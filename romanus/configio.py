@@ -158,7 +158,10 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ctx.error(path, f"expected a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise ctx.error(path, f"expected a finite number, got an integer of {len(str(value))} digits") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ctx.error(path, f"expected a finite number, got {value!r}")
         return value

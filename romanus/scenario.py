@@ -382,6 +382,12 @@ def _validate_manifest(m: dict[str, Any], names: set[str], source: str) -> None:
         raise ScenarioError(source, f"manifest.json: preset must be a mapping, got {type(m['preset']).__name__}")
     if not isinstance(m["checksum"], str):
         raise ScenarioError(source, "manifest.json: checksum must be a string")
+    sources = m.get("sources", [])
+    if not isinstance(sources, list) or not all(
+        isinstance(src, dict) and all(isinstance(src.get(k), str) for k in ("link", "file", "format", "sha256"))
+        for src in sources
+    ):
+        raise ScenarioError(source, "manifest.json: sources must be a list of {link, file, format, sha256} entries")
     server = m["preset"].get("server", {})
     enabled = server.get("enabled", True) if isinstance(server, dict) else True
     expected = [n for part in ("scene", "uplink", "downlink", "draws") for n in _ARRAYS_BY_PART[part]]

@@ -299,3 +299,16 @@ def test_sweep_trial_for_an_env_without_shipped_hyperparams_is_a_config_error() 
     trial = {"algo": "ppo", "env_id": "romanus/Nowhere-v0", "overrides": {}, "trial": "t"}
     with pytest.raises(ConfigError, match="romanus/Nowhere-v0: no hyper-parameters"):
         _trial_hyperparams(trial)
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "1" + "0" * 400, "0x" + "f" * 5000])
+def test_integers_of_thousands_of_digits_name_file_and_line(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f"extends: default\nperiod_ms: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_preset(path)
+    assert one_line(info.value) == f"{path}: line 2: an integer of more than 40 characters"
+
+
+def test_an_integer_beyond_any_float_in_overrides_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="period_ms: expected a finite number"):
+        load_preset("default", {"period_ms": 10**400})
