@@ -712,9 +712,9 @@ def read_yaml(path: Path | str, text: str | None = None) -> Any:
         _check_expansion(node, source)
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError(source, _mark_line(exc), f"{exc.problem or exc.context}") from None
+        raise ConfigError(source, _mark_line(exc), " ".join(f"{exc.problem or exc.context}".split())) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"invalid YAML: {exc}") from None
+        raise ConfigError(source, "", f"invalid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise ConfigError(source, "", f"nested deeper than {MAX_YAML_DEPTH} levels; refused") from None
     finally:

@@ -26,9 +26,9 @@ class ConfigError(ValueError):
     def __init__(self, source: str, key: str, message: str) -> None:
         self.source = source
         self.key = key
-        self.message = message
+        self.message = message.replace("\n", " ")  # one line, whatever a parser said
         where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {self.message}")
 
 
 class Invalid(ValueError):
