@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import io
 import math
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -105,6 +104,20 @@ def resolve_trace_path(name: str) -> Path:
     return Path(name)
 
 
+_LINES_CHUNK = 1 << 20
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text.splitlines()`` one line at a time: split in chunks of about a MiB cut after a
+    ``\n`` (so a ``\r\n`` is never cut), so memory follows a chunk, not the file."""
+    pos = 0
+    while pos < len(text):
+        cut = text.find("\n", pos + _LINES_CHUNK)
+        end = len(text) if cut < 0 else cut + 1
+        yield from text[pos:end].splitlines()
+        pos = end
+
+
 def _detect(source: str, lines: Iterable[str]) -> str:
     for i, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -121,7 +134,10 @@ def _detect(source: str, lines: Iterable[str]) -> str:
 
 
 def _mahimahi(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-    stamps = array("q")
+    # Stamps do not decrease, so the busy milliseconds and their packet counts are built
+    # run by run: memory follows the distinct milliseconds, not the lines.
+    bins_a = array("q")
+    counts_a = array("q")
     prev = -1
     for i, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -138,16 +154,22 @@ def _mahimahi(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray
             )
         if t < prev:
             raise TraceError(source, f"timestamps must not decrease ({t} after {prev})", i)
-        stamps.append(t)
+        b = t - 1 if t > 0 else 0  # an opportunity at t is carried over [t-1, t)
+        if bins_a and bins_a[-1] == b:
+            counts_a[-1] += 1
+        else:
+            bins_a.append(b)
+            counts_a.append(1)
         prev = t
-    if not stamps:
+    if not bins_a:
         raise TraceError(source, "the trace has no delivery opportunities")
-    period = stamps[-1]
+    period = prev
     if period <= 0:
         raise TraceError(source, "the last timestamp (the trace's period in ms) must be positive")
     # Sparse form: one segment per millisecond that has opportunities, zero-capacity segments
     # for the gaps, so memory follows the number of lines, not the trace's duration.
-    bins, counts = np.unique(np.maximum(np.frombuffer(stamps, dtype=np.int64) - 1, 0), return_counts=True)
+    bins = np.frombuffer(bins_a, dtype=np.int64)
+    counts = np.frombuffer(counts_a, dtype=np.int64)
     starts = bins.astype(np.float64)
     ends = starts + 1.0
     gap_starts = np.concatenate([[0.0], ends])
@@ -239,16 +261,16 @@ def load_trace(path: str | Path, fmt: TraceFormat = "auto") -> Trace:
         raise TraceError(source, f"larger than {_MAX_BYTES // 2**20} MiB")
     digest = hashlib.sha256(data).hexdigest()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark is no content
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise TraceError(source, f"not UTF-8 text (byte {exc.start})", line) from None
     del data
-    kind = _detect(source, io.StringIO(text, newline=None)) if fmt == "auto" else fmt
+    kind = _detect(source, _lines(text)) if fmt == "auto" else fmt
     if kind not in FORMATS:
         raise TraceError(source, f"unknown format {kind!r} (expected one of {', '.join(FORMATS)})")
     parse = {"mahimahi": _mahimahi, "cooked": _cooked, "nyu": _nyu}[kind]
-    durations, rates = parse(source, io.StringIO(text, newline=None))  # one line at a time
+    durations, rates = parse(source, _lines(text))  # one line at a time
     return Trace(source, kind, digest, durations.astype(np.float64), rates.astype(np.float64))
 
 

@@ -3,6 +3,8 @@ TraceErrors naming the file and line, found in milliseconds and little memory.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -121,3 +123,21 @@ def test_trace_stats_refuse_degenerate_windows(tmp_path: Path, window_ms: float)
     trace = load_trace(write(tmp_path, "1\n2\n3\n"))
     with pytest.raises(TraceError, match="window"):
         trace_stats(trace, window_ms)
+
+
+def test_a_long_valid_trace_parses_in_memory_that_follows_its_distinct_milliseconds(tmp_path: Path) -> None:
+    path = tmp_path / "long.trace"
+    path.write_text("".join(f"{i // 8 + 1}\n" for i in range(800_000)))  # 100 s, 8 packets per ms, 6 MB
+    probe = (
+        "import resource, sys\n"
+        "from romanus.traces import load_trace\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "trace = load_trace(sys.argv[1])\n"
+        "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+        "print(trace.duration_s, trace.integral_mbit(), grown)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True)
+    duration, integral, grown_kb = (float(x) for x in out.stdout.split())
+    assert duration == pytest.approx(100.0)
+    assert integral == pytest.approx(800_000 * 1500 * 8 / 1e6)
+    assert grown_kb < 40 * 1024, grown_kb  # text and small arrays; lists of lines and stamps took 90 MB
