@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from romanus.configio import ConfigError, Invalid, build, deep_merge, field
+from romanus.configio import ConfigError, Invalid, build, deep_merge, field, origin_of
 from romanus.fileio import read_bytes_bounded
 
 __all__ = [
@@ -757,7 +757,10 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
         raise ConfigError(source, "", f"expected a mapping at the top level, got {type(data).__name__}")
     parent = data.pop("extends", None)
     if parent is None:
-        return data, dict.fromkeys(_leaf_keys(data), source), source
+        # Every key of a preset without a parent comes from its file: one origin per section
+        # is enough (origins are looked up by the longest recorded prefix of a key), and a
+        # walk over every leaf would expand nested aliases.
+        return data, {str(k): source for k in data}, source
     if not isinstance(parent, str):
         raise ConfigError(source, "extends", f"expected a preset name or path, got {parent!r}")
     if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
@@ -765,16 +768,6 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
     base, base_origins, _ = _load_raw(parent, (*chain, source))
     merged, origins = deep_merge(base, data, base_origins, source, Preset)
     return merged, origins, source
-
-
-def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in data.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        keys.append(key)
-        if isinstance(v, Mapping):
-            keys.extend(_leaf_keys(v, key))
-    return keys
 
 
 def preset_header(name: str) -> tuple[str, int]:
@@ -810,6 +803,6 @@ def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> Non
         if not isinstance(section, dict) or not isinstance(section.get(key), str):
             continue
         value = section[key]
-        origin = origins.get(f"{section_name}.{key}", "")
+        origin = origin_of(origins, f"{section_name}.{key}")
         if value and not value.startswith("builtin:") and not Path(value).is_absolute() and Path(origin).is_file():
             data[section_name] = {**section, key: str(Path(origin).parent / value)}

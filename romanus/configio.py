@@ -26,9 +26,14 @@ class ConfigError(ValueError):
     def __init__(self, source: str, key: str, message: str) -> None:
         self.source = source
         self.key = key
-        self.message = message.replace("\n", " ")  # one line, whatever a parser said
-        where = f"{source}: {key}" if key else source
+        self.message = _clip(message.replace("\n", " "), 500)  # one line, whatever a parser said
+        where = f"{source}: {_clip(key, 200)}" if key else source
         super().__init__(f"{where}: {self.message}")
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (a message quoting a huge value stays readable)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Invalid(ValueError):
@@ -66,6 +71,17 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def origin_of(origins: Mapping[str, str], path: str, default: str = "") -> str:
+    """The file a dotted key came from: the origin of its longest recorded prefix."""
+    probe = path
+    while probe:
+        if probe in origins:
+            return origins[probe]
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return default
+
+
 class _Ctx:
     """Where values come from: a default source plus per-key origins of merged files."""
 
@@ -74,13 +90,7 @@ class _Ctx:
         self.origins = origins or {}
 
     def where(self, path: str) -> str:
-        probe = path
-        while probe:
-            if probe in self.origins:
-                return self.origins[probe]
-            cut = max(probe.rfind("."), probe.rfind("["))
-            probe = probe[:cut] if cut > 0 else ""
-        return self.source
+        return origin_of(self.origins, path, self.source)
 
     def error(self, path: str, message: str) -> ConfigError:
         return ConfigError(self.where(path), path, message)

@@ -312,3 +312,32 @@ def test_integers_of_thousands_of_digits_name_file_and_line(tmp_path: Path, valu
 def test_an_integer_beyond_any_float_in_overrides_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="period_ms: expected a finite number"):
         load_preset("default", {"period_ms": 10**400})
+
+
+def test_long_keys_deep_under_aliases_do_not_blow_up_the_key_walk(tmp_path: Path) -> None:
+    # 45,000 values under 58 levels of 200-character keys: within the expansion cap, but a
+    # walk recording every dotted key (as loading did) builds half a gigabyte of key strings.
+    leaf = "{" + ", ".join(f"k{i}: 1" for i in range(500)) + "}"
+    middle = "{" + ", ".join(f"m{i}: *leaf" for i in range(90)) + "}"
+    text = f"name: X\nleaf: &leaf {leaf}\n"
+    text += "deep: " + "".join(f"{{{chr(97 + i % 26) * 200}: " for i in range(58)) + middle + "}" * 58 + "\n"
+    path = write(tmp_path, text)
+    assert len(text) < 30_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_preset(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "unknown key" in one_line(info.value)
+    assert peak < 150 * 2**20
+
+
+def test_relative_trace_paths_stay_anchored_to_the_preset_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "up.cooked").write_text("0 5\n1 5\n")
+    base = write(tmp_path, "extends: default\nuplink: {model: trace, trace: up.cooked}\n", "sub/base.yaml")
+    assert load_preset(base).uplink.trace == str(tmp_path / "sub" / "up.cooked")
+    child = write(tmp_path, "extends: sub/base.yaml\nname: Child\n", "child.yaml")
+    assert load_preset(child).uplink.trace == str(tmp_path / "sub" / "up.cooked")
