@@ -77,7 +77,9 @@ def _parse_seeds(value: str | tuple[int, ...], key: str) -> tuple[int, ...]:
         seeds = value
     else:
         try:
-            a, b = (int(x) for x in value.split(":") if len(x) < 20)
+            if len(value) > 40:  # no seed needs more digits (int() refuses 4300 with a bare error)
+                raise ValueError(value)
+            a, b = (int(x) for x in value.split(":"))
         except ValueError:
             raise Invalid(key, f"expected A:B or a list of integers, got {value[:40]!r}") from None
         if b - a > MAX_SEEDS:

@@ -127,3 +127,9 @@ def test_validators_give_one_line_argparse_errors(capsys: pytest.CaptureFixture[
         assert err[-1].startswith("romanus train: error: argument ")
         assert "Traceback" not in "".join(err)
     assert parser.parse_args(["--timesteps", "64", "--eval-freq", "32"]).eval_freq == 32
+
+
+def test_cli_duration_bound_matches_what_a_scenario_may_hold() -> None:
+    from romanus.scenario import MAX_DURATION_S
+
+    assert cliargs.MAX_DURATION_S == MAX_DURATION_S
