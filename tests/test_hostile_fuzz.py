@@ -26,6 +26,7 @@ from romanus.policies import make_policy
 from romanus.sim.records import kpis
 from romanus.sim.simulator import Simulator
 
+SCENES = ("city", "junction", "motorway", "rural", "rain", "snow", "fog", "night")
 POLICIES = ("random", "local-robust", "offload-all", "scene-aware-greedy", "risk-budget-greedy")
 WALL_LIMIT_S = 20  # per example: far above the ~0.1 s a run takes; reaching it is a hang
 
@@ -107,6 +108,14 @@ def perturbed(draw: st.DrawFn) -> dict[str, Any]:
             set_path(overrides, "uplink.states_mbps", draw(states))
     if draw(st.integers(0, 9)) == 0:
         set_path(overrides, "server.enabled", False)
+    if draw(st.integers(0, 4)) == 0:  # user-keyed tables: load levels and the scene mix
+        utilisation = st.one_of(st.floats(0.0, 0.999), st.sampled_from([1.0, -0.1, 1e-320, 0.999999999]))
+        levels = draw(st.dictionaries(st.sampled_from(["low", "mid", "high"]), utilisation, min_size=1))
+        set_path(overrides, "server.background.levels", levels)
+        set_path(overrides, "server.background.initial", sorted(levels)[0])
+    if draw(st.integers(0, 4)) == 0:
+        weight = st.one_of(st.floats(0.0, 10.0), st.sampled_from([0.0, 1e-320, 1e300, -1.0]))
+        set_path(overrides, "scene.mix", draw(st.dictionaries(st.sampled_from(SCENES), weight, min_size=1)))
     return overrides
 
 
