@@ -251,7 +251,7 @@ class Scenario:
             raise ScenarioError(
                 source, f"manifest.json: duration_s must be in [{period_s:g}, {MAX_DURATION_S:g}] s, got {duration!r}"
             )
-        if not _is_int(frames) or frames != math.floor(duration / period_s + 1e-9):
+        if not _is_int(frames) or frames != math.floor(duration * 1000.0 / preset.period_ms + 1e-9):  # as recorded
             raise ScenarioError(source, f"manifest.json: frames {frames!r} does not match duration_s {duration:g}")
         if not (_is_number(horizon) and frames * period_s <= horizon <= duration + 3600.0):
             raise ScenarioError(source, f"manifest.json: horizon_s {horizon!r} does not cover the frames")
@@ -316,6 +316,11 @@ class Scenario:
                 raise ScenarioError(source, "bg_window_ends.npy: windows must increase and cover the horizon")
             if np.any(np.diff(times) < 0) or (len(times) and times[0] < 0) or np.any(services <= 0):
                 raise ScenarioError(source, "bg_times/bg_services.npy: arrivals must not decrease, services > 0")
+            window_start = np.repeat(np.concatenate([[0.0], ends[:-1]]), counts)
+            if np.any(times < window_start) or np.any(times >= np.repeat(ends, counts)):
+                raise ScenarioError(source, "bg_times.npy: an arrival lies outside its window")
+            if len(a["load_starts"]) != len(a["load_levels"]):
+                raise ScenarioError(source, "load_starts.npy / load_levels.npy: inconsistent lengths")
             levels = m.get("load_levels")
             if not isinstance(levels, list) or np.any(a["load_levels"] < 0) or np.any(a["load_levels"] >= len(levels)):
                 raise ScenarioError(source, "load_levels.npy: level out of range")

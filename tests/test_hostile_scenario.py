@@ -153,6 +153,7 @@ def test_a_member_whose_header_disagrees_with_its_size_is_refused_unread(recorde
         (lambda m, a: a.__setitem__("scene_starts", a["scene_starts"] + 1.0), "must start at 0"),
         (lambda m, a: a.__setitem__("scene_ids", a["scene_ids"].astype(np.float64)), "unexpected dtype"),
         (lambda m, a: a.__setitem__("jitter", -a["jitter"]), "jitter.npy: service-time factors must be > 0"),
+        (lambda m, a: a["bg_times"].__setitem__(-1, 1e6), "bg_times.npy: an arrival lies outside its window"),
         (lambda m, a: m.__setitem__("sources", "x"), "manifest.json: sources must be a list"),
         (lambda m, a: m.__setitem__("sources", [{"link": 1}]), "manifest.json: sources must be a list"),
     ],
