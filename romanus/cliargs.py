@@ -16,6 +16,7 @@ import re
 __all__ = [
     "MAX_DURATION_S",
     "MAX_FRAMES",
+    "MAX_SEEDS",
     "MAX_TIMESTEPS",
     "MAX_WINDOW_MS",
     "MAX_WORKERS",
@@ -25,6 +26,7 @@ __all__ = [
     "frames",
     "non_negative_int",
     "positive_int",
+    "seed_range",
     "timesteps",
     "window_ms",
     "workers",
@@ -41,6 +43,8 @@ MIN_WINDOW_MS = 1.0
 MAX_WINDOW_MS = 3_600_000.0
 """One hour."""
 MAX_WORKERS = 256
+MAX_SEEDS = 10_000
+"""Seeds in one ``A:B`` range (each is a scenario file or a training run)."""
 
 
 def _float(text: str) -> float:
@@ -123,3 +127,16 @@ def window_ms(text: str) -> float:
     if not MIN_WINDOW_MS <= value <= MAX_WINDOW_MS:
         raise argparse.ArgumentTypeError(f"must be between {MIN_WINDOW_MS:g} and {MAX_WINDOW_MS:g} ms, got {text!r}")
     return value
+
+
+def seed_range(text: str) -> range:
+    """``A:B``, the seeds A..B-1: 0 <= A < B, at most MAX_SEEDS of them."""
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected A:B (seeds A..B-1), got {text[:40]!r}")
+    a, b = (non_negative_int(p) for p in parts)
+    if b <= a:
+        raise argparse.ArgumentTypeError(f"A:B needs A < B, got {text[:40]!r}")
+    if b - a > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS:,} seeds, got {b - a:,}")
+    return range(a, b)

@@ -133,3 +133,10 @@ def test_cli_duration_bound_matches_what_a_scenario_may_hold() -> None:
     from romanus.scenario import MAX_DURATION_S
 
     assert cliargs.MAX_DURATION_S == MAX_DURATION_S
+
+
+def test_seed_range() -> None:
+    assert cliargs.seed_range("3:6") == range(3, 6)
+    for bad in ("0:1000000000", "5:5", "6:3", "-1:3", "a:b", "1:2:3", "0:" + "9" * 5000, "²:3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cliargs.seed_range(bad)
