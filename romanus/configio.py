@@ -184,6 +184,11 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # a schema bug, not user input
 
 
+def _num(bound: float) -> str:
+    """A bound as written in a schema: integers in full, other numbers in short form."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+
 def accepted_range(metadata: Mapping[str, Any]) -> str:
     """The accepted interval of a bounded field, e.g. ``(0, 1000]`` or ``>= 1``."""
     lo = ("(", metadata["gt"]) if metadata.get("gt") is not None else ("[", metadata.get("ge"))
@@ -191,10 +196,10 @@ def accepted_range(metadata: Mapping[str, Any]) -> str:
     if lo[1] is None and hi[1] is None:
         return ""
     if hi[1] is None:
-        return f"{'>' if lo[0] == '(' else '>='} {lo[1]:g}"
+        return f"{'>' if lo[0] == '(' else '>='} {_num(lo[1])}"
     if lo[1] is None:
-        return f"{'<' if hi[0] == ')' else '<='} {hi[1]:g}"
-    return f"{lo[0]}{lo[1]:g}, {hi[1]:g}{hi[0]}"
+        return f"{'<' if hi[0] == ')' else '<='} {_num(hi[1])}"
+    return f"{lo[0]}{_num(lo[1])}, {_num(hi[1])}{hi[0]}"
 
 
 def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, ctx: _Ctx) -> None:
@@ -216,7 +221,7 @@ def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, ctx: _Ctx) -
             interval = accepted_range(md)
             both = interval.startswith(("(", "["))
             extra = f" (accepted range {interval})" if both else ""
-            raise ctx.error(path, f"must be {symbol} {md[key]:g}, got {value!r}{extra}")
+            raise ctx.error(path, f"must be {symbol} {_num(md[key])}, got {value!r}{extra}")
 
 
 def _build(cls: type[T], data: Mapping[str, Any], path: str, ctx: _Ctx) -> T:

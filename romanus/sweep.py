@@ -119,7 +119,7 @@ def _check_label_value(value: Any, key: str) -> None:
 @dataclass(frozen=True)
 class SweepEval:
     seeds: str | tuple[int, ...] = field("100:103", doc="held-out scenario seeds (A:B or a list)")
-    duration_s: float = field(60.0, gt=0, doc="seconds per held-out scenario")
+    duration_s: float = field(60.0, gt=0, le=86_400, doc="seconds per held-out scenario (<= one simulated day)")
     baselines: tuple[str, ...] = field(("local-robust", "robust-agnostic", "scene-aware-greedy"))
 
     def __post_init__(self) -> None:
@@ -132,7 +132,7 @@ class SweepConfig:
     presets: tuple[str, ...]
     algos: tuple[str, ...]
     seeds: str | tuple[int, ...]
-    timesteps: int | None = field(None, gt=0)
+    timesteps: int | None = field(None, gt=0, le=1_000_000_000, doc="training budget per trial (<= 1e9)")
     hyperparams: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     eval: SweepEval = field(default_factory=SweepEval)

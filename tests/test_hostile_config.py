@@ -281,6 +281,8 @@ def sweep_text(extra: str = "", seeds: str = "'0:2'") -> str:
         ),
         (sweep_text("grid: {learning_rate: [" + "'" + "x" * 5000 + "'" + "]}\n"), "grid.learning_rate[0]", "too large"),
         (sweep_text("eval: {seeds: '0:100000'}\n"), "eval.seeds", "at most 1000 seeds"),
+        (sweep_text("eval: {duration_s: 1.0e+300}\n"), "eval.duration_s", "must be <= 86400"),
+        (sweep_text("timesteps: 100000000000000\n"), "timesteps", "must be <= 1000000000"),
     ],
 )
 def test_sweep_files_that_would_exhaust_memory_are_refused(tmp_path: Path, text: str, key: str, expected: str) -> None:
