@@ -6,6 +6,14 @@ overrides keys: config sections (``uplink``, ``server``, ``pipeline`` ...) merge
 user-keyed tables (``scene.mix``, ``pipeline.tiers``, ``server.background.levels`` ...) are
 replaced as a whole. Units are in the field names. Numbers marked
 ``[assumed]`` in the shipped files are ours, not published, and are meant to be changed.
+
+Every numeric field declares its accepted range next to it (``field(ge=..., le=...)``, with
+the reason in its ``doc``): ranges are physical (a vehicle accelerator draws 10 mW to 1 kW,
+no link carries 100 Gbit/s) and keep a simulation's work per frame bounded (background
+requests, frames in flight and acknowledgements per period), so that every preset this
+module accepts simulates without a crash, a hang or a non-finite number. YAML is read
+bounded: at most :data:`MAX_CONFIG_BYTES`, aliases expanding to at most
+:data:`MAX_YAML_NODES` values, ``extends`` chains of at most :data:`MAX_EXTENDS_DEPTH`.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from typing import Any, Literal
 
 import yaml
 
-from romanus.configio import ConfigError, Invalid, build, deep_merge, field
+from romanus.configio import ConfigError, Invalid, build, deep_merge, field, origin_of
+from romanus.fileio import read_bytes_bounded
 
 __all__ = [
     "BackgroundLoadConfig",
@@ -54,6 +63,27 @@ RADIO_COEFFICIENTS: dict[str, tuple[float, float, float]] = {
     "3g": (868.98, 122.12, 817.88),
     "5g": (250.0, 25.0, 2100.0),
 }
+
+MAX_CAPACITY_MBPS = 100_000.0
+"""100 Gbit/s: beyond any radio link, and far from float overflow in capacity integrals."""
+MIN_SERVICE_CV = 0.001
+"""Service times are Gamma with shape 1 / cv^2; below this the shape overflows (use 0 for
+deterministic service)."""
+MAX_BACKGROUND_RATE_HZ = 20_000.0
+"""Background requests per second the server may receive at the busiest load level: each is
+simulated one by one (a 60 s episode then holds about a million of them)."""
+MAX_BACKGROUND_PER_FRAME = 2000.0
+"""Background requests per perception period at the busiest load level (simulation work per
+frame stays bounded; the default world has about 40)."""
+MAX_FRAMES_IN_FLIGHT = 1000
+"""``abandon_ms / period_ms``: frames a simulator may hold in flight at once."""
+MAX_ESTIMATE_FRAMES = 1000
+"""``estimate_window_ms / period_ms``: periods of acknowledgements the uplink estimate spans."""
+
+
+def _check_cv(cv: float, key: str) -> None:
+    if 0.0 < cv < MIN_SERVICE_CV:
+        raise Invalid(key, f"must be 0 (deterministic) or in [{MIN_SERVICE_CV:g}, 1), got {cv!r}")
 
 
 # ----------------------------------------------------------------------------- split points
@@ -112,13 +142,13 @@ class SensorConfig:
     """One sensor: what its raw data weighs and how well it compresses."""
 
     kind: Literal["image", "point_cloud"] = "image"
-    channels: int = field(3, ge=1, doc="image: 8-bit channels per pixel of the raw image")
-    points: int = field(0, ge=0, doc="point cloud: points per sweep")
-    bytes_per_point: int = field(16, ge=1, doc="point cloud: bytes per raw point (x, y, z, intensity fp32)")
+    channels: int = field(3, ge=1, le=64, doc="image: 8-bit channels per pixel of the raw image (<= 64: multispectral)")
+    points: int = field(0, ge=0, le=10_000_000, doc="point cloud: points per sweep (<= 1e7: beyond any lidar)")
+    bytes_per_point: int = field(16, ge=1, le=1024, doc="point cloud: bytes per raw point (x, y, z, intensity fp32)")
     compressed_bits_per_element: float = field(
-        1.0, gt=0, doc="bits per pixel (image) or per point (cloud) after compression"
+        1.0, gt=0, le=1024, doc="bits per pixel (image) or per point (cloud) after compression (<= 1024: raw fp32 x 32)"
     )
-    compress_ms: float = field(0.0, ge=0, doc="vehicle time to compress one frame of raw data")
+    compress_ms: float = field(0.0, ge=0, le=10_000, doc="vehicle time to compress one frame of raw data (<= 10 s)")
     note: str = field("", doc="provenance of the numbers")
 
     def __post_init__(self) -> None:
@@ -129,15 +159,21 @@ class SensorConfig:
 @dataclass(frozen=True)
 class StemConfig:
     sensor: str = field(doc="the sensor whose data this stem consumes")
-    input_channels: int = field(3, ge=1, doc="channels of the stem's input image (BEV images are replicated to 3)")
+    input_channels: int = field(
+        3, ge=1, le=64, doc="channels of the stem's input image (BEV images are replicated to 3)"
+    )
 
 
 @dataclass(frozen=True)
 class CalibrationConfig:
     """Vehicle latency calibration points; every other module scales by MACs from them."""
 
-    detector_ms: float = field(18.41, gt=0, doc="vehicle ms of the ResNet-18 stem + tail (layer2..layer4)")
-    head_ms: float = field(3.54, gt=0, doc="vehicle ms of the bottleneck head at head_reference")
+    detector_ms: float = field(
+        18.41, ge=0.001, le=100_000, doc="vehicle ms of the ResNet-18 stem + tail (layer2..layer4); 1 us..100 s"
+    )
+    head_ms: float = field(
+        3.54, ge=0.001, le=100_000, doc="vehicle ms of the bottleneck head at head_reference; 1 us..100 s"
+    )
     head_reference: str = field("bottleneck-c6-b8", doc="split point the head_ms was measured at")
     note: str = field("", doc="provenance of the calibration points")
 
@@ -161,17 +197,19 @@ class PipelineConfig:
     tiers: dict[str, tuple[str, ...]] = field(doc="named branch sets an operating mode can activate")
     robustness: dict[str, tuple[float, ...]] = field(doc="scene -> gate score per branch, in branches order")
     split_points: tuple[str, ...] = field(doc="candidate split points, each kept per path by the payload rule")
-    input_height: int = field(376, gt=0, doc="stem input height in pixels")
-    input_width: int = field(672, gt=0, doc="stem input width in pixels")
+    input_height: int = field(376, gt=0, le=8192, doc="stem input height in pixels (<= 8192)")
+    input_width: int = field(672, gt=0, le=8192, doc="stem input width in pixels (<= 8192)")
     robustness_margin: float = field(0.1, ge=0, le=1, doc="[assumed] required score = scene best - margin")
-    rpn_proposals: int = field(300, gt=0, doc="RoI proposals per branch fed to the box head")
-    rpn_anchors: int = field(15, gt=0, doc="anchors per feature-map location")
-    num_classes: int = field(9, gt=1, doc="classes including background (RADIATE: 8 + 1)")
-    box_head_dim: int = field(1024, gt=0, doc="width of the two-layer box head")
-    roi_output_size: int = field(7, gt=0, doc="RoIAlign output side")
+    rpn_proposals: int = field(300, gt=0, le=100_000, doc="RoI proposals per branch fed to the box head")
+    rpn_anchors: int = field(15, gt=0, le=1000, doc="anchors per feature-map location")
+    num_classes: int = field(9, gt=1, le=100_000, doc="classes including background (RADIATE: 8 + 1)")
+    box_head_dim: int = field(1024, gt=0, le=65_536, doc="width of the two-layer box head")
+    roi_output_size: int = field(7, gt=0, le=256, doc="RoIAlign output side")
     default_split: str = field("bottleneck-c6-b8", doc="split used by the offload-all policy")
-    result_bytes_per_branch: int = field(2400, gt=0, doc="[assumed] detections returned per offloaded branch")
-    fusion_ms: float = field(1.0, ge=0, doc="[assumed] weighted box fusion on the vehicle CPU")
+    result_bytes_per_branch: int = field(
+        2400, gt=0, le=10**9, doc="[assumed] detections returned per offloaded branch (<= 1 GB)"
+    )
+    fusion_ms: float = field(1.0, ge=0, le=10_000, doc="[assumed] weighted box fusion on the vehicle CPU (<= 10 s)")
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     profile: str | None = field(
         None, doc="vehicle module latencies from this profile file (romanus profile; builtin:NAME); null: derive"
@@ -239,8 +277,14 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class VehicleConfig:
-    active_power_w: float = field(7.0, ge=0, doc="accelerator power while computing (DRIVE PX2, EnergyShield)")
-    idle_power_w: float = field(0.0, ge=0, doc="[assumed] accelerator power while idle")
+    active_power_w: float = field(
+        7.0,
+        ge=0.01,
+        le=1000,
+        doc="accelerator power while computing (DRIVE PX2, EnergyShield); 10 mW (a microcontroller) to 1 kW "
+        "(several data-centre GPUs); it also sets the default energy scale, so it cannot be 0",
+    )
+    idle_power_w: float = field(0.0, ge=0, le=1000, doc="[assumed] accelerator power while idle (<= 1 kW)")
 
 
 @dataclass(frozen=True)
@@ -248,9 +292,13 @@ class RadioConfig:
     """Huang et al. power model P = alpha_u * up_Mbps + alpha_d * down_Mbps + beta."""
 
     technology: Literal["lte", "wifi", "3g", "5g"] = "lte"
-    alpha_up_mw_per_mbps: float | None = field(None, ge=0, doc="override of the technology's alpha_u")
-    alpha_down_mw_per_mbps: float | None = field(None, ge=0, doc="override of the technology's alpha_d")
-    beta_mw: float | None = field(None, ge=0, doc="override of the technology's beta")
+    alpha_up_mw_per_mbps: float | None = field(
+        None, ge=0, le=100_000, doc="override of the technology's alpha_u (<= 100 W per Mbit/s)"
+    )
+    alpha_down_mw_per_mbps: float | None = field(
+        None, ge=0, le=100_000, doc="override of the technology's alpha_d (<= 100 W per Mbit/s)"
+    )
+    beta_mw: float | None = field(None, ge=0, le=100_000, doc="override of the technology's beta (<= 100 W)")
 
     @property
     def coefficients(self) -> tuple[float, float, float]:
@@ -266,8 +314,8 @@ class RadioConfig:
 class OutageConfig:
     """Gilbert-Elliott outages: a two-state Markov chain per slot (geometric dwell times)."""
 
-    mean_good_s: float = field(gt=0, doc="mean time between outages")
-    mean_bad_s: float = field(gt=0, doc="mean outage duration")
+    mean_good_s: float = field(ge=0.001, le=1e6, doc="mean time between outages (1 ms .. about 11 days)")
+    mean_bad_s: float = field(ge=0.001, le=1e6, doc="mean outage duration (1 ms .. about 11 days)")
     bad_capacity_factor: float = field(0.0, ge=0, le=1, doc="capacity multiplier in the bad state")
 
 
@@ -277,20 +325,30 @@ class CapacityConfig:
     recorded trace (see :mod:`romanus.traces`)."""
 
     model: Literal["constant", "rayleigh", "markov", "trace"] = "rayleigh"
-    capacity_mbps: float = field(0.0, ge=0, doc="constant: the capacity")
-    sigma_mbps: float = field(13.62, gt=0, doc="rayleigh: scale of the Rayleigh marginal per slot")
-    coherence_ms: float = field(0.0, ge=0, doc="rayleigh: AR(1) time constant of the fading (0 = independent slots)")
-    states_mbps: tuple[float, ...] = field((), doc="markov: capacity of each state")
-    mean_dwell_s: float = field(5.0, gt=0, doc="markov: mean time in a state")
-    slot_ms: float = field(100.0, gt=0, doc="duration of one capacity slot (synthetic models)")
+    capacity_mbps: float = field(0.0, ge=0, le=MAX_CAPACITY_MBPS, doc="constant: the capacity (<= 100 Gbit/s)")
+    sigma_mbps: float = field(
+        13.62, gt=0, le=MAX_CAPACITY_MBPS, doc="rayleigh: scale of the Rayleigh marginal per slot (<= 100 Gbit/s)"
+    )
+    coherence_ms: float = field(
+        0.0, ge=0, le=1e7, doc="rayleigh: AR(1) time constant of the fading (0 = independent slots; <= 1e7 ms)"
+    )
+    states_mbps: tuple[float, ...] = field(
+        (), ge=0, le=MAX_CAPACITY_MBPS, doc="markov: capacity of each state (each <= 100 Gbit/s)"
+    )
+    mean_dwell_s: float = field(5.0, ge=0.001, le=1e6, doc="markov: mean time in a state (1 ms .. about 11 days)")
+    slot_ms: float = field(
+        100.0, ge=1, le=1e6, doc="duration of one capacity slot (synthetic models; 1 ms, an LTE subframe, .. 1000 s)"
+    )
     outage: OutageConfig | None = None
     trace: str = field("", doc="trace: file path (relative to the preset file) or builtin:NAME")
     format: Literal["auto", "mahimahi", "cooked", "nyu"] = field("auto", doc="trace: file format")
-    start_s: float | None = field(0.0, ge=0, doc="trace: offset into the trace (null: drawn from the link's stream)")
+    start_s: float | None = field(
+        0.0, ge=0, le=1e7, doc="trace: offset into the trace (null: drawn from the link's stream; <= 1e7 s)"
+    )
     loop: bool = field(True, doc="trace: repeat at its end (false: no capacity after it)")
-    scale: float = field(1.0, gt=0, doc="trace: capacity multiplier")
+    scale: float = field(1.0, gt=0, le=1000, doc="trace: capacity multiplier (<= 1000)")
     noise_cv: float = field(
-        0.0, ge=0, doc="trace: multiplicative log-normal noise per segment (coefficient of variation)"
+        0.0, ge=0, le=10, doc="trace: multiplicative log-normal noise per segment (coefficient of variation, <= 10)"
     )
 
     def __post_init__(self) -> None:
@@ -308,9 +366,9 @@ class CapacityConfig:
 class RttConfig:
     """Round-trip time per request: shift + Gamma(shape, scale)."""
 
-    shape: float = field(3.5, gt=0)
-    scale_ms: float = field(5.5, ge=0)
-    shift_ms: float = field(10.0, ge=0)
+    shape: float = field(3.5, ge=0.01, le=10_000, doc="Gamma shape (0.01 .. 1e4)")
+    scale_ms: float = field(5.5, ge=0, le=100_000, doc="Gamma scale (<= 100 s)")
+    shift_ms: float = field(10.0, ge=0, le=100_000, doc="fixed part (<= 100 s)")
 
 
 @dataclass(frozen=True)
@@ -322,10 +380,17 @@ class BackgroundLoadConfig:
         doc="load level -> utilisation of all workers by background requests",
     )
     initial: str = field("medium", doc="load level at time 0")
-    mean_dwell_s: float = field(20.0, gt=0, doc="[assumed] mean time at one load level")
-    service_ms: float = field(8.0, gt=0, doc="[assumed] mean service time of a background request")
+    mean_dwell_s: float = field(
+        20.0, ge=0.1, le=1e6, doc="[assumed] mean time at one load level (0.1 s .. about 11 days)"
+    )
+    service_ms: float = field(
+        8.0, ge=0.1, le=100_000, doc="[assumed] mean service time of a background request (0.1 ms .. 100 s)"
+    )
     service_cv: float = field(
-        0.05, ge=0, lt=1, doc="coefficient of variation of service times (MLPerf p99/mean 1.01-1.15)"
+        0.05,
+        ge=0,
+        lt=1,
+        doc="coefficient of variation of service times (MLPerf p99/mean 1.01-1.15); 0 or in [0.001, 1)",
     )
 
     def __post_init__(self) -> None:
@@ -336,18 +401,40 @@ class BackgroundLoadConfig:
                 raise Invalid(f"levels.{name}", f"utilisation must be in [0, 1), got {u}")
         if self.initial not in self.levels:
             raise Invalid("initial", f"{self.initial!r} is not one of levels ({', '.join(self.levels)})")
+        _check_cv(self.service_cv, "service_cv")
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     enabled: bool = field(True, doc="false: no edge server; every offloading mode is masked")
-    workers: int = field(4, ge=1, doc="GPU workers serving one request each")
-    speedup: float = field(7.0, gt=0, doc="[assumed] server module time = vehicle time / speedup")
-    service_cv: float = field(0.05, ge=0, lt=1, doc="coefficient of variation of our requests' service time")
-    telemetry_period_ms: float = field(500.0, gt=0, doc="[assumed] server load report period")
-    telemetry_delay_ms: float = field(250.0, ge=0, doc="[assumed] age of a report when the vehicle receives it")
+    workers: int = field(4, ge=1, le=256, doc="GPU workers serving one request each (<= 256)")
+    speedup: float = field(
+        7.0, ge=0.01, le=10_000, doc="[assumed] server module time = vehicle time / speedup (0.01 .. 1e4)"
+    )
+    service_cv: float = field(
+        0.05, ge=0, lt=1, doc="coefficient of variation of our requests' service time; 0 or in [0.001, 1)"
+    )
+    telemetry_period_ms: float = field(
+        500.0, ge=10, le=60_000, doc="[assumed] server load report period (10 ms .. 1 min)"
+    )
+    telemetry_delay_ms: float = field(
+        250.0, ge=0, le=60_000, doc="[assumed] age of a report when the vehicle receives it (<= 1 min)"
+    )
     background: BackgroundLoadConfig = field(default_factory=BackgroundLoadConfig)
     profile: str | None = field(None, doc="server module latencies from this profile file; null: vehicle / speedup")
+
+    def __post_init__(self) -> None:
+        _check_cv(self.service_cv, "service_cv")
+        bg = self.background
+        rate_hz = self.workers * max(bg.levels.values()) / (bg.service_ms / 1000.0)
+        if self.enabled and rate_hz > MAX_BACKGROUND_RATE_HZ:
+            least_ms = self.workers * max(bg.levels.values()) / MAX_BACKGROUND_RATE_HZ * 1000.0
+            raise Invalid(
+                "background.service_ms",
+                f"{self.workers} workers at utilisation {max(bg.levels.values()):g} would receive {rate_hz:.3g} "
+                f"background requests/s (at most {MAX_BACKGROUND_RATE_HZ:g}); needs >= {least_ms:.3g} ms "
+                "or fewer workers",
+            )
 
 
 @dataclass(frozen=True)
@@ -355,8 +442,10 @@ class SceneConfig:
     """Semi-Markov scene process over RADIATE scene types."""
 
     mix: dict[str, float] = field(doc="scene type -> relative frequency of entering it")
-    mean_dwell_s: float = field(30.0, gt=0, doc="[assumed] mean dwell time in a scene")
-    dwell_shape: float = field(2.0, gt=0, doc="[assumed] Gamma shape of dwell times")
+    mean_dwell_s: float = field(
+        30.0, ge=0.1, le=1e6, doc="[assumed] mean dwell time in a scene (0.1 s .. about 11 days)"
+    )
+    dwell_shape: float = field(2.0, ge=0.01, le=10_000, doc="[assumed] Gamma shape of dwell times (0.01 .. 1e4)")
 
     def __post_init__(self) -> None:
         if not self.mix:
@@ -374,11 +463,18 @@ class RewardConfig:
     - miss_penalty * missed."""
 
     kind: Literal["energy-risk"] = field("energy-risk", doc="reward function, by name")
-    energy_weight: float = field(1.0, ge=0, doc="weight of the normalised frame energy")
-    risk_penalty: float = field(50.0, ge=0, doc="[assumed] penalty of a risky frame (in units of the energy scale)")
-    miss_penalty: float = field(0.0, ge=0, doc="extra penalty of a deadline miss (a miss is risky already)")
+    energy_weight: float = field(1.0, ge=0, le=1e6, doc="weight of the normalised frame energy (<= 1e6)")
+    risk_penalty: float = field(
+        50.0, ge=0, le=1e6, doc="[assumed] penalty of a risky frame (in units of the energy scale; <= 1e6)"
+    )
+    miss_penalty: float = field(
+        0.0, ge=0, le=1e6, doc="extra penalty of a deadline miss (a miss is risky already; <= 1e6)"
+    )
     energy_scale_mj: float | None = field(
-        None, gt=0, doc="energy normaliser (default: the costliest scene's local-robust frame energy)"
+        None,
+        ge=0.001,
+        le=1e9,
+        doc="energy normaliser (default: the costliest scene's local-robust frame energy); 1 uJ .. 1 MJ",
     )
 
 
@@ -398,7 +494,7 @@ class ShieldConfig:
 class EnvConfig:
     """How the world is posed as a learning problem (the Gymnasium environment)."""
 
-    episode_s: float = field(60.0, gt=0, doc="simulated time per episode (reaching it truncates)")
+    episode_s: float = field(60.0, gt=0, le=86_400, doc="simulated time per episode (reaching it truncates; <= 1 day)")
     observation: str = field("vehicle", doc="observation function, by name")
     reward: RewardConfig = field(default_factory=RewardConfig)
     shield: ShieldConfig = field(default_factory=ShieldConfig)
@@ -416,12 +512,19 @@ class Preset:
     scene: SceneConfig
     version: int = field(0, ge=0, doc="bump when dynamics or reward change")
     description: str = ""
-    period_ms: float = field(100.0, gt=0, doc="perception cycle period")
-    deadline_ms: float = field(100.0, gt=0, doc="capture-to-fused-detections deadline")
-    abandon_after_ms: float | None = field(
-        None, gt=0, doc="unfinished work of a frame is cancelled this long after capture (default: deadline)"
+    period_ms: float = field(
+        100.0, ge=1, le=1000, doc="perception cycle period (1 ms .. 1 s: 1 Hz to 1 kHz perception)"
     )
-    estimate_window_ms: float = field(1000.0, gt=0, doc="window of the vehicle's uplink throughput estimate")
+    deadline_ms: float = field(100.0, gt=0, le=10_000, doc="capture-to-fused-detections deadline (<= 10 s)")
+    abandon_after_ms: float | None = field(
+        None,
+        gt=0,
+        le=60_000,
+        doc="unfinished work of a frame is cancelled this long after capture (default: deadline; <= 1 min)",
+    )
+    estimate_window_ms: float = field(
+        1000.0, ge=1, le=60_000, doc="window of the vehicle's uplink throughput estimate (1 ms .. 1 min)"
+    )
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     radio: RadioConfig = field(default_factory=RadioConfig)
     uplink: CapacityConfig = field(default_factory=CapacityConfig)
@@ -442,6 +545,26 @@ class Preset:
         for scene in self.scene.mix:
             if scene not in self.pipeline.robustness:
                 raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
+        # Work per simulated frame stays bounded (a run of N frames takes time and memory in
+        # proportion to N): requests, frames in flight and acknowledgements per period.
+        if self.abandon_ms / self.period_ms > MAX_FRAMES_IN_FLIGHT:
+            key = "abandon_after_ms" if self.abandon_after_ms is not None else "deadline_ms"
+            raise Invalid(
+                key, f"{self.abandon_ms:g} ms is more than {MAX_FRAMES_IN_FLIGHT} periods of {self.period_ms:g} ms"
+            )
+        if self.estimate_window_ms / self.period_ms > MAX_ESTIMATE_FRAMES:
+            raise Invalid(
+                "estimate_window_ms",
+                f"{self.estimate_window_ms:g} ms is more than {MAX_ESTIMATE_FRAMES} periods of {self.period_ms:g} ms",
+            )
+        bg = self.server.background
+        per_frame = self.server.workers * max(bg.levels.values()) / bg.service_ms * self.period_ms
+        if self.server.enabled and per_frame > MAX_BACKGROUND_PER_FRAME:
+            raise Invalid(
+                "server.background.service_ms",
+                f"{per_frame:.3g} background requests per {self.period_ms:g} ms period at the busiest level "
+                f"(at most {MAX_BACKGROUND_PER_FRAME:g}); raise service_ms or lower workers or period_ms",
+            )
 
     @property
     def gym_id(self) -> str:
@@ -463,9 +586,24 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
     silently keeping the last one."""
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""Largest configuration file read (the shipped presets are a few kB)."""
+MAX_YAML_NODES = 100_000
+"""Most values a configuration file may hold once its aliases are expanded. A tiny file of
+nested aliases (a "billion laughs") would otherwise expand to gigabytes in memory."""
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of mappings and lists (aliases expanded)."""
+MAX_EXTENDS_DEPTH = 32
+"""Longest ``extends`` chain."""
+
+
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -475,23 +613,112 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+MAX_INT_CHARS = 40
+"""An integer spelled with more characters is no configuration value (Python refuses to
+parse more than 4300 digits with a bare ValueError)."""
+
+
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    if len(str(node.value)) > MAX_INT_CHARS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of more than {MAX_INT_CHARS} characters", node.start_mark
+        )
+    return int(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))  # type: ignore[arg-type]
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node, source: str) -> None:
+    """Refuse a document whose aliases expand beyond :data:`MAX_YAML_NODES` values or
+    :data:`MAX_YAML_DEPTH` levels, or refer to themselves, before anything is constructed.
+
+    Each node's expanded size is computed once (aliases share node objects), iteratively, so
+    the check itself costs time and memory in proportion to the file, not to its expansion.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            if size[key] > MAX_YAML_NODES or depth[key] > MAX_YAML_DEPTH:
+                line = node.start_mark.line + 1
+                raise ConfigError(
+                    source,
+                    f"line {line}",
+                    f"expands to more than {MAX_YAML_NODES:,} values or {MAX_YAML_DEPTH} levels "
+                    "(nested aliases?); refused",
+                )
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError(source, f"line {node.start_mark.line + 1}", "an alias refers to itself; refused")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+
+
+def _mark_line(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    return f"line {mark.line + 1}" if mark is not None else ""
+
+
+def read_text_bounded(path: Path | str, what: str = "file", limit: int = MAX_CONFIG_BYTES) -> str:
+    """A UTF-8 text file of at most ``limit`` bytes; any failure is a one-line
+    :class:`ConfigError` naming the file."""
+    source = str(path)
+    try:
+        data = read_bytes_bounded(path, limit)
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ConfigError(source, "", f"larger than {limit // 1024} kB; not a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(source, f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
 
 def read_yaml(path: Path | str, text: str | None = None) -> Any:
-    """Parse YAML safely; syntax errors name the file and line."""
+    """Parse YAML safely; syntax errors name the file and line. Aliases may not expand
+    beyond :data:`MAX_YAML_NODES` values; keys must be plain values."""
     source = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(source, "", f"cannot read: {exc.strerror}") from None
+        text = read_text_bounded(path)
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, "", f"larger than {MAX_CONFIG_BYTES // 1024} kB; not a configuration file")
+    loader = _UniqueKeyLoader(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, source)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(source, line, f"{exc.problem or exc.context}") from None
+        raise ConfigError(source, _mark_line(exc), " ".join(f"{exc.problem or exc.context}".split())) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"invalid YAML: {exc}") from None
+        raise ConfigError(source, "", f"invalid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(source, "", f"nested deeper than {MAX_YAML_DEPTH} levels; refused") from None
+    finally:
+        loader.dispose()
 
 
 def _catalogue() -> importlib.resources.abc.Traversable:
@@ -507,10 +734,7 @@ def _resolve(name_or_path: str) -> tuple[str, str]:
     """(source label, YAML text) of a preset given by shipped name or file path."""
     candidate = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")) or candidate.is_file():
-        try:
-            return str(candidate), candidate.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(str(candidate), "", f"cannot read preset file: {exc.strerror}") from None
+        return str(candidate), read_text_bounded(candidate, "preset file")
     wanted = name_or_path.lower()
     for p in _catalogue().iterdir():
         if p.name.endswith(".yaml") and p.name[: -len(".yaml")].lower() == wanted:
@@ -524,6 +748,8 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
     source, text = _resolve(name_or_path)
     if source in chain:
         raise ConfigError(source, "extends", f"circular extends: {' -> '.join((*chain, source))}")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ConfigError(chain[0], "extends", f"chain of more than {MAX_EXTENDS_DEPTH} presets (now at {source})")
     data = read_yaml(source, text)
     if data is None:
         data = {}
@@ -531,7 +757,10 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
         raise ConfigError(source, "", f"expected a mapping at the top level, got {type(data).__name__}")
     parent = data.pop("extends", None)
     if parent is None:
-        return data, dict.fromkeys(_leaf_keys(data), source), source
+        # Every key of a preset without a parent comes from its file: one origin per section
+        # is enough (origins are looked up by the longest recorded prefix of a key), and a
+        # walk over every leaf would expand nested aliases.
+        return data, {str(k): source for k in data}, source
     if not isinstance(parent, str):
         raise ConfigError(source, "extends", f"expected a preset name or path, got {parent!r}")
     if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
@@ -539,16 +768,6 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
     base, base_origins, _ = _load_raw(parent, (*chain, source))
     merged, origins = deep_merge(base, data, base_origins, source, Preset)
     return merged, origins, source
-
-
-def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in data.items():
-        key = f"{prefix}.{k}" if prefix else str(k)
-        keys.append(key)
-        if isinstance(v, Mapping):
-            keys.extend(_leaf_keys(v, key))
-    return keys
 
 
 def preset_header(name: str) -> tuple[str, int]:
@@ -584,6 +803,6 @@ def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> Non
         if not isinstance(section, dict) or not isinstance(section.get(key), str):
             continue
         value = section[key]
-        origin = origins.get(f"{section_name}.{key}", "")
+        origin = origin_of(origins, f"{section_name}.{key}")
         if value and not value.startswith("builtin:") and not Path(value).is_absolute() and Path(origin).is_file():
             data[section_name] = {**section, key: str(Path(origin).parent / value)}

@@ -26,9 +26,14 @@ class ConfigError(ValueError):
     def __init__(self, source: str, key: str, message: str) -> None:
         self.source = source
         self.key = key
-        self.message = message
-        where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {message}")
+        self.message = _clip(message.replace("\n", " "), 500)  # one line, whatever a parser said
+        where = f"{source}: {_clip(key, 200)}" if key else source
+        super().__init__(f"{where}: {self.message}")
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (a message quoting a huge value stays readable)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Invalid(ValueError):
@@ -66,6 +71,17 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
+def origin_of(origins: Mapping[str, str], path: str, default: str = "") -> str:
+    """The file a dotted key came from: the origin of its longest recorded prefix."""
+    probe = path
+    while probe:
+        if probe in origins:
+            return origins[probe]
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return default
+
+
 class _Ctx:
     """Where values come from: a default source plus per-key origins of merged files."""
 
@@ -74,13 +90,7 @@ class _Ctx:
         self.origins = origins or {}
 
     def where(self, path: str) -> str:
-        probe = path
-        while probe:
-            if probe in self.origins:
-                return self.origins[probe]
-            cut = max(probe.rfind("."), probe.rfind("["))
-            probe = probe[:cut] if cut > 0 else ""
-        return self.source
+        return origin_of(self.origins, path, self.source)
 
     def error(self, path: str, message: str) -> ConfigError:
         return ConfigError(self.where(path), path, message)
@@ -158,7 +168,10 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ctx.error(path, f"expected a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise ctx.error(path, f"expected a finite number, got an integer of {len(str(value))} digits") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ctx.error(path, f"expected a finite number, got {value!r}")
         return value
@@ -171,18 +184,44 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # a schema bug, not user input
 
 
+def _num(bound: float) -> str:
+    """A bound as written in a schema: integers in full, other numbers in short form."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+
+def accepted_range(metadata: Mapping[str, Any]) -> str:
+    """The accepted interval of a bounded field, e.g. ``(0, 1000]`` or ``>= 1``."""
+    lo = ("(", metadata["gt"]) if metadata.get("gt") is not None else ("[", metadata.get("ge"))
+    hi = (")", metadata["lt"]) if metadata.get("lt") is not None else ("]", metadata.get("le"))
+    if lo[1] is None and hi[1] is None:
+        return ""
+    if hi[1] is None:
+        return f"{'>' if lo[0] == '(' else '>='} {_num(lo[1])}"
+    if lo[1] is None:
+        return f"{'<' if hi[0] == ')' else '<='} {_num(hi[1])}"
+    return f"{lo[0]}{_num(lo[1])}, {_num(hi[1])}{hi[0]}"
+
+
 def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, ctx: _Ctx) -> None:
+    if isinstance(value, tuple):  # a list of numbers: each item within the field's bounds
+        for i, item in enumerate(value):
+            _check_bounds(f, item, _join(path, i), ctx)
+        return
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
     md = f.metadata
-    if md.get("gt") is not None and not value > md["gt"]:
-        raise ctx.error(path, f"must be > {md['gt']}, got {value!r}")
-    if md.get("ge") is not None and not value >= md["ge"]:
-        raise ctx.error(path, f"must be >= {md['ge']}, got {value!r}")
-    if md.get("lt") is not None and not value < md["lt"]:
-        raise ctx.error(path, f"must be < {md['lt']}, got {value!r}")
-    if md.get("le") is not None and not value <= md["le"]:
-        raise ctx.error(path, f"must be <= {md['le']}, got {value!r}")
+    checks = (
+        ("gt", ">", value > md["gt"] if md.get("gt") is not None else True),
+        ("ge", ">=", value >= md["ge"] if md.get("ge") is not None else True),
+        ("lt", "<", value < md["lt"] if md.get("lt") is not None else True),
+        ("le", "<=", value <= md["le"] if md.get("le") is not None else True),
+    )
+    for key, symbol, ok in checks:
+        if not ok:
+            interval = accepted_range(md)
+            both = interval.startswith(("(", "["))
+            extra = f" (accepted range {interval})" if both else ""
+            raise ctx.error(path, f"must be {symbol} {_num(md[key])}, got {value!r}{extra}")
 
 
 def _build(cls: type[T], data: Mapping[str, Any], path: str, ctx: _Ctx) -> T:

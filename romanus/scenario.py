@@ -24,7 +24,7 @@ import io
 import json
 import math
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,22 @@ __all__ = [
     "load_suite",
     "record_scenario",
     "record_suite",
+    "scenario_summary",
     "trace_override",
 ]
 
 FORMAT = "romanus-scenario"
 FORMAT_VERSION = 1
 _MARGIN_S = 1.0  # recorded beyond the last frame's abandonment
-_MAX_ENTRY_BYTES = 1 << 31
+_MAX_ENTRY_BYTES = 256 * 2**20
+"""Largest series (declared, uncompressed): ten hours of the default world's background."""
+_MAX_TOTAL_BYTES = 384 * 2**20
+"""All series together: a rejected file never needs more memory than this (plus a little)."""
+_MAX_MANIFEST_BYTES = 16 * 2**20
+_MAX_NPY_HEADER = 10_000
+_CHUNK_BYTES = 1 << 20
+MAX_DURATION_S = 86_400.0
+"""Longest scenario (one simulated day)."""
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _ARRAYS_BY_PART: dict[str, tuple[str, ...]] = {
     "scene": ("scene_starts", "scene_ids"),
@@ -171,6 +180,12 @@ class Scenario:
         """Write atomically; two recordings of the same world give identical bytes when
         ``created_utc`` is the same (it is the only field outside the checksum)."""
         path = Path(path)
+        total = sum(np.asarray(v).nbytes for v in self.arrays.values())
+        if total > _MAX_TOTAL_BYTES:
+            raise ValueError(
+                f"{path}: the scenario holds {total:,} bytes of series, more than a scenario file may "
+                f"({_MAX_TOTAL_BYTES:,}); record shorter scenarios"
+            )
         manifest = dict(self.manifest)
         manifest["created_utc"] = created_utc or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         buf = io.BytesIO()
@@ -189,88 +204,274 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        """Read and verify a scenario file; nothing is returned unless all of it checks out."""
+        """Read and verify a scenario file; nothing is returned unless all of it checks out.
+
+        Reading is bounded: every member's declared size is checked against a cap (and each
+        series' size against the shape its header declares) before it is read; the checksum
+        is verified streaming, before any series is kept in memory; series are read into
+        arrays of their declared size, never whole into an intermediate buffer. After the
+        checksum the content is validated (ranges, lengths, finiteness): a crafted file whose
+        checksum matches is still refused if replay could not use it.
+        """
         source = str(path)
         try:
             with zipfile.ZipFile(path) as zf:
-                names = {i.filename: i for i in zf.infolist()}
-                if "manifest.json" not in names:
+                infos = {i.filename: i for i in zf.infolist()}
+                if "manifest.json" not in infos:
                     raise ScenarioError(source, "not a scenario: no manifest.json")
-                for info in names.values():
-                    if info.file_size > _MAX_ENTRY_BYTES:
-                        raise ScenarioError(source, f"entry {info.filename} is implausibly large")
-                manifest = json.loads(zf.read("manifest.json").decode("utf-8"))
-                if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-                    raise ScenarioError(source, f"not a scenario file (format is not {FORMAT!r})")
-                version = manifest.get("format_version")
-                if not isinstance(version, int) or isinstance(version, bool):
-                    raise ScenarioError(source, "the manifest has no integer format_version")
-                if version > FORMAT_VERSION:
-                    raise ScenarioError(
-                        source,
-                        f"format version {version} is newer than this romanus reads ({FORMAT_VERSION}); "
-                        f"it was written by romanus {manifest.get('romanus_version')}",
-                    )
-                arrays = {}
-                for name in names:
-                    if name.endswith(".npy"):
-                        arrays[name[: -len(".npy")]] = _read_npy(zf.read(name), source, name)
+                manifest = _read_manifest(zf, infos["manifest.json"], source)
+                series = _series_members(infos, source)
+                _validate_manifest(manifest, set(series), source)
+                headers = {name: _npy_header(zf, info, source) for name, info in series.items()}
+                if _streamed_checksum(zf, manifest, series, headers) != manifest["checksum"]:
+                    raise ScenarioError(source, "checksum mismatch: the file was modified or corrupted")
+                arrays = {name: _read_series(zf, series[name], headers[name]) for name in series}
         except ScenarioError:
             raise
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError) as exc:
             raise ScenarioError(source, f"cannot read (truncated or not a scenario?): {exc}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ScenarioError(source, f"corrupted manifest: {exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ScenarioError(source, f"corrupted manifest: {type(exc).__name__}: {str(exc)[:200]}") from None
         except Exception as exc:  # zlib and friends: any failure to decode is a corrupted file
-            raise ScenarioError(source, f"corrupted: {type(exc).__name__}: {exc}") from None
+            raise ScenarioError(source, f"corrupted: {type(exc).__name__}: {str(exc)[:200]}") from None
         scenario = cls(manifest, arrays, source)
         scenario._validate(source)
         return scenario
 
     def _validate(self, source: str) -> None:
+        """Semantic checks of a checksum-valid scenario: everything replay relies on."""
         m, a = self.manifest, self.arrays
-        required = ("seed", "duration_s", "frames", "horizon_s", "checksum", "preset", "uplink_ended", "downlink_ended")
-        for key in required:
-            if key not in m:
-                raise ScenarioError(source, f"the manifest lacks {key!r}")
-        expected = [n for part in ("scene", "uplink", "downlink", "draws") for n in _ARRAYS_BY_PART[part]]
-        if m["preset"].get("server", {}).get("enabled", True):
-            expected += _ARRAYS_BY_PART["background"]
-        missing = [n for n in expected if n not in a]
-        if missing:
-            raise ScenarioError(source, f"missing series: {', '.join(missing)}")
-        if _checksum(m, a) != m["checksum"]:
-            raise ScenarioError(source, "checksum mismatch: the file was modified or corrupted")
+        preset = self.preset  # a ScenarioError naming the file if the preset does not build
+        scenes = m["scenes"]
+        if not isinstance(scenes, list) or scenes != list(preset.pipeline.robustness):
+            raise ScenarioError(source, "manifest.json: scenes do not match the preset's scene types")
+        period_s = preset.period_ms / 1000.0
+        duration, frames, horizon = m["duration_s"], m["frames"], m["horizon_s"]
+        if not (_is_number(duration) and period_s <= duration <= MAX_DURATION_S):
+            raise ScenarioError(
+                source, f"manifest.json: duration_s must be in [{period_s:g}, {MAX_DURATION_S:g}] s, got {duration!r}"
+            )
+        if not _is_int(frames) or frames != math.floor(duration * 1000.0 / preset.period_ms + 1e-9):  # as recorded
+            raise ScenarioError(source, f"manifest.json: frames {frames!r} does not match duration_s {duration:g}")
+        if not (_is_number(horizon) and frames * period_s <= horizon <= duration + 3600.0):
+            raise ScenarioError(source, f"manifest.json: horizon_s {horizon!r} does not cover the frames")
+        if not _is_int(m["seed"]) or m["seed"] < 0:
+            raise ScenarioError(source, f"manifest.json: seed must be a non-negative integer, got {m['seed']!r}")
+        for key in ("uplink_ended", "downlink_ended"):
+            if not isinstance(m[key], bool):
+                raise ScenarioError(source, f"manifest.json: {key} must be true or false")
+        floats = [n for n in a if n not in _INTEGER_SERIES]
+        for name in a:
+            arr = a[name]
+            if arr.ndim != 1:
+                raise ScenarioError(source, f"{name}.npy: expected a 1-D series, got shape {arr.shape}")
+            kind = "iu" if name in _INTEGER_SERIES else "f"
+            if arr.dtype.kind not in kind:
+                raise ScenarioError(source, f"{name}.npy: unexpected dtype {arr.dtype}")
+        for name in floats:
+            if not np.all(np.isfinite(a[name])):
+                raise ScenarioError(source, f"{name}.npy: holds NaN or infinite values")
+        # scenes: change points from 0, in order; ids index the preset's scene types
+        starts, ids = a["scene_starts"], a["scene_ids"]
+        if len(starts) != len(ids) or len(ids) == 0:
+            raise ScenarioError(source, "scene_starts.npy / scene_ids.npy: inconsistent or empty")
+        if starts[0] != 0.0 or np.any(np.diff(starts) < 0):
+            raise ScenarioError(source, "scene_starts.npy: must start at 0 and not decrease")
+        bad = (ids < 0) | (ids >= len(scenes))
+        if bad.any():
+            raise ScenarioError(
+                source, f"scene_ids.npy: scene id {int(ids[bad][0])} is out of range (0..{len(scenes) - 1})"
+            )
+        # links: chunked piecewise-constant capacity covering the horizon unless the link ended
         for prefix in ("uplink", "downlink"):
-            n = len(a[f"{prefix}_durations"])
-            if len(a[f"{prefix}_rates"]) != n or int(a[f"{prefix}_chunks"].sum()) != n:
-                raise ScenarioError(source, f"{prefix} series have inconsistent lengths")
-        if len(a["scene_starts"]) != len(a["scene_ids"]) or len(a["rtt_s"]) != len(a["jitter"]):
-            raise ScenarioError(source, "scene or per-frame series have inconsistent lengths")
-        if "bg_times" in a and int(a["bg_windows"].sum()) != len(a["bg_times"]):
-            raise ScenarioError(source, "background series have inconsistent lengths")
+            d, r, c = a[f"{prefix}_durations"], a[f"{prefix}_rates"], a[f"{prefix}_chunks"]
+            if len(r) != len(d) or np.any(c < 1) or int(c.sum()) != len(d):
+                raise ScenarioError(source, f"{prefix}_*.npy: {prefix} series have inconsistent lengths")
+            if np.any(d <= 0) or np.any(r < 0):
+                raise ScenarioError(source, f"{prefix}_durations/rates.npy: durations must be > 0 and rates >= 0")
+            covered = float(d.sum())
+            if not m[f"{prefix}_ended"] and covered < horizon:
+                raise ScenarioError(
+                    source, f"{prefix}_durations.npy: covers {covered:g} s of the {horizon:g} s the replay needs"
+                )
+        # per-frame draws: whole blocks, at least one per frame; RTTs >= 0, service factors > 0
+        for name in ("rtt_s", "jitter"):
+            v = a[name]
+            if len(v) < frames + 1 or len(v) % DRAW_BLOCK:
+                raise ScenarioError(
+                    source,
+                    f"{name}.npy: {len(v)} values; replay needs whole blocks of {DRAW_BLOCK} for {frames} frames",
+                )
+        if np.any(a["rtt_s"] < 0):
+            raise ScenarioError(source, "rtt_s.npy: round-trip times must be >= 0")
+        if np.any(a["jitter"] <= 0):
+            raise ScenarioError(source, "jitter.npy: service-time factors must be > 0")
+        if "bg_times" in a:
+            times, services, counts, ends = a["bg_times"], a["bg_services"], a["bg_windows"], a["bg_window_ends"]
+            if len(services) != len(times) or len(counts) != len(ends) or np.any(counts < 0):
+                raise ScenarioError(source, "bg_*.npy: background series have inconsistent lengths")
+            if int(counts.sum()) != len(times):
+                raise ScenarioError(source, "bg_*.npy: background series have inconsistent lengths")
+            if len(ends) == 0 or ends[-1] < horizon or np.any(np.diff(ends) <= 0) or ends[0] <= 0:
+                raise ScenarioError(source, "bg_window_ends.npy: windows must increase and cover the horizon")
+            if np.any(np.diff(times) < 0) or (len(times) and times[0] < 0) or np.any(services <= 0):
+                raise ScenarioError(source, "bg_times/bg_services.npy: arrivals must not decrease, services > 0")
+            window_start = np.repeat(np.concatenate([[0.0], ends[:-1]]), counts)
+            if np.any(times < window_start) or np.any(times >= np.repeat(ends, counts)):
+                raise ScenarioError(source, "bg_times.npy: an arrival lies outside its window")
+            if len(a["load_starts"]) != len(a["load_levels"]):
+                raise ScenarioError(source, "load_starts.npy / load_levels.npy: inconsistent lengths")
+            levels = m.get("load_levels")
+            if not isinstance(levels, list) or np.any(a["load_levels"] < 0) or np.any(a["load_levels"] >= len(levels)):
+                raise ScenarioError(source, "load_levels.npy: level out of range")
 
 
-def _read_npy(data: bytes, source: str, name: str) -> np.ndarray:
-    """Parse one .npy entry, checking its header against its size before allocating."""
-    f = io.BytesIO(data)
-    try:
-        major, _ = np.lib.format.read_magic(f)
-        if major == 1:
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif major in (2, 3):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ValueError(f"unsupported .npy version {major}")
-    except ValueError as exc:
-        raise ScenarioError(source, f"series {name} is corrupted: {exc}") from None
+_INTEGER_SERIES = frozenset({"scene_ids", "uplink_chunks", "downlink_chunks", "bg_windows", "load_levels"})
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _read_manifest(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> dict[str, Any]:
+    if info.file_size > _MAX_MANIFEST_BYTES:
+        raise ScenarioError(
+            source, f"manifest.json declares {info.file_size:,} bytes (at most {_MAX_MANIFEST_BYTES:,})"
+        )
+    with zf.open(info) as fh:
+        data = fh.read(_MAX_MANIFEST_BYTES + 1)
+    if len(data) > _MAX_MANIFEST_BYTES:
+        raise ScenarioError(source, "manifest.json is implausibly large")
+    manifest = json.loads(data.decode("utf-8"))
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ScenarioError(source, f"not a scenario file (format is not {FORMAT!r})")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ScenarioError(source, "the manifest has no integer format_version")
+    if version > FORMAT_VERSION:
+        raise ScenarioError(
+            source,
+            f"format version {version} is newer than this romanus reads ({FORMAT_VERSION}); "
+            f"it was written by romanus {manifest.get('romanus_version')}",
+        )
+    return manifest
+
+
+def _series_members(infos: Mapping[str, zipfile.ZipInfo], source: str) -> dict[str, zipfile.ZipInfo]:
+    """The ``.npy`` members by series name, each and all together within the size caps."""
+    series = {name[: -len(".npy")]: info for name, info in infos.items() if name.endswith(".npy")}
+    total = 0
+    for name, info in series.items():
+        if info.file_size > _MAX_ENTRY_BYTES:
+            raise ScenarioError(
+                source, f"{name}.npy declares {info.file_size:,} bytes (at most {_MAX_ENTRY_BYTES:,} per series)"
+            )
+        total += info.file_size
+    if total > _MAX_TOTAL_BYTES:
+        raise ScenarioError(source, f"the series declare {total:,} bytes in all (at most {_MAX_TOTAL_BYTES:,})")
+    return series
+
+
+def _validate_manifest(m: dict[str, Any], names: set[str], source: str) -> None:
+    """What must hold before anything in the manifest is dereferenced or the checksum computed."""
+    required = ("seed", "duration_s", "frames", "horizon_s", "checksum", "preset", "uplink_ended", "downlink_ended")
+    required += ("scenes",)
+    for key in required:
+        if key not in m:
+            raise ScenarioError(source, f"manifest.json: lacks {key!r}")
+    if not isinstance(m["preset"], dict):
+        raise ScenarioError(source, f"manifest.json: preset must be a mapping, got {type(m['preset']).__name__}")
+    if not isinstance(m["checksum"], str):
+        raise ScenarioError(source, "manifest.json: checksum must be a string")
+    sources = m.get("sources", [])
+    if not isinstance(sources, list) or not all(
+        isinstance(src, dict) and all(isinstance(src.get(k), str) for k in ("link", "file", "format", "sha256"))
+        for src in sources
+    ):
+        raise ScenarioError(source, "manifest.json: sources must be a list of {link, file, format, sha256} entries")
+    server = m["preset"].get("server", {})
+    enabled = server.get("enabled", True) if isinstance(server, dict) else True
+    expected = [n for part in ("scene", "uplink", "downlink", "draws") for n in _ARRAYS_BY_PART[part]]
+    if enabled:
+        expected += _ARRAYS_BY_PART["background"]
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise ScenarioError(source, f"missing series: {', '.join(missing)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _NpyHeader:
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    offset: int  # bytes of magic and header before the data
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> _NpyHeader:
+    """Parse a series' .npy header and check the size it declares against the member's."""
+    name = info.filename
+    with zf.open(info) as f:
+        try:
+            major, _ = np.lib.format.read_magic(f)
+            if major == 1:
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=_MAX_NPY_HEADER)
+            elif major in (2, 3):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_MAX_NPY_HEADER)
+            else:
+                raise ValueError(f"unsupported .npy version {major}")
+        except ValueError as exc:
+            raise ScenarioError(source, f"series {name} is corrupted: {str(exc)[:200]}") from None
+        offset = f.tell()
     if dtype.hasobject or fortran or dtype.kind not in "fiub":
         raise ScenarioError(source, f"series {name} has an unexpected layout ({dtype}, fortran={fortran})")
     count = math.prod(shape)
-    payload = data[f.tell() :]
-    if len(payload) != count * dtype.itemsize:
-        raise ScenarioError(source, f"series {name} is truncated ({len(payload)} bytes for {count} values)")
-    return np.frombuffer(payload, dtype=dtype).reshape(shape).copy()
+    if offset + count * dtype.itemsize != info.file_size:
+        raise ScenarioError(
+            source, f"series {name} is truncated ({info.file_size - offset} bytes for {count} values of {dtype})"
+        )
+    return _NpyHeader(tuple(shape), dtype, offset)
+
+
+def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, offset: int) -> Iterator[bytes]:
+    """The member's bytes after ``offset``, in bounded chunks (the CRC is checked at the end)."""
+    with zf.open(info) as f:
+        f.read(offset)
+        while chunk := f.read(_CHUNK_BYTES):
+            yield chunk
+
+
+def _streamed_checksum(
+    zf: zipfile.ZipFile,
+    manifest: Mapping[str, Any],
+    series: Mapping[str, zipfile.ZipInfo],
+    headers: Mapping[str, _NpyHeader],
+) -> str:
+    """:func:`_checksum` of the file's content without holding any series in memory."""
+    h = hashlib.sha256()
+    content = {k: v for k, v in manifest.items() if k not in ("created_utc", "checksum")}
+    h.update(json.dumps(content, separators=(",", ":")).encode())
+    for name in sorted(series):
+        hd = headers[name]
+        h.update(f"{name}|{hd.dtype.str}|{hd.shape}|".encode())
+        for chunk in _stream(zf, series[name], hd.offset):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_series(zf: zipfile.ZipFile, info: zipfile.ZipInfo, header: _NpyHeader) -> np.ndarray:
+    """A series read straight into an array of its declared shape (one copy in memory)."""
+    out = np.empty(header.shape, dtype=header.dtype)
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    pos = 0
+    for chunk in _stream(zf, info, header.offset):
+        view[pos : pos + len(chunk)] = chunk
+        pos += len(chunk)
+    if pos != view.nbytes:
+        raise EOFError(f"{info.filename} ended after {pos} of {view.nbytes} bytes")
+    return out
 
 
 def _preset_dict(preset: Preset) -> dict[str, Any]:
@@ -285,8 +486,10 @@ def record_scenario(
     stream_seeds: Mapping[str, int] | None = None,
 ) -> Scenario:
     """Generate the world of ``preset`` from ``seed`` for ``duration_s`` and keep all of it."""
-    if duration_s * 1000.0 < preset.period_ms:
-        raise ValueError(f"duration_s must cover at least one period ({preset.period_ms} ms)")
+    if not math.isfinite(duration_s) or duration_s * 1000.0 < preset.period_ms:
+        raise ValueError(f"duration_s must cover at least one period ({preset.period_ms} ms), got {duration_s!r}")
+    if duration_s > MAX_DURATION_S:
+        raise ValueError(f"duration_s must be at most {MAX_DURATION_S:g} s (one simulated day), got {duration_s!r}")
     frames = math.floor(duration_s * 1000.0 / preset.period_ms + 1e-9)
     period_s = preset.period_ms / 1000.0
     horizon = frames * period_s + max(preset.abandon_ms, preset.deadline_ms) / 1000.0 + _MARGIN_S
@@ -356,6 +559,54 @@ def record_scenario(
     }
     manifest["checksum"] = _checksum(manifest, arrays)
     return Scenario(manifest, arrays)
+
+
+def _link_stats(durations: np.ndarray, rates: np.ndarray, until_s: float) -> tuple[float, float]:
+    """(mean Mbit/s, share of time at zero capacity) over [0, until_s] of a replayed link:
+    segments clipped at ``until_s``, and no capacity at all after the last one (a trace
+    played without looping ends there; a validated scenario otherwise covers the horizon)."""
+    edges = np.concatenate([[0.0], np.cumsum(durations)])
+    inside = np.clip(np.minimum(edges[1:], until_s) - np.minimum(edges[:-1], until_s), 0.0, None)
+    integral = float((inside * rates).sum())
+    zero_time = float(inside[rates <= 0].sum()) + max(0.0, until_s - float(edges[-1]))
+    return integral / until_s, min(1.0, zero_time / until_s)
+
+
+def scenario_summary(sc: Scenario) -> dict[str, Any]:
+    """Statistics of a scenario over its ``duration_s``, from exactly what replay uses:
+    scene shares from the recorded change points, link means and zero-capacity shares from
+    the recorded segments (nothing after a link that ended), background requests that
+    arrive during the scenario. ``romanus scenario info`` prints this."""
+    m, a = sc.manifest, sc.arrays
+    duration = sc.duration_s
+    scenes = m["scenes"]
+    starts = np.append(a["scene_starts"], np.inf)
+    share: dict[str, float] = {}
+    for i, s in enumerate(a["scene_ids"].tolist()):
+        lo, hi = min(starts[i], duration), min(starts[i + 1], duration)
+        if hi > lo:
+            share[scenes[s]] = share.get(scenes[s], 0.0) + (hi - lo) / duration
+    up_mean, up_zero = _link_stats(a["uplink_durations"], a["uplink_rates"], duration)
+    down_mean, down_zero = _link_stats(a["downlink_durations"], a["downlink_rates"], duration)
+    bg = a.get("bg_times")
+    return {
+        "path": sc.path,
+        "format_version": m["format_version"],
+        "romanus_version": m.get("romanus_version"),
+        "env": m.get("preset_name"),
+        "seed": sc.seed,
+        "duration_s": duration,
+        "frames": sc.frames,
+        "checksum": sc.checksum,
+        "created_utc": m.get("created_utc"),
+        "uplink_mean_mbps": up_mean,
+        "uplink_zero_fraction": up_zero,
+        "downlink_mean_mbps": down_mean,
+        "downlink_zero_fraction": down_zero,
+        "scene_share": share,
+        "background_requests": 0 if bg is None else int(np.searchsorted(bg, duration, side="left")),
+        "sources": m.get("sources", []),
+    }
 
 
 def trace_override(uplink: str | None, downlink: str | None = None) -> dict[str, Any]:

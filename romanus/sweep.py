@@ -64,24 +64,62 @@ TRIAL_METRICS = (
 RESULT_FIELDS = ("trial", "preset", "algo", "seed", "config", "status", *TRIAL_METRICS, "train_seconds", "error")
 
 
+MAX_SEEDS = 1000
+"""Seeds per sweep (or held-out scenarios per preset)."""
+MAX_TRIALS = 10_000
+"""Trials per sweep: presets x algorithms x grid combinations x seeds."""
+MAX_LABEL_CHARS = 200
+"""A grid value is written into the trial's label; a longer one is refused."""
+
+
 def _parse_seeds(value: str | tuple[int, ...], key: str) -> tuple[int, ...]:
     if isinstance(value, tuple):
         seeds = value
     else:
         try:
+            if len(value) > 40:  # no seed needs more digits (int() refuses 4300 with a bare error)
+                raise ValueError(value)
             a, b = (int(x) for x in value.split(":"))
         except ValueError:
-            raise Invalid(key, f"expected A:B or a list of integers, got {value!r}") from None
+            raise Invalid(key, f"expected A:B or a list of integers, got {value[:40]!r}") from None
+        if b - a > MAX_SEEDS:
+            raise Invalid(key, f"at most {MAX_SEEDS} seeds, got {value!r}")
         seeds = tuple(range(a, b))
+    if len(seeds) > MAX_SEEDS:
+        raise Invalid(key, f"at most {MAX_SEEDS} seeds, got {len(seeds)}")
     if not seeds or any(s < 0 for s in seeds):
         raise Invalid(key, "needs at least one non-negative seed")
     return seeds
 
 
+def _check_label_value(value: Any, key: str) -> None:
+    """A grid or override value must be a plain value (or a small list or mapping of them):
+    it is written into the trial's label and into a hyper-parameter file."""
+    budget = [MAX_LABEL_CHARS]
+
+    def walk(v: Any, depth: int) -> None:
+        if depth > 4:
+            raise Invalid(key, "nested too deeply for a hyper-parameter value")
+        if isinstance(v, Mapping):
+            items: list[Any] = [*v.keys(), *v.values()]
+        elif isinstance(v, list | tuple):
+            items = list(v)
+        else:
+            budget[0] -= len(repr(v)[: MAX_LABEL_CHARS + 1])
+            items = []
+        budget[0] -= len(items)
+        if budget[0] < 0:
+            raise Invalid(key, f"too large for a hyper-parameter value (over {MAX_LABEL_CHARS} characters)")
+        for item in items:
+            walk(item, depth + 1)
+
+    walk(value, 0)
+
+
 @dataclass(frozen=True)
 class SweepEval:
     seeds: str | tuple[int, ...] = field("100:103", doc="held-out scenario seeds (A:B or a list)")
-    duration_s: float = field(60.0, gt=0, doc="seconds per held-out scenario")
+    duration_s: float = field(60.0, gt=0, le=86_400, doc="seconds per held-out scenario (<= one simulated day)")
     baselines: tuple[str, ...] = field(("local-robust", "robust-agnostic", "scene-aware-greedy"))
 
     def __post_init__(self) -> None:
@@ -94,7 +132,7 @@ class SweepConfig:
     presets: tuple[str, ...]
     algos: tuple[str, ...]
     seeds: str | tuple[int, ...]
-    timesteps: int | None = field(None, gt=0)
+    timesteps: int | None = field(None, gt=0, le=1_000_000_000, doc="training budget per trial (<= 1e9)")
     hyperparams: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     eval: SweepEval = field(default_factory=SweepEval)
@@ -108,9 +146,17 @@ class SweepConfig:
         if not self.algos:
             raise Invalid("algos", "needs at least one algorithm")
         _parse_seeds(self.seeds, "seeds")
+        trials = len(self.presets) * len(self.algos) * len(_parse_seeds(self.seeds, "seeds"))
         for key, values in self.grid.items():
             if not values:
                 raise Invalid(f"grid.{key}", "needs at least one value")
+            for i, value in enumerate(values):
+                _check_label_value(value, f"grid.{key}[{i}]")
+            trials *= len(values)
+            if trials > MAX_TRIALS:
+                raise Invalid("grid", f"the sweep would have more than {MAX_TRIALS:,} trials")
+        for key, value in self.hyperparams.items():
+            _check_label_value(value, f"hyperparams.{key}")
 
     @property
     def seed_list(self) -> tuple[int, ...]:
@@ -165,7 +211,10 @@ def _trial_hyperparams(trial: Mapping[str, Any]) -> dict[str, Any]:
     from romanus.config import read_yaml
     from romanus.train.hyperparams import hyperparams_path, load_hyperparams
 
-    base = read_yaml(hyperparams_path(trial["algo"]))[trial["env_id"]]
+    shipped = read_yaml(hyperparams_path(trial["algo"]))
+    if not isinstance(shipped, dict) or not isinstance(shipped.get(trial["env_id"]), dict):
+        raise ConfigError(str(hyperparams_path(trial["algo"])), trial["env_id"], "no hyper-parameters for this env id")
+    base = shipped[trial["env_id"]]
     merged = {**base, **trial["overrides"]}
     if "policy_kwargs" in trial["overrides"]:
         merged["policy_kwargs"] = {**base.get("policy_kwargs", {}), **trial["overrides"]["policy_kwargs"]}

@@ -22,11 +22,15 @@ import hashlib
 import importlib.resources
 import math
 import re
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+
+from romanus.fileio import read_bytes_bounded
 
 __all__ = [
     "FORMATS",
@@ -43,8 +47,20 @@ FORMATS = ("mahimahi", "cooked", "nyu")
 TraceFormat = Literal["auto", "mahimahi", "cooked", "nyu"]
 PACKET_MBIT = 1500 * 8 / 1e6  # one mahimahi delivery opportunity
 _NYU_UNITS = {"mbits/sec": 1.0, "kbits/sec": 1e-3, "bits/sec": 1e-6}
-_MAX_BYTES = 256 * 1024 * 1024
-_MAX_MS = 10**10  # about 116 days
+_MAX_BYTES = 32 * 1024 * 1024
+"""Largest trace file (published Mahimahi traces are a few MB); lines are parsed one at a
+time into typed arrays, so a file of this size needs a few hundred MB at most."""
+MAX_SPAN_S = 7 * 86_400.0
+"""Longest trace period accepted (a week; published traces span minutes to hours). A longer
+span is almost surely a typo or a corrupt stamp, and statistics over it need memory."""
+_MAX_MS = int(MAX_SPAN_S * 1000)
+MAX_RATE_MBPS = 100_000.0
+"""Largest capacity sample (100 Gbit/s), far from float overflow in capacity integrals."""
+MAX_WINDOWS = 2_000_000
+"""Most statistics windows :func:`trace_stats` computes (memory: a few arrays of this many
+floats); a finer window over a long trace is refused with the smallest window that fits."""
+_MAHIMAHI_RE = re.compile(r"[0-9]{1,15}")
+_NUMBER_CHARS = 40  # a float spelled with more characters is not a trace sample
 
 
 class TraceError(ValueError):
@@ -88,7 +104,21 @@ def resolve_trace_path(name: str) -> Path:
     return Path(name)
 
 
-def _detect(source: str, lines: list[str]) -> str:
+_LINES_CHUNK = 1 << 20
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text.splitlines()`` one line at a time: split in chunks of about a MiB cut after a
+    ``\n`` (so a ``\r\n`` is never cut), so memory follows a chunk, not the file."""
+    pos = 0
+    while pos < len(text):
+        cut = text.find("\n", pos + _LINES_CHUNK)
+        end = len(text) if cut < 0 else cut + 1
+        yield from text[pos:end].splitlines()
+        pos = end
+
+
+def _detect(source: str, lines: Iterable[str]) -> str:
     for i, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -97,36 +127,49 @@ def _detect(source: str, lines: list[str]) -> str:
             return "nyu"
         if len(line.split()) == 2:
             return "cooked"
-        if re.fullmatch(r"\d+", line):
+        if re.fullmatch(r"[0-9]+", line):
             return "mahimahi"
         raise TraceError(source, f"cannot tell the format from {line[:60]!r} (expected mahimahi, cooked or nyu)", i)
     raise TraceError(source, "the trace is empty")
 
 
-def _mahimahi(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    stamps: list[int] = []
+def _mahimahi(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    # Stamps do not decrease, so the busy milliseconds and their packet counts are built
+    # run by run: memory follows the distinct milliseconds, not the lines.
+    bins_a = array("q")
+    counts_a = array("q")
     prev = -1
     for i, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
             continue
-        if not line.isdigit():
+        if not _MAHIMAHI_RE.fullmatch(line):
+            if line.isascii() and line.isdigit():
+                raise TraceError(source, f"timestamp {line[:20]}... ms is beyond any plausible trace", i)
             raise TraceError(source, f"expected an integer millisecond timestamp, got {line[:60]!r}", i)
         t = int(line)
         if t > _MAX_MS:
-            raise TraceError(source, f"timestamp {line[:20]} ms is beyond any plausible trace (max {_MAX_MS} ms)", i)
+            raise TraceError(
+                source, f"timestamp {t} ms is beyond any plausible trace (at most {_MAX_MS} ms, {MAX_SPAN_S:g} s)", i
+            )
         if t < prev:
             raise TraceError(source, f"timestamps must not decrease ({t} after {prev})", i)
-        stamps.append(t)
+        b = t - 1 if t > 0 else 0  # an opportunity at t is carried over [t-1, t)
+        if bins_a and bins_a[-1] == b:
+            counts_a[-1] += 1
+        else:
+            bins_a.append(b)
+            counts_a.append(1)
         prev = t
-    if not stamps:
+    if not bins_a:
         raise TraceError(source, "the trace has no delivery opportunities")
-    period = stamps[-1]
+    period = prev
     if period <= 0:
         raise TraceError(source, "the last timestamp (the trace's period in ms) must be positive")
     # Sparse form: one segment per millisecond that has opportunities, zero-capacity segments
     # for the gaps, so memory follows the number of lines, not the trace's duration.
-    bins, counts = np.unique(np.maximum(np.asarray(stamps, dtype=np.int64) - 1, 0), return_counts=True)
+    bins = np.frombuffer(bins_a, dtype=np.int64)
+    counts = np.frombuffer(counts_a, dtype=np.int64)
     starts = bins.astype(np.float64)
     ends = starts + 1.0
     gap_starts = np.concatenate([[0.0], ends])
@@ -140,9 +183,24 @@ def _mahimahi(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return edges[keep] * 1e-3, rates[keep]
 
 
-def _cooked(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    times: list[float] = []
-    rates: list[float] = []
+def _number(source: str, text: str, line: int, expected: str = "a number", shown: str | None = None) -> float:
+    """A finite decimal number spelled in ASCII (``float`` alone also takes ``inf``, ``nan``,
+    ``1_000``, non-ASCII digits and numbers thousands of digits long)."""
+    shown = text if shown is None else shown
+    if len(text) > _NUMBER_CHARS or not text.isascii() or "_" in text:
+        raise TraceError(source, f"expected {expected}, got {shown[:60]!r}", line)
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceError(source, f"expected {expected}, got {shown[:60]!r}", line) from None
+    if not math.isfinite(value):
+        raise TraceError(source, f"expected finite numbers, got {shown[:60]!r}", line)
+    return value
+
+
+def _cooked(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    times = array("d")
+    rates = array("d")
     for i, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -150,23 +208,24 @@ def _cooked(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
         parts = line.split()
         if len(parts) != 2:
             raise TraceError(source, f"expected two columns 'time_s throughput_Mbps', got {line[:60]!r}", i)
-        try:
-            t, r = float(parts[0]), float(parts[1])
-        except ValueError:
-            raise TraceError(source, f"expected two numbers, got {line[:60]!r}", i) from None
-        if not (math.isfinite(t) and math.isfinite(r)) or r < 0:
-            raise TraceError(source, f"time must be finite and throughput finite and >= 0, got {line[:60]!r}", i)
+        t, r = (_number(source, part, i, "two numbers", line) for part in parts)
+        if not 0 <= r <= MAX_RATE_MBPS:
+            raise TraceError(
+                source, f"throughput must be >= 0 and at most {MAX_RATE_MBPS:g} Mbit/s, got {parts[1][:40]!r}", i
+            )
+        if times and t - times[0] > MAX_SPAN_S:
+            raise TraceError(source, f"the trace spans more than {MAX_SPAN_S:g} s (time {parts[0][:40]})", i)
         if times and t <= times[-1]:
             raise TraceError(source, f"time must increase ({t} after {times[-1]})", i)
         times.append(t)
         rates.append(r)
     if len(times) < 2:
         raise TraceError(source, "a cooked trace needs at least two samples")
-    return np.diff(np.asarray(times)), np.asarray(rates[:-1])
+    return np.diff(np.frombuffer(times, dtype=np.float64)), np.frombuffer(rates, dtype=np.float64)[:-1].copy()
 
 
-def _nyu(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    rates: list[float] = []
+def _nyu(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    rates = array("d")
     for i, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
@@ -177,16 +236,17 @@ def _nyu(source: str, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
         scale = _NYU_UNITS.get(parts[1].lower())
         if scale is None:
             raise TraceError(source, f"unknown unit {parts[1]!r} (expected Mbits/sec, Kbits/sec or bits/sec)", i)
-        try:
-            value = float(parts[0])
-        except ValueError:
-            raise TraceError(source, f"expected a number, got {parts[0][:40]!r}", i) from None
-        if not math.isfinite(value) or value < 0:
-            raise TraceError(source, f"throughput must be finite and >= 0, got {parts[0]!r}", i)
-        rates.append(value * scale)
+        value = _number(source, parts[0], i) * scale
+        if not 0 <= value <= MAX_RATE_MBPS:
+            raise TraceError(
+                source, f"throughput must be >= 0 and at most {MAX_RATE_MBPS:g} Mbit/s, got {parts[0][:40]!r}", i
+            )
+        rates.append(value)
+        if len(rates) > MAX_SPAN_S:
+            raise TraceError(source, f"the trace spans more than {MAX_SPAN_S:g} s (one line per second)", i)
     if not rates:
         raise TraceError(source, "the trace is empty")
-    return np.ones(len(rates)), np.asarray(rates)
+    return np.ones(len(rates)), np.frombuffer(rates, dtype=np.float64).copy()
 
 
 def load_trace(path: str | Path, fmt: TraceFormat = "auto") -> Trace:
@@ -194,22 +254,24 @@ def load_trace(path: str | Path, fmt: TraceFormat = "auto") -> Trace:
     resolved = resolve_trace_path(str(path))
     source = str(path)
     try:
-        if resolved.stat().st_size > _MAX_BYTES:
-            raise TraceError(source, f"larger than {_MAX_BYTES // 2**20} MiB")
-        data = resolved.read_bytes()
+        data = read_bytes_bounded(resolved, _MAX_BYTES)
     except OSError as exc:
         raise TraceError(source, f"cannot read: {exc.strerror}") from None
+    if len(data) > _MAX_BYTES:
+        raise TraceError(source, f"larger than {_MAX_BYTES // 2**20} MiB")
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark is no content
     except UnicodeDecodeError as exc:
-        raise TraceError(source, f"not UTF-8 text (byte {exc.start})") from None
-    lines = text.splitlines()
-    kind = _detect(source, lines) if fmt == "auto" else fmt
+        line = data[: exc.start].count(b"\n") + 1
+        raise TraceError(source, f"not UTF-8 text (byte {exc.start})", line) from None
+    del data
+    kind = _detect(source, _lines(text)) if fmt == "auto" else fmt
     if kind not in FORMATS:
         raise TraceError(source, f"unknown format {kind!r} (expected one of {', '.join(FORMATS)})")
     parse = {"mahimahi": _mahimahi, "cooked": _cooked, "nyu": _nyu}[kind]
-    durations, rates = parse(source, lines)
-    return Trace(source, kind, hashlib.sha256(data).hexdigest(), durations.astype(np.float64), rates.astype(np.float64))
+    durations, rates = parse(source, _lines(text))  # one line at a time
+    return Trace(source, kind, digest, durations.astype(np.float64), rates.astype(np.float64))
 
 
 _CACHE: dict[tuple[str, str, int, int], Trace] = {}
@@ -232,9 +294,20 @@ def load_trace_cached(path: str, fmt: TraceFormat = "auto") -> Trace:
 
 def _window_rates(trace: Trace, window_s: float) -> np.ndarray:
     """Mean capacity over consecutive windows of ``window_s`` covering one period."""
+    if not (math.isfinite(window_s) and window_s > 0):
+        raise TraceError(
+            trace.source, f"the statistics window must be a positive number of ms, got {window_s * 1000:g}"
+        )
+    n = max(1, math.floor(trace.duration_s / window_s + 1e-9))
+    if n > MAX_WINDOWS:
+        least_ms = math.ceil(trace.duration_s / MAX_WINDOWS * 1000.0)
+        raise TraceError(
+            trace.source,
+            f"{trace.duration_s:g} s in {window_s * 1000:g} ms windows is more than {MAX_WINDOWS:,} windows; "
+            f"use a window of at least {least_ms} ms",
+        )
     edges = np.concatenate([[0.0], np.cumsum(trace.durations_s)])
     cum = np.concatenate([[0.0], np.cumsum(trace.durations_s * trace.rates_mbps)])
-    n = max(1, math.floor(edges[-1] / window_s + 1e-9))
     grid = np.arange(n + 1) * window_s
     grid[-1] = min(grid[-1], edges[-1])
     integral = np.interp(grid, edges, cum)
