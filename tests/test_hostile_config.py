@@ -4,7 +4,6 @@ malformed files; each is a one-line ConfigError naming the file and the line or 
 
 from __future__ import annotations
 
-import resource
 import tracemalloc
 from pathlib import Path
 
@@ -53,7 +52,6 @@ def test_alias_bomb_preset_is_refused_quickly_and_small(tmp_path: Path) -> None:
     assert peak < 50 * 2**20  # was > 10 GB
     assert one_line(info.value).startswith(f"{path}: line ")
     assert "expands to more than" in str(info.value)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 500 * 1024  # kB: under 500 MB
 
 
 def test_alias_bomb_in_a_mapping_key_walk_is_refused(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from romanus.config import ConfigError, Preset, load_preset
 from romanus.policies import make_policy
 from romanus.sim.records import kpis
 from romanus.sim.simulator import Simulator
+from romanus.vehicle.view import drive
 
 SCENES = ("city", "junction", "motorway", "rural", "rain", "snow", "fog", "night")
 POLICIES = ("random", "local-robust", "offload-all", "scene-aware-greedy", "risk-budget-greedy")
@@ -146,7 +147,7 @@ def check(overrides: dict[str, Any], seed: int, policy: str, frames: int) -> boo
         return False
     with wall_limit(WALL_LIMIT_S):
         sim = Simulator(preset, seed)
-        log = sim.run(make_policy(policy, sim.catalogue, sim.preset, seed), frames)
+        log = drive(sim, make_policy(policy, sim.catalogue, sim.preset, seed), frames)
         result = kpis(log)
     assert len(log) == frames
     for name, col in log.columns.items():
