@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from romanus.config import EnvConfig, Preset, load_preset
+from romanus.config import CapacityConfig, EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
 from romanus.env.render import DecisionRow, OutcomeRow, RenderHistory  # numpy only: matplotlib loads on render()
 from romanus.scenario import Scenario, load_suite
@@ -24,7 +24,7 @@ from romanus.vehicle.view import VehicleView, next_view
 if TYPE_CHECKING:
     from romanus.env.render import EpisodeRenderer, HumanWindow
 
-__all__ = ["RENDER_WINDOW_S", "RomanusEnv"]
+__all__ = ["RENDER_WINDOW_S", "RomanusEnv", "check_same_world"]
 
 RENDER_WINDOW_S = 20.0  # seconds of history a rendered frame shows
 
@@ -50,9 +50,37 @@ def _with_env(preset: Preset, env_overrides: Mapping[str, Any]) -> Preset:
 
 
 def _world_signature(preset: Preset) -> str:
-    """Everything that shapes the world, in order (dict order matters: scenes, branches)."""
-    world = dataclasses.replace(preset, env=EnvConfig(), name="X", description="", version=0)
+    """Everything that shapes a replayed world, in order (dict order matters: scenes,
+    branches). Left out: the env section (how the learner is posed) and the links' capacity
+    processes (model, trace file, offset, ...), which a recording carries in full, so a suite
+    whose scenarios were driven by different traces, or by traces instead of the preset's
+    fading, replays in one env."""
+    world = dataclasses.replace(
+        preset,
+        env=EnvConfig(),
+        name="X",
+        description="",
+        version=0,
+        uplink=CapacityConfig(),
+        downlink=CapacityConfig(),
+    )
     return json.dumps(dataclasses.asdict(world))
+
+
+def check_same_world(preset: Preset, scenarios: Sequence[ScenarioArg]) -> list[Scenario]:
+    """The scenarios, loaded; ``ValueError`` naming the first that was recorded from another
+    world than ``preset`` (see :class:`RomanusEnv`'s ``scenario`` argument)."""
+    signature = _world_signature(preset)
+    loaded = []
+    for which in scenarios:
+        sc = which if isinstance(which, Scenario) else Scenario.load(which)
+        if _world_signature(sc.preset) != signature:
+            raise ValueError(
+                f"scenario {sc.path or ''} was recorded from a different world than preset {preset.name} "
+                "(everything but the env section and the links' capacity processes must match)"
+            )
+        loaded.append(sc)
+    return loaded
 
 
 EPISODE_KPIS = (
@@ -165,9 +193,10 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         recorded scenario file, a suite folder, a :class:`~romanus.scenario.Scenario` or a
         list of them. With scenarios each episode replays one (in turn; or the one named by
         ``reset(options={"scenario": path_or_index})``) from start to end, so every policy
-        faces the same inputs; the episode then lasts the scenario's frames. A suite's
-        scenarios may differ in the source of a trace-driven link (the recording carries the
-        capacity); everything else but the env section must match. ``render_mode``: ``None``
+        faces the same inputs; the episode then lasts the scenario's frames. Scenarios must come
+        from the preset's world, except for the env section and the links' capacity
+        processes, which the recording carries (a suite driven by measured traces replays in
+        the env of the preset it was recorded from). ``render_mode``: ``None``
         (default), ``"rgb_array"`` (``render()`` returns an ``(H, W, 3)`` uint8 frame of the last
         20 s: scene, measured uplink capacity, each frame's tier and placement, latencies against
         the deadline with misses marked, the vehicle's queues and the server's telemetry wait;
@@ -294,10 +323,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
                 self._loaded[key] = Scenario.load(key)
             sc = self._loaded[key]
         if hasattr(self, "_world_signature") and _world_signature(sc.preset) != self._world_signature:
-            raise ValueError(
-                f"scenario {sc.path or ''} was recorded from a different world than preset {self.preset.name} "
-                "(everything but the env section must match)"
-            )
+            check_same_world(self.preset, [sc])  # raises, naming the scenario
         return sc
 
     def _start_episode(self) -> np.ndarray:
