@@ -158,3 +158,17 @@ def test_record_video_writes_an_episode(tmp_path: Path) -> None:
     env.close()
     videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
+@pytest.mark.parametrize("mode", ["rgb_array", "human"])
+def test_gymnasium_checker_passes_its_render_check(mode: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("romanus/Default-v0", render_mode=mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)  # its render check included
+    env.close()
