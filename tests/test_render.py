@@ -31,6 +31,8 @@ def test_metadata_declares_both_modes_and_a_frame_rate() -> None:
     assert env.render_mode == "rgb_array" and env.unwrapped.render_mode == "rgb_array"
     with pytest.raises(ValueError, match="render_mode 'rgb'"):
         RomanusEnv("default", render_mode="rgb")
+    slow = RomanusEnv("default", overrides={"period_ms": 200.0, "deadline_ms": 200.0}, render_mode="rgb_array")
+    assert slow.metadata["render_fps"] == 5.0 and RomanusEnv.metadata["render_fps"] == 10  # one frame per period
 
 
 @pytest.mark.parametrize("env_id", IDS)

@@ -268,6 +268,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = spaces.Discrete(len(self.catalogue))
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
         self._period_s = p.period_ms / 1000.0
+        if p.period_ms != 100.0:  # videos play in simulated real time whatever the period
+            self.metadata = {**self.metadata, "render_fps": 1000.0 / p.period_ms}
         self._mask = self.catalogue.mask(p.server.enabled)
         self._offloads = self.catalogue.offload_mask.tolist()
         self.sim: Simulator | None = None
