@@ -89,10 +89,12 @@ def _cmd_modes(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return 0
     print(f"{preset.name}: {len(cat)} operating modes, {int(mask.sum())} available")
-    print(f"  {'#':>3} {'mode':<48} {'vehicle ms':>10} {'uplink B':>9} {'server ms':>9}  note")
+    width = max([len("mode"), *(len(m.name) for m in cat.modes)])  # long names stay in their column
+    print(f"  {'#':>3} {'mode':<{width}} {'vehicle ms':>10} {'uplink B':>9} {'server ms':>9}  note")
     for m in cat.modes:
         note = "" if mask[m.index] else "masked: no edge server"
-        print(f"  {m.index:>3} {m.name:<48} {m.vehicle_ms:>10.2f} {m.uplink_bytes:>9} {m.server_ms:>9.2f}  {note}")
+        row = f"  {m.index:>3} {m.name:<{width}} {m.vehicle_ms:>10.2f} {m.uplink_bytes:>9} {m.server_ms:>9.2f}  {note}"
+        print(row.rstrip())
     for where, why in cat.rejected:
         print(f"  not a candidate: {where}: {why}")
     return 0
@@ -391,7 +393,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         run, state = train(spec, args.command_line)
     print(f"{run}: {state}")
-    return 130 if state == "interrupted" else 0
+    if state == "interrupted":
+        print(f"resume with: romanus train --resume {run}")
+        return 130
+    return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -403,10 +408,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     files = load_suite(args.scenarios)
     result = compare(files, [spec], None, workers=args.workers)
     stats = summarise(result)[spec]
+    table = {"policy": spec, "scenarios": len(files), "runs": result.rows}
+    table.update({k: {"mean": v.mean, "ci95": v.half_width} for k, v in stats.items() if hasattr(v, "half_width")})
+    csv_path, json_path = _write_evaluation(result, table, spec, args.scenarios, args.out)
     if args.json:
-        out = {"policy": spec, "scenarios": len(files), "runs": result.rows}
-        out.update({k: {"mean": v.mean, "ci95": v.half_width} for k, v in stats.items() if hasattr(v, "half_width")})
-        print(json.dumps(out))
+        print(json.dumps(table))
         return 0
     print(f"{spec} on {len(files)} scenarios:")
     for row in result.rows:
@@ -421,7 +427,35 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ):
         ci = stats[key]
         print(f"  mean {label:<18} {ci.mean * scale:8.2f} ± {ci.half_width * scale:.2f} {unit} (95 % CI)")
+    print(f"written to {csv_path} and {json_path}")
     return 0
+
+
+def _write_evaluation(
+    result: object, table: dict[str, object], spec: str, scenarios: str, out: str | None
+) -> tuple[object, object]:
+    """``<model>__<suite>.csv`` (one row per scenario) and ``.json`` (with the means and CIs)
+    into ``out``, by default the run folder's ``evaluation/``."""
+    from pathlib import Path
+
+    from romanus.compare import write_results_csv
+    from romanus.fileio import atomic_write_bytes
+
+    target = Path(spec.partition(":")[2])
+    if out is not None:
+        folder = Path(out)
+    elif target.is_dir():
+        folder = target / "evaluation"
+    else:  # a model file: its run folder (model.zip or checkpoints/model.zip), else next to it
+        runs = [p for p in (target.parent, target.parent.parent) if (p / "config.yml").is_file()]
+        folder = (runs[0] if runs else target.parent) / "evaluation"
+    model = "run" if target.is_dir() else target.stem
+    name = f"{model}__{Path(scenarios).resolve().stem}"
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / f"{name}.csv", folder / f"{name}.json"
+    write_results_csv(result, csv_path)  # type: ignore[arg-type]
+    atomic_write_bytes(json_path, (json.dumps(table, indent=1) + "\n").encode())
+    return csv_path, json_path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -666,14 +700,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="scenario file to write")
     p.set_defaults(func=_cmd_scenario_record)
     p = scen.add_parser("replay", parents=[common], help="run a policy on a recorded scenario and print its KPIs")
-    p.add_argument("path")
-    p.add_argument("--policy", default="local-robust")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--frames-csv", metavar="PATH")
+    p.add_argument("path", help="scenario file (.scenario)")
+    p.add_argument(
+        "--policy",
+        default="local-robust",
+        help="a policy or <algo>:RUN_DIR (see 'romanus policies'); default: %(default)s",
+    )
+    p.add_argument("--json", action="store_true", help="print the KPIs as one JSON object")
+    p.add_argument("--frames-csv", metavar="PATH", help="also write one row per frame to this CSV")
     p.set_defaults(func=_cmd_scenario_replay)
     p = scen.add_parser("info", parents=[common], help="what a scenario file holds")
-    p.add_argument("path")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("path", help="scenario file (.scenario)")
+    p.add_argument("--json", action="store_true", help="print it as one JSON object")
     p.set_defaults(func=_cmd_scenario_info)
     p = scen.add_parser("suite", parents=[common], help="record one scenario per seed into a folder")
     p.add_argument("--env", default="default", help=ENV_HELP)
@@ -761,9 +799,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo", help="output folder (default: %(default)s)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", parents=[common], help="train an agent with stable-baselines3 into a run folder")
-    p.add_argument("--env", help="training env: " + ENV_HELP.replace(" (default: %(default)s)", ""))
-    p.add_argument("--algo", choices=list(ALGORITHMS))
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train an agent with stable-baselines3 into a run folder",
+        usage=f"%(prog)s (--env ENV --algo {{{','.join(ALGORITHMS)}}} | --resume RUN_DIR) [options]",
+        description="Train a new run (--env and --algo are required) or continue one (--resume RUN_DIR).",
+    )
+    p.add_argument(
+        "--env", help="training env (required unless --resume): " + ENV_HELP.replace(" (default: %(default)s)", "")
+    )
+    p.add_argument("--algo", choices=list(ALGORITHMS), help="algorithm (required unless --resume)")
     p.add_argument("--timesteps", type=int, help="budget (default: the hyper-parameters' n_timesteps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hyperparams", metavar="FILE", help="RL Zoo style YAML keyed by env id (default: shipped)")
@@ -783,8 +829,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="run folder, model .zip, or <algo>:PATH")
     p.add_argument("--scenarios", required=True, metavar="DIR", help="suite folder or scenario file")
     p.add_argument("--env", help="ignored: the scenarios carry their world (kept for symmetry with train)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the table as one JSON object")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write <model>__<suite>.csv and .json here (default: the run folder's evaluation/)",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(

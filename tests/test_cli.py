@@ -244,3 +244,51 @@ def test_the_public_api_is_importable_from_the_package() -> None:
     from importlib.metadata import version
 
     assert out.stdout.strip() == version("romanus")  # the version lives in one place
+
+
+def test_modes_columns_stay_aligned_for_long_mode_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    preset = tmp_path / "long.yaml"
+    preset.write_text(
+        "extends: default\nname: LongNames\npipeline:\n  tiers:\n"
+        "    a_very_long_tier_name_that_overflows_the_old_column: [radar, radar_lidar]\n"
+        "    full: [radar, camera_left, camera_right, lidar, camera_both, camera_lidar, radar_lidar]\n"
+    )
+    assert main(["modes", "--env", str(preset)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1]
+    rows = [line for line in lines[2:] if not line.strip().startswith("not a candidate")]
+    assert any("a_very_long_tier_name_that_overflows_the_old_column|range=" in r for r in rows)
+    # the right edge of each numeric column is the header's
+    for title in ("vehicle ms", "uplink B", "server ms"):
+        edge = header.index(title) + len(title)
+        assert all(r[edge - 1] != " " and (len(r) == edge or r[edge] == " ") for r in rows), title
+
+
+def test_help_documents_replay_and_the_train_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["scenario", "replay", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--policy", "--json", "--frames-csv", "path"):
+        line = next(line for line in out.splitlines() if line.startswith("  " + flag))  # not the usage lines
+        assert len(line.split()) > 1 + (flag == "--policy"), f"{flag} has no help text"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "(--env ENV --algo {" in out and "| --resume RUN_DIR)" in out.splitlines()[0]
+    assert out.count("required unless --resume") == 2
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "demo/runs/Default-v0__maskable_ppo__0__x/config.yml",
+        "demo/test_scenarios/seed-2000000.scenario",
+        "study/study.md",
+    ],
+)
+def test_what_the_quick_start_and_studies_write_is_ignored_by_git(output: str) -> None:
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(["git", "check-ignore", "-q", "--no-index", output], cwd=root, timeout=30)
+    assert done.returncode == 0, f"{output} is not ignored"

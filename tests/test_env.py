@@ -123,7 +123,6 @@ def test_make_works_in_a_spawned_subprocess() -> None:
     assert obs == env.reset(seed=5)[0].tobytes() and n == env.action_space.n
 
 
-@pytest.mark.filterwarnings("ignore:.*render_mode='rgb_array'.*:UserWarning")
 def test_vector_envs() -> None:
     from stable_baselines3.common.env_util import make_vec_env
 

@@ -18,7 +18,7 @@ from romanus.cli import main
 from romanus.config import Preset, load_preset
 from romanus.env.core import RomanusEnv
 from romanus.policies import policy_for
-from romanus.scenario import FORMAT_VERSION, Scenario, ScenarioError, _checksum, record_scenario
+from romanus.scenario import FORMAT_VERSION, Scenario, ScenarioError, _checksum, record_scenario, record_suite
 from romanus.sim.simulator import Simulator
 from romanus.sim.world import HorizonError
 from romanus.vehicle.view import drive, next_view
@@ -274,3 +274,25 @@ def test_env_replays_a_suite_in_turn(tmp_path: Path) -> None:
     assert other._episode_scenario is not None and other._episode_scenario.seed == 2
     with pytest.raises(ValueError, match="different world"):
         RomanusEnv("rural_lte", scenario=tmp_path)
+
+
+def test_env_replays_a_trace_driven_suite_in_every_episode(tmp_path: Path) -> None:
+    """Scenarios driven by different traces differ in their uplink config only: the env replays
+    all of them, with or without the preset named (the recording carries the capacity)."""
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "a.cooked").write_text("0 8\n1 2\n2 12\n3 4\n")
+    (traces / "b.cooked").write_text("0 30\n1 25\n2 40\n")
+    files = record_suite("default", range(3), 3.0, tmp_path / "suite", uplink_traces=traces)
+    assert Scenario.load(files[0]).preset.uplink.trace != Scenario.load(files[1]).preset.uplink.trace
+    for env in (RomanusEnv(scenario=tmp_path / "suite"), RomanusEnv("default", scenario=tmp_path / "suite")):
+        energies = []
+        for _ in range(3):
+            env.reset()
+            truncated = False
+            while not truncated:
+                _, _, _, truncated, info = env.step(3)  # offloads: its energy depends on the link
+            energies.append(info["episode_energy_per_frame_mj"])
+        assert energies[0] != energies[1]  # each episode replays its own trace
+    with pytest.raises(ValueError, match="different world"):
+        RomanusEnv("rural_lte", scenario=tmp_path / "suite")

@@ -75,9 +75,22 @@ def run_train(tiny: dict[str, Path], out: Path, *extra: str, algo: str = "maskab
     return run
 
 
+def tensorboard_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for events in (run / "tb").rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return out
+
+
 @pytest.mark.slow
 def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = run_train(tiny, tmp_path / "runs")
+    # a short run: no periodic evaluation happens, only the final one
+    run = run_train(tiny, tmp_path / "runs", "--eval-freq", "100000")
     assert run.name.startswith("Default-v0__maskable_ppo__0__")
     for name in (
         "config.yml",
@@ -102,19 +115,36 @@ def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, caps
     assert json.loads((run / "status.json").read_text())["state"] == "finished"
     assert len(list((run / "checkpoints").glob("rl_model_*_steps.zip"))) >= 2
     assert list((run / "tb").rglob("events.out.tfevents.*"))
-    header = (run / "monitor" / "0.monitor.csv").read_text().splitlines()[1]
+    first, header = (run / "monitor" / "0.monitor.csv").read_text().splitlines()[:2]
+    assert json.loads(first.lstrip("#"))["env_id"] == "romanus/Default-v0"
     assert "episode_energy_per_frame_mj" in header and "episode_risky_rate" in header
     evals = json.loads((run / "eval.json").read_text())
-    assert evals and {"mean_reward", "energy_per_frame_mj", "risky_rate"} <= set(evals[0])
+    assert len(evals) == 1 and {"mean_reward", "energy_per_frame_mj", "risky_rate"} <= set(evals[0])
+    scalars = tensorboard_scalars(run)
+    for tag in ("eval/mean_reward", "eval/energy_per_frame_mj", "eval/risky_rate"):
+        assert [step for step, _ in scalars.get(tag, [])] == [1024], tag  # the final evaluation reached TensorBoard
+    assert scalars["eval/mean_reward"][0][1] == pytest.approx(evals[0]["mean_reward"])
     capsys.readouterr()
     assert main(["evaluate", str(run), "--scenarios", str(tiny["eval"]), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["scenarios"] == 2 and len(out["runs"]) == 2
+    written = json.loads((run / "evaluation" / "run__eval.json").read_text())
+    assert written == json.loads(json.dumps(out))
+    rows = (run / "evaluation" / "run__eval.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("policy,") and "energy_per_frame_mj" in rows[0]
+    assert (
+        main(["evaluate", str(run / "final_model.zip"), "--scenarios", str(tiny["eval"]), "--out", str(tmp_path / "e")])
+        == 0
+    )
+    assert "written to" in capsys.readouterr().out
+    assert (tmp_path / "e" / "final_model__eval.csv").is_file() and (
+        tmp_path / "e" / "final_model__eval.json"
+    ).is_file()
 
 
 @pytest.mark.slow
 def test_ctrl_c_checkpoints_and_resume_continues_to_the_total(
-    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from romanus.train import callbacks
 
@@ -127,6 +157,7 @@ def test_ctrl_c_checkpoints_and_resume_continues_to_the_total(
 
     monkeypatch.setattr(callbacks.ProgressBar, "_on_step", interrupting)
     run = run_train(tiny, tmp_path / "runs", algo="dqn")
+    assert f"resume with: romanus train --resume {run}" in capsys.readouterr().out
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "interrupted" and 600 <= status["timesteps"] < 1024
     assert (run / "checkpoints" / f"rl_model_{status['timesteps']}_steps.zip").is_file()
@@ -218,6 +249,8 @@ def test_rl_zoo3_trains_a_romanus_env(tmp_path: Path) -> None:
             "5000",
             "--conf-file",
             str(conf),
+            "--num-threads",
+            "1",  # as romanus train does: small MLPs train faster on one thread
             "-f",
             str(tmp_path),
             "--seed",
@@ -229,3 +262,29 @@ def test_rl_zoo3_trains_a_romanus_env(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert list(tmp_path.rglob("*.zip"))
+
+
+def test_eval_suite_of_another_world_is_refused_before_any_folder(
+    tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record_suite("rural_lte", range(2), 2.0, tmp_path / "rural")
+    out = tmp_path / "runs"
+    args = ["train", "--env", "romanus/Default-v0", "--algo", "ppo", "--hyperparams", str(tiny["hp"])]
+    assert main([*args, "--eval-scenarios", str(tmp_path / "rural"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "different world" in err and "seed-00000.scenario" in err
+    assert not out.exists()  # nothing half-made
+
+
+def test_a_trace_driven_suite_is_the_same_world(tmp_path: Path) -> None:
+    from romanus.config import load_preset
+    from romanus.env.core import check_same_world
+
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "a.cooked").write_text("0 8\n1 2\n2 12\n")
+    (traces / "b.cooked").write_text("0 30\n1 25\n")
+    files = record_suite("default", range(2), 2.0, tmp_path / "suite", uplink_traces=traces)
+    assert len(check_same_world(load_preset("default"), files)) == 2  # train --env default --eval-scenarios
+    with pytest.raises(ValueError, match="different world"):
+        check_same_world(load_preset("highway_5g"), files)

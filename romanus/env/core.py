@@ -6,21 +6,27 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from romanus.config import EnvConfig, Preset, load_preset
+from romanus.config import CapacityConfig, EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
+from romanus.env.render import DecisionRow, OutcomeRow, RenderHistory  # numpy only: matplotlib loads on render()
 from romanus.scenario import Scenario, load_suite
 from romanus.sim.records import FrameRecord, kpis
 from romanus.sim.simulator import Simulator, build_catalogue
 from romanus.vehicle.decision import DecisionStack
 from romanus.vehicle.view import VehicleView, next_view
 
-__all__ = ["RomanusEnv"]
+if TYPE_CHECKING:
+    from romanus.env.render import EpisodeRenderer, HumanWindow
+
+__all__ = ["RENDER_WINDOW_S", "RomanusEnv", "check_same_world"]
+
+RENDER_WINDOW_S = 20.0  # seconds of history a rendered frame shows
 
 ScenarioArg = str | Path | Scenario
 
@@ -44,9 +50,37 @@ def _with_env(preset: Preset, env_overrides: Mapping[str, Any]) -> Preset:
 
 
 def _world_signature(preset: Preset) -> str:
-    """Everything that shapes the world, in order (dict order matters: scenes, branches)."""
-    world = dataclasses.replace(preset, env=EnvConfig(), name="X", description="", version=0)
+    """Everything that shapes a replayed world, in order (dict order matters: scenes,
+    branches). Left out: the env section (how the learner is posed) and the links' capacity
+    processes (model, trace file, offset, ...), which a recording carries in full, so a suite
+    whose scenarios were driven by different traces, or by traces instead of the preset's
+    fading, replays in one env."""
+    world = dataclasses.replace(
+        preset,
+        env=EnvConfig(),
+        name="X",
+        description="",
+        version=0,
+        uplink=CapacityConfig(),
+        downlink=CapacityConfig(),
+    )
     return json.dumps(dataclasses.asdict(world))
+
+
+def check_same_world(preset: Preset, scenarios: Sequence[ScenarioArg]) -> list[Scenario]:
+    """The scenarios, loaded; ``ValueError`` naming the first that was recorded from another
+    world than ``preset`` (see :class:`RomanusEnv`'s ``scenario`` argument)."""
+    signature = _world_signature(preset)
+    loaded = []
+    for which in scenarios:
+        sc = which if isinstance(which, Scenario) else Scenario.load(which)
+        if _world_signature(sc.preset) != signature:
+            raise ValueError(
+                f"scenario {sc.path or ''} was recorded from a different world than preset {preset.name} "
+                "(everything but the env section and the links' capacity processes must match)"
+            )
+        loaded.append(sc)
+    return loaded
 
 
 EPISODE_KPIS = (
@@ -159,14 +193,23 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         recorded scenario file, a suite folder, a :class:`~romanus.scenario.Scenario` or a
         list of them. With scenarios each episode replays one (in turn; or the one named by
         ``reset(options={"scenario": path_or_index})``) from start to end, so every policy
-        faces the same inputs; the episode then lasts the scenario's frames.
+        faces the same inputs; the episode then lasts the scenario's frames. Scenarios must come
+        from the preset's world, except for the env section and the links' capacity
+        processes, which the recording carries (a suite driven by measured traces replays in
+        the env of the preset it was recorded from). ``render_mode``: ``None``
+        (default), ``"rgb_array"`` (``render()`` returns an ``(H, W, 3)`` uint8 frame of the last
+        20 s: scene, measured uplink capacity, each frame's tier and placement, latencies against
+        the deadline with misses marked, the vehicle's queues and the server's telemetry wait;
+        :mod:`romanus.env.render`) or ``"human"`` (the same frame in a matplotlib window at every
+        reset and step, without blocking). Rendering changes no dynamics.
 
     Version History
-        v0: initial version (the ``risk`` observation and the shield came later as options;
-        the default ``vehicle`` observation and unshielded dynamics are unchanged).
+        v0: initial version (the ``risk`` observation, the shield and rendering came later as
+        options; the default ``vehicle`` observation and unshielded dynamics are unchanged).
     """
 
-    metadata = {"render_modes": []}  # noqa: RUF012 - the Gymnasium convention
+    # render_fps: one frame per perception cycle of the shipped presets (100 ms) plays in real time
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 10}  # noqa: RUF012 - the Gymnasium convention
 
     def __init__(
         self,
@@ -177,7 +220,11 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         episode_s: float | None = None,
         reward: Mapping[str, Any] | None = None,
         scenario: ScenarioArg | Sequence[ScenarioArg] | None = None,
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {render_mode!r}: expected None or one of {self.metadata['render_modes']}")
+        self.render_mode = render_mode
         self._suite: list[ScenarioArg] = _suite_entries(scenario)
         self._loaded: dict[str, Scenario] = {}
         given = preset
@@ -207,6 +254,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             episode_s,
             None if reward is None else dict(reward),
             scenario if scenario is None or isinstance(scenario, str | Path | Scenario) else list(scenario),
+            render_mode,
         )
         self.catalogue = build_catalogue(p)
         rc = p.env.reward
@@ -219,6 +267,9 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self.observation_space = self.stack.observation.space
         self.action_space = spaces.Discrete(len(self.catalogue))
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
+        self._period_s = p.period_ms / 1000.0
+        if p.period_ms != 100.0:  # videos play in simulated real time whatever the period
+            self.metadata = {**self.metadata, "render_fps": 1000.0 / p.period_ms}
         self._mask = self.catalogue.mask(p.server.enabled)
         self._offloads = self.catalogue.offload_mask.tolist()
         self.sim: Simulator | None = None
@@ -231,6 +282,11 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self._world_signature = _world_signature(self.preset)
         if self._suite:
             self._scenario(0)  # fail now, not at the first reset, if the suite is of another world
+        self._history: RenderHistory | None = None
+        self._renderer: EpisodeRenderer | None = None
+        self._window: HumanWindow | None = None
+        if render_mode is not None:
+            self._history = RenderHistory(RENDER_WINDOW_S, p.period_ms)
 
     # -- Gymnasium API -----------------------------------------------------------------------
 
@@ -251,6 +307,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             self._episode_scenario = None
         obs = self._start_episode()
         assert self._view is not None
+        if self.render_mode == "human":
+            self.render()
         return obs, {"frame": 0, "scene": self._view.scene}
 
     def _scenario(self, which: ScenarioArg | int) -> Scenario:
@@ -267,10 +325,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
                 self._loaded[key] = Scenario.load(key)
             sc = self._loaded[key]
         if hasattr(self, "_world_signature") and _world_signature(sc.preset) != self._world_signature:
-            raise ValueError(
-                f"scenario {sc.path or ''} was recorded from a different world than preset {self.preset.name} "
-                "(everything but the env section must match)"
-            )
+            check_same_world(self.preset, [sc])  # raises, naming the scenario
         return sc
 
     def _start_episode(self) -> np.ndarray:
@@ -284,6 +339,9 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self._actions = []
         self.stack.reset()  # the vehicle's risk estimate starts from no history each episode
         self._view = next_view(self.sim, oracle=self.stack.sees_future)
+        if self._history is not None:
+            self._history.clear()
+            self._history.now_s = self._view.time_s
         return self.stack.observe(self._view)
 
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -299,19 +357,26 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         if shielded:
             obs, reward, terminated, truncated, info = self._advance(applied)
             info.update(shielded=1, requested_mode=mode)
-            return obs, reward, terminated, truncated, info
-        return self._advance(mode)
+        else:
+            obs, reward, terminated, truncated, info = self._advance(mode)
+        if self.render_mode == "human":
+            self.render()
+        return obs, reward, terminated, truncated, info
 
     def _advance(self, mode: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.sim
         assert sim is not None and self._view is not None
         frame, scene = self._view.frame, self._view.scene
+        if self._history is not None:
+            self._remember_decision(self._view, mode)
         resolved = sim.step(mode)
         self._actions.append(mode)
         truncated = sim.frames_started >= self._episode_frames
         if truncated:
             resolved += sim.drain()
         self._view = next_view(sim, oracle=self.stack.sees_future)
+        if self._history is not None:
+            self._remember_outcomes(resolved, self._view.time_s)
         obs = self.stack.observe(self._view)
         reward, info = self._credit(resolved)
         info.update(frame=frame, scene=scene, mode=mode, offloaded=int(self._offloads[mode]), shielded=0)
@@ -354,6 +419,82 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         }
         return r_energy + r_risk + r_miss, info
 
+    # -- rendering (romanus.env.render draws; the env only keeps the last seconds) -------------
+
+    def render(self) -> np.ndarray | None:
+        """The last ``RENDER_WINDOW_S`` seconds as an ``(H, W, 3)`` uint8 array
+        (``render_mode="rgb_array"``), or shown in a matplotlib window (``"human"``, which
+        renders at every reset and step by itself and returns None)."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                "render() was called without a render mode: make the env with render_mode='rgb_array' or 'human', "
+                f'e.g. gym.make("{self.preset.gym_id}", render_mode="rgb_array")'
+            )
+            return None
+        frame = self._draw()
+        if self.render_mode == "rgb_array":
+            return frame
+        if self._window is None:
+            from romanus.env.render import HumanWindow
+
+            self._window = HumanWindow(self.metadata["render_fps"])
+        self._window.show(frame)
+        return None
+
+    def _draw(self) -> np.ndarray:
+        from romanus.env.render import EpisodeRenderer
+
+        assert self._history is not None
+        if self._renderer is None:
+            cat = self.catalogue
+            self._renderer = EpisodeRenderer(
+                title=self.preset.gym_id,
+                scenes=tuple(cat.scenes),
+                tiers=tuple(self.preset.pipeline.tiers),
+                mode_tiers=tuple(m.tier for m in cat.modes),
+                deadline_ms=self.preset.deadline_ms,
+                latency_cap_ms=self.preset.abandon_after_ms or self.preset.deadline_ms,
+                window_s=RENDER_WINDOW_S,
+            )
+        if self._view is None:
+            status = "(before reset)"
+        else:
+            last = self._history.decisions[-1] if self._history.decisions else None
+            mode = "" if last is None else f"   last mode {self.catalogue.modes[last.mode].name}"
+            status = f"frame {self._view.frame}   scene {self.catalogue.scenes[self._view.scene]}{mode}"
+        return self._renderer.draw(self._history, status)
+
+    def _remember_decision(self, view: VehicleView, mode: int) -> None:
+        assert self._history is not None
+        report = view.server_report
+        self._history.decisions.append(
+            DecisionRow(  # positional: this runs every step of a rendering env
+                view.time_s,
+                view.scene,
+                view.uplink_mbps(self._period_s),
+                mode,
+                self._offloads[mode],
+                view.accelerator_backlog_ms,
+                view.uplink_backlog_ms,
+                float("nan") if report is None else report.wait_ms,
+            )
+        )
+
+    def _remember_outcomes(self, resolved: list[FrameRecord], now_s: float) -> None:
+        assert self._history is not None
+        self._history.now_s = now_s
+        for r in resolved:
+            self._history.outcomes.append(OutcomeRow(r.capture_s, r.latency_ms, r.deadline_met, r.risky))
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        super().close()
+
     def action_masks(self) -> np.ndarray:
         """Modes that can run now, within the shield's risk budget if there is one (for
         sb3-contrib's MaskablePPO)."""
@@ -375,7 +516,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        preset, overrides, observation, episode_s, reward, scenario = state["init"]
+        preset, overrides, observation, episode_s, reward, scenario, render_mode = state["init"]
         self.__init__(  # type: ignore[misc]
             preset,
             overrides=overrides or None,
@@ -383,6 +524,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             episode_s=episode_s,
             reward=reward,
             scenario=scenario,
+            render_mode=render_mode,
         )
         if state["np_random"] is not None:
             self._np_random = state["np_random"]

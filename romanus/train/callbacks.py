@@ -84,6 +84,9 @@ class ScenarioEval(BaseCallback):
     def _on_training_end(self) -> None:
         if not self._history or self._history[-1]["timesteps"] != self.model.num_timesteps:
             self.evaluate()
+            # SB3 writes what was recorded at its next log point, and there is none after
+            # training: write the final evaluation now (on short runs the only one)
+            self.logger.dump(self.model.num_timesteps)
 
     def evaluate(self) -> dict[str, Any]:
         rewards, kpis = [], {k: [] for k in _KPI_TAGS}

@@ -15,6 +15,9 @@ A run folder ``<env>__<algo>__<seed>__<time>`` holds:
 - ``eval.json``: every evaluation; ``status.json``: steps done, target, state.
 
 Ctrl-C saves a checkpoint and stops cleanly; ``resume`` continues a run to the same total.
+
+torch runs on ``TrainSpec.threads`` threads (1 by default, as on the command line): the small
+MLPs of these envs train several times faster on one thread than on all cores.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import yaml
 
 from romanus import __version__
 from romanus.config import Preset, load_preset
-from romanus.env.core import EPISODE_KPIS, RomanusEnv
+from romanus.env.core import EPISODE_KPIS, RomanusEnv, check_same_world
 from romanus.env.registration import preset_ref
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import Scenario, load_suite, record_suite
@@ -107,12 +110,18 @@ def _write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=1, default=str).encode())
 
 
-def _make_vec_env(preset_ref: str, n_envs: int, seed: int, monitor_dir: Path | None) -> Any:
+def _make_vec_env(preset_ref: str, n_envs: int, seed: int, monitor_dir: Path | None, env_id: str) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    def make() -> RomanusEnv:
+        env = RomanusEnv(preset_ref)
+        # what gym.make would set; Monitor writes it into its CSV header
+        env.spec = gym.registry[env_id] if env_id in gym.registry else gym.envs.registration.EnvSpec(env_id)
+        return env
+
     return make_vec_env(
-        lambda: RomanusEnv(preset_ref),
+        make,
         n_envs=n_envs,
         seed=seed,
         monitor_dir=None if monitor_dir is None else str(monitor_dir),
@@ -167,7 +176,12 @@ def _learn(model: Any, run: Path, config: dict[str, Any], n_envs: int, reset: bo
             model.save_replay_buffer(
                 str(run / "checkpoints" / f"rl_model_replay_buffer_{model.num_timesteps}_steps.pkl")
             )
-        log.warning("interrupted at %d steps: checkpoint %s", model.num_timesteps, path)
+        log.warning(
+            "interrupted at %d steps: checkpoint %s; resume with: romanus train --resume %s",
+            model.num_timesteps,
+            path,
+            run,
+        )
     if state == "finished":
         model.save(str(run / "final_model.zip"))
     _write_json(run / "status.json", {"timesteps": int(model.num_timesteps), "target": total, "state": state})
@@ -176,24 +190,29 @@ def _learn(model: Any, run: Path, config: dict[str, Any], n_envs: int, reset: bo
 
 def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str]:
     """Train a new run; returns (run folder, "finished" or "interrupted")."""
-    import torch
-    from stable_baselines3.common.utils import set_random_seed
-
-    torch.set_num_threads(spec.threads)
     env_id, preset_ref = resolve_env(spec.env)
     preset: Preset = load_preset(preset_ref)
     params = load_hyperparams(spec.algo, env_id, spec.hyperparams)
     timesteps = spec.timesteps if spec.timesteps is not None else params.n_timesteps
+    eval_files: list[Path] = []
+    checksums: list[str] = []
+    if spec.eval_scenarios:  # refuse a suite of another world before making anything
+        eval_files = load_suite(spec.eval_scenarios)
+        checksums = [sc.checksum for sc in check_same_world(preset, eval_files)]
+
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(spec.threads)
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
     run = Path(spec.out) / f"{env_id.split('/')[-1]}__{spec.algo}__{spec.seed}__{stamp}"
     if run.exists():
         raise ValueError(f"{run} exists already")
     (run / "checkpoints").mkdir(parents=True)
     (run / "monitor").mkdir()
-    if spec.eval_scenarios:
-        eval_files = load_suite(spec.eval_scenarios)
-    else:
+    if not eval_files:
         eval_files = record_suite(preset_ref, HELD_OUT_SEEDS, spec.eval_duration_s, run / "eval_scenarios")
+        checksums = [Scenario.load(f).checksum for f in eval_files]
     stack = DecisionStack.of_preset(preset, build_catalogue(preset))
     config = {
         "env_id": env_id,
@@ -211,7 +230,7 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
         "hyperparams": json.loads(json.dumps(dataclasses.asdict(params))),
         "eval_scenarios": {
             "files": [str(Path(f).resolve()) for f in eval_files],
-            "checksums": [Scenario.load(f).checksum for f in eval_files],
+            "checksums": checksums,
         },
         "threads": spec.threads,
         "eval_freq": spec.eval_freq,
@@ -223,7 +242,7 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
     _write_json(run / "versions.json", _versions())
     set_random_seed(spec.seed)
     n_envs = getattr(params, "n_envs", 1)
-    venv = _make_vec_env(preset_ref, n_envs, spec.seed, run / "monitor")
+    venv = _make_vec_env(preset_ref, n_envs, spec.seed, run / "monitor", env_id)
     model = algo_class(spec.algo)(
         params.policy,
         venv,
@@ -261,7 +280,7 @@ def resume(run: str | Path, threads: int | None = None) -> tuple[Path, str]:
     from romanus.train.agent import _steps
 
     seed = int(config["seed"]) + _steps(ckpt)  # fresh episodes, still a function of the run
-    venv = _make_vec_env(config["preset_ref"], n_envs, seed, run / "monitor")
+    venv = _make_vec_env(config["preset_ref"], n_envs, seed, run / "monitor", config["env_id"])
     model = algo_class(config["algo"]).load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(run / "tb"))
     if algorithm(config["algo"]).replay_buffer:
         buffer = run / "checkpoints" / f"rl_model_replay_buffer_{_steps(ckpt)}_steps.pkl"
