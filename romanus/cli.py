@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from romanus import __version__
+from romanus import __version__, cliargs
 
 log = logging.getLogger("romanus")
 
@@ -204,14 +204,11 @@ def _cmd_trace_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_seeds(text: str) -> range:
+def _parse_seeds(text: str, flag: str = "--seeds") -> range:
     try:
-        a, b = (int(x) for x in text.split(":"))
-    except ValueError:
-        raise ValueError(f"--seeds expects A:B (seeds A..B-1), got {text!r}") from None
-    if b <= a or a < 0:
-        raise ValueError(f"--seeds A:B needs 0 <= A < B, got {text!r}")
-    return range(a, b)
+        return cliargs.seed_range(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
 
 
 def _cmd_scenario_record(args: argparse.Namespace) -> int:
@@ -250,48 +247,23 @@ def _cmd_scenario_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_scenario_info(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from romanus.scenario import Scenario
+    from romanus.scenario import Scenario, scenario_summary
 
     sc = Scenario.load(args.path)
-    m, a = sc.manifest, sc.arrays
-    scenes = m["scenes"]
-    starts = np.append(a["scene_starts"], sc.duration_s)
-    share = {}
-    for i, s in enumerate(a["scene_ids"].tolist()):
-        lo, hi = min(starts[i], sc.duration_s), min(starts[i + 1], sc.duration_s)
-        share[scenes[s]] = share.get(scenes[s], 0.0) + max(0.0, hi - lo) / sc.duration_s
-    d, r = a["uplink_durations"], a["uplink_rates"]
-    edges = np.concatenate([[0.0], np.cumsum(d)])
-    keep = edges[:-1] < sc.duration_s
-    mean_up = float((d[keep] * r[keep]).sum() / d[keep].sum()) if keep.any() else 0.0
-    out = {
-        "path": args.path,
-        "format_version": m["format_version"],
-        "romanus_version": m["romanus_version"],
-        "env": m["preset_name"],
-        "seed": sc.seed,
-        "duration_s": sc.duration_s,
-        "frames": sc.frames,
-        "checksum": sc.checksum,
-        "created_utc": m.get("created_utc"),
-        "uplink_mean_mbps": mean_up,
-        "uplink_zero_fraction": float(d[keep & (r <= 0)].sum() / max(d[keep].sum(), 1e-12)),
-        "scene_share": share,
-        "background_requests": len(a.get("bg_times", [])),
-        "sources": m["sources"],
-    }
+    out = {**scenario_summary(sc), "path": args.path}
     if args.json:
         print(json.dumps(out))
         return 0
     print(f"{args.path}: {out['env']} scenario, seed {sc.seed}, {sc.duration_s:g} s ({sc.frames} frames)")
     print(f"  format v{out['format_version']}, romanus {out['romanus_version']}, created {out['created_utc']}")
     print(f"  checksum {sc.checksum}")
-    print(f"  uplink mean {mean_up:.2f} Mbit/s, zero capacity {out['uplink_zero_fraction']:.2%} of the time")
+    for link in ("uplink", "downlink"):
+        mean, zero = out[f"{link}_mean_mbps"], out[f"{link}_zero_fraction"]
+        print(f"  {link} mean {mean:.2f} Mbit/s, zero capacity {zero:.2%} of the time")
+    share = out["scene_share"]
     print("  scenes: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(share.items(), key=lambda kv: -kv[1])))
     print(f"  background requests: {out['background_requests']}")
-    for src in m["sources"]:
+    for src in out["sources"]:
         print(f"  {src['link']} trace {src['file']} ({src['format']}, sha256 {src['sha256'][:16]}...)")
     return 0
 
@@ -591,7 +563,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         algo=args.algo,
         seeds=tuple(_parse_seeds(args.seeds)),
         timesteps=args.timesteps,
-        test_seeds=tuple(_parse_seeds(args.test_seeds)),
+        test_seeds=tuple(_parse_seeds(args.test_seeds, "--test-seeds")),
         duration_s=args.duration_s,
         traces=tuple(args.traces or ()),
         other_presets=() if args.no_presets else OTHER_PRESETS,
@@ -637,8 +609,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", parents=[common], help="run a fixed policy on a preset and print its KPIs")
     p.add_argument("--env", default="default", help=ENV_HELP)
     p.add_argument("--policy", default="local-robust", help="a policy (see 'romanus policies'); default: %(default)s")
-    p.add_argument("--frames", type=int, default=6000, help="perception cycles to simulate (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="root seed of every random stream (default: %(default)s)")
+    p.add_argument(
+        "--frames", type=cliargs.frames, default=6000, help="perception cycles to simulate (default: %(default)s)"
+    )
+    p.add_argument(
+        "--seed",
+        type=cliargs.non_negative_int,
+        default=0,
+        help="root seed of every random stream (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print the KPIs as one JSON object")
     p.add_argument("--frames-csv", metavar="PATH", help="also write one row per frame to this CSV")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -667,7 +646,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", default="auto", choices=["auto", "mahimahi", "cooked", "nyu"])
     p.add_argument(
-        "--window-ms", type=float, default=100.0, help="window for percentiles and outages (default: %(default)s)"
+        "--window-ms",
+        type=cliargs.window_ms,
+        default=100.0,
+        help="window for percentiles and outages (default: %(default)s)",
     )
     p.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="draw capacity over time (a drive: along its route) into this PNG")
@@ -693,8 +675,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = scen.add_parser("record", parents=[common], help="record every exogenous input of a preset for a duration")
     p.add_argument("--env", default="default", help=ENV_HELP)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--duration-s", type=float, required=True, help="simulated seconds (frames = duration / period)")
+    p.add_argument("--seed", type=cliargs.non_negative_int, required=True)
+    p.add_argument(
+        "--duration-s", type=cliargs.duration_s, required=True, help="simulated seconds (frames = duration / period)"
+    )
     p.add_argument("--uplink-trace", metavar="FILE", help="drive the uplink with this trace (random start offset)")
     p.add_argument("--downlink-trace", metavar="FILE", help="drive the downlink with this trace (random start offset)")
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="scenario file to write")
@@ -717,13 +701,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="default", help=ENV_HELP)
     p.add_argument("--seeds", required=True, metavar="A:B", help="seeds A..B-1")
     p.add_argument(
-        "--duration-s", type=float, default=60.0, help="simulated seconds per scenario (default: %(default)s)"
+        "--duration-s",
+        type=cliargs.duration_s,
+        default=60.0,
+        help="simulated seconds per scenario (default: %(default)s)",
     )
     p.add_argument(
         "--uplink-traces", metavar="DIR", help="drive the uplink with these traces, one per scenario in turn"
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR")
-    p.add_argument("--workers", type=int, default=1, help="processes recording in parallel (default: %(default)s)")
+    p.add_argument(
+        "--workers", type=cliargs.workers, default=1, help="processes recording in parallel (default: %(default)s)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_scenario_suite)
 
@@ -738,12 +727,16 @@ def build_parser() -> argparse.ArgumentParser:
         "romanus/Default-v0 for the unshielded learner)",
     )
     p.add_argument("--algo", default="maskable_ppo", choices=list(ALGORITHMS))
-    p.add_argument("--timesteps", type=int, help="training steps per seed (default: the shipped hyper-parameters')")
+    p.add_argument(
+        "--timesteps", type=cliargs.timesteps, help="training steps per seed (default: the shipped hyper-parameters')"
+    )
     p.add_argument("--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds")
-    p.add_argument("--duration-s", type=float, default=60.0, help="seconds per test scenario (default: %(default)s)")
+    p.add_argument(
+        "--duration-s", type=cliargs.duration_s, default=60.0, help="seconds per test scenario (default: %(default)s)"
+    )
     p.add_argument("--traces", nargs="*", metavar="DIR", help="folders of real traces for generalisation suites")
     p.add_argument("--no-presets", action="store_true", help="skip generalisation to the other presets")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=cliargs.workers, default=2)
     p.add_argument("--out", default="study", help="output folder, resumable (default: %(default)s)")
     p.set_defaults(func=_cmd_reproduce)
 
@@ -760,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="sweep YAML file")
     p.add_argument("--backend", default="local", choices=["local", "ray"])
     p.add_argument("--address", help="ray: join this cluster (default: start a local Ray instance)")
-    p.add_argument("--workers", type=int, default=1, help="trials at once (default: %(default)s)")
+    p.add_argument("--workers", type=cliargs.workers, default=1, help="trials at once (default: %(default)s)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: sweeps/<name>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
@@ -772,7 +765,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", metavar="HxW", help="input size (default: the preset's)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument(
-        "--repeats", type=int, default=5, help="timed runs per module after two warm-ups (default: %(default)s)"
+        "--repeats",
+        type=cliargs.positive_int,
+        default=5,
+        help="timed runs per module after two warm-ups (default: %(default)s)",
     )
     p.add_argument(
         "--calibrate",
@@ -790,12 +786,21 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="train an agent, then compare it with every baseline on held-out scenarios"
     )
     p.add_argument(
-        "--timesteps", type=int, default=120_000, help="training steps (default: %(default)s, a few minutes)"
+        "--timesteps",
+        type=cliargs.timesteps,
+        default=120_000,
+        help="training steps (default: %(default)s, a few minutes)",
     )
-    p.add_argument("--scenarios", type=int, default=10, help="held-out test scenarios (default: %(default)s)")
-    p.add_argument("--duration-s", type=float, default=60.0, help="seconds per test scenario (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2, help="processes for the comparison (default: %(default)s)")
+    p.add_argument(
+        "--scenarios", type=cliargs.positive_int, default=10, help="held-out test scenarios (default: %(default)s)"
+    )
+    p.add_argument(
+        "--duration-s", type=cliargs.duration_s, default=60.0, help="seconds per test scenario (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=cliargs.non_negative_int, default=0)
+    p.add_argument(
+        "--workers", type=cliargs.workers, default=2, help="processes for the comparison (default: %(default)s)"
+    )
     p.add_argument("--out", default="demo", help="output folder (default: %(default)s)")
     p.set_defaults(func=_cmd_demo)
 
@@ -810,17 +815,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--env", help="training env (required unless --resume): " + ENV_HELP.replace(" (default: %(default)s)", "")
     )
     p.add_argument("--algo", choices=list(ALGORITHMS), help="algorithm (required unless --resume)")
-    p.add_argument("--timesteps", type=int, help="budget (default: the hyper-parameters' n_timesteps)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timesteps", type=cliargs.timesteps, help="budget (default: the hyper-parameters' n_timesteps)")
+    p.add_argument("--seed", type=cliargs.non_negative_int, default=0)
     p.add_argument("--hyperparams", metavar="FILE", help="RL Zoo style YAML keyed by env id (default: shipped)")
     p.add_argument(
         "--eval-scenarios", metavar="DIR", help="held-out suite (default: 3 scenarios recorded into the run)"
     )
     p.add_argument("--out", default="runs", help="folder of run folders (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="torch threads (default: 1)")
-    p.add_argument("--eval-freq", type=int, default=20_000, help="steps between evaluations (default: %(default)s)")
+    p.add_argument("--threads", type=cliargs.positive_int, help="torch threads (default: 1)")
     p.add_argument(
-        "--checkpoint-freq", type=int, default=50_000, help="steps between checkpoints (default: %(default)s)"
+        "--eval-freq",
+        type=cliargs.positive_int,
+        default=20_000,
+        help="steps between evaluations (default: %(default)s)",
+    )
+    p.add_argument(
+        "--checkpoint-freq",
+        type=cliargs.positive_int,
+        default=50_000,
+        help="steps between checkpoints (default: %(default)s)",
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its newest checkpoint")
     p.set_defaults(func=_cmd_train)
@@ -829,7 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="run folder, model .zip, or <algo>:PATH")
     p.add_argument("--scenarios", required=True, metavar="DIR", help="suite folder or scenario file")
     p.add_argument("--env", help="ignored: the scenarios carry their world (kept for symmetry with train)")
-    p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
+    p.add_argument("--workers", type=cliargs.workers, default=1, help="processes (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the table as one JSON object")
     p.add_argument(
         "--out",
@@ -845,7 +858,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenarios", metavar="DIR", help="a suite folder (or one scenario file)")
     p.add_argument("--seeds", metavar="A:B", help="record seeds A..B-1 into OUT/scenarios first")
     p.add_argument(
-        "--duration-s", type=float, default=60.0, help="with --seeds: seconds per scenario (default: %(default)s)"
+        "--duration-s",
+        type=cliargs.duration_s,
+        default=60.0,
+        help="with --seeds: seconds per scenario (default: %(default)s)",
     )
     p.add_argument("--uplink-traces", metavar="DIR", help="with --seeds: drive the uplink with these traces in turn")
     p.add_argument(
@@ -854,7 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated policies (default: %(default)s)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--workers", type=int, default=1, help="processes (default: %(default)s)")
+    p.add_argument("--workers", type=cliargs.workers, default=1, help="processes (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_compare)
     return parser
@@ -865,8 +881,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = ["romanus", *(sys.argv[1:] if argv is None else argv)]  # for run provenance
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="%(levelname)s %(name)s: %(message)s")
-    if getattr(args, "frames", 1) is not None and getattr(args, "frames", 1) < 1:
-        return _fail("--frames must be at least 1")
     from romanus.config import ConfigError
     from romanus.scenario import ScenarioError
     from romanus.traces import TraceError

@@ -508,8 +508,8 @@ class Preset:
     """One simulated world: pipeline, vehicle, links, server, scenes and timing."""
 
     name: str = field(doc="CamelCase name; the Gymnasium id is romanus/<name>-v<version>")
-    pipeline: PipelineConfig
-    scene: SceneConfig
+    pipeline: PipelineConfig  # type: ignore[misc]  # configio.field(doc=...) without a default is required
+    scene: SceneConfig  # type: ignore[misc]
     version: int = field(0, ge=0, doc="bump when dynamics or reward change")
     description: str = ""
     period_ms: float = field(

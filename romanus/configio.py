@@ -153,7 +153,7 @@ def _convert(tp: Any, value: Any, path: str, ctx: _Ctx) -> Any:
                 raise ctx.error(path, f"keys must be strings, got {k!r}")
             out[_convert(key_tp, k, path, ctx)] = _convert(val_tp, v, _join(path, k), ctx)
         return out
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ctx.error(path, f"expected a mapping, got {value!r}")
         return _build(tp, value, path, ctx)
@@ -191,8 +191,8 @@ def _num(bound: float) -> str:
 
 def accepted_range(metadata: Mapping[str, Any]) -> str:
     """The accepted interval of a bounded field, e.g. ``(0, 1000]`` or ``>= 1``."""
-    lo = ("(", metadata["gt"]) if metadata.get("gt") is not None else ("[", metadata.get("ge"))
-    hi = (")", metadata["lt"]) if metadata.get("lt") is not None else ("]", metadata.get("le"))
+    lo: tuple[str, Any] = ("(", metadata["gt"]) if metadata.get("gt") is not None else ("[", metadata.get("ge"))
+    hi: tuple[str, Any] = (")", metadata["lt"]) if metadata.get("lt") is not None else ("]", metadata.get("le"))
     if lo[1] is None and hi[1] is None:
         return ""
     if hi[1] is None:

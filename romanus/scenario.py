@@ -378,8 +378,17 @@ def _series_members(infos: Mapping[str, zipfile.ZipInfo], source: str) -> dict[s
 
 def _validate_manifest(m: dict[str, Any], names: set[str], source: str) -> None:
     """What must hold before anything in the manifest is dereferenced or the checksum computed."""
-    required = ("seed", "duration_s", "frames", "horizon_s", "checksum", "preset", "uplink_ended", "downlink_ended")
-    required += ("scenes",)
+    required: tuple[str, ...] = (
+        "seed",
+        "duration_s",
+        "frames",
+        "horizon_s",
+        "checksum",
+        "preset",
+        "uplink_ended",
+        "downlink_ended",
+        "scenes",
+    )
     for key in required:
         if key not in m:
             raise ScenarioError(source, f"manifest.json: lacks {key!r}")
@@ -464,7 +473,7 @@ def _streamed_checksum(
 def _read_series(zf: zipfile.ZipFile, info: zipfile.ZipInfo, header: _NpyHeader) -> np.ndarray:
     """A series read straight into an array of its declared shape (one copy in memory)."""
     out = np.empty(header.shape, dtype=header.dtype)
-    view = memoryview(out.reshape(-1).view(np.uint8))
+    view = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     pos = 0
     for chunk in _stream(zf, info, header.offset):
         view[pos : pos + len(chunk)] = chunk

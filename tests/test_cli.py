@@ -292,3 +292,28 @@ def test_what_the_quick_start_and_studies_write_is_ignored_by_git(output: str) -
         pytest.skip("not a git checkout")
     done = subprocess.run(["git", "check-ignore", "-q", "--no-index", output], cwd=root, timeout=30)
     assert done.returncode == 0, f"{output} is not ignored"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--frames", "0"],
+        ["simulate", "--seed", "-1"],
+        ["scenario", "record", "--seed", "1", "--duration-s", "inf", "-o", "x.scenario"],
+        ["scenario", "suite", "--seeds", "5:2", "--duration-s", "1", "-o", "x"],
+        ["trace", "info", "builtin:lte_urban", "--window-ms", "0"],
+        ["train", "--env", "default", "--algo", "ppo", "--timesteps", "-100"],
+        ["train", "--env", "default", "--algo", "ppo", "--eval-freq", "0"],
+        ["compare", "--seeds", "0:1", "--duration-s", "1e9", "--out", "x"],
+    ],
+)
+def test_absurd_numbers_on_the_command_line_are_one_line_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own error exit
+        code = int(exc.code or 0)
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err) and "error:" in err[-1]

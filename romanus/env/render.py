@@ -229,6 +229,7 @@ class EpisodeRenderer:
         else:
             self._canvas.restore_region(self._background)
         for artist in self._dynamic:
+            assert artist.axes is not None
             artist.axes.draw_artist(artist)
         self.figure.draw_artist(self._suptitle)
 

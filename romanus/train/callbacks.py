@@ -89,13 +89,15 @@ class ScenarioEval(BaseCallback):
             self.logger.dump(self.model.num_timesteps)
 
     def evaluate(self) -> dict[str, Any]:
-        rewards, kpis = [], {k: [] for k in _KPI_TAGS}
+        rewards: list[float] = []
+        kpis: dict[str, list[float]] = {k: [] for k in _KPI_TAGS}
         for i in range(self._n):
             obs, _ = self._env.reset(seed=0, options={"scenario": i})
-            total, truncated, info = 0.0, False, {}
+            total, truncated, info = 0.0, False, dict[str, Any]()
             while not truncated:
                 if self._maskable:
-                    action, _ = self.model.predict(obs, deterministic=True, action_masks=self._env.action_masks())
+                    masks = self._env.action_masks()
+                    action, _ = self.model.predict(obs, deterministic=True, action_masks=masks)  # type: ignore[call-arg]
                 else:
                     action, _ = self.model.predict(obs, deterministic=True)
                 obs, reward, _, truncated, info = self._env.step(int(action))

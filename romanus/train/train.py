@@ -85,7 +85,7 @@ def _versions() -> dict[str, Any]:
     import stable_baselines3
     import torch
 
-    out = {
+    out: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,
