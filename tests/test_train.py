@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -163,11 +164,39 @@ def test_ctrl_c_checkpoints_and_resume_continues_to_the_total(
     assert (run / "checkpoints" / f"rl_model_{status['timesteps']}_steps.zip").is_file()
     assert (run / "checkpoints" / f"rl_model_replay_buffer_{status['timesteps']}_steps.pkl").is_file()
     assert not (run / "final_model.zip").exists()
+    monitor_lines = sum(len(f.read_text().splitlines()) for f in (run / "monitor").glob("*.csv"))
+    # a newer checkpoint cut short by a full disk: resume falls back to the newest whole one
+    (run / "checkpoints" / f"rl_model_{status['timesteps'] + 1}_steps.zip").write_bytes(b"PK\x03\x04 cut short")
     monkeypatch.setattr(callbacks.ProgressBar, "_on_step", original)
     assert main(["train", "--resume", str(run)]) == 0
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "finished" and status["timesteps"] >= 1024
     assert (run / "final_model.zip").is_file()
+    # the Monitor CSVs kept the episodes before the interruption and appended the new ones
+    assert sum(len(f.read_text().splitlines()) for f in (run / "monitor").glob("*.csv")) >= monitor_lines > 2
+    # a best model cut short: evaluating the run falls back to its final model
+    (run / "best_model.zip").write_bytes(b"PK\x03\x04 cut short")
+    from romanus.train.agent import resolve_model
+
+    assert resolve_model(f"dqn:{run}")[1].name == "final_model.zip"
+
+
+def test_a_failed_save_leaves_the_previous_model_whole(tmp_path: Path) -> None:
+    from romanus.train.agent import save_model, valid_model_file
+
+    class Full:
+        def save(self, buf: object) -> None:
+            raise OSError(28, "No space left on device")
+
+    env = RomanusEnv("default")
+    from stable_baselines3 import PPO
+
+    path = tmp_path / "best_model.zip"
+    save_model(PPO("MlpPolicy", env, n_steps=64, policy_kwargs={"net_arch": [8]}), path)
+    assert valid_model_file(path)
+    with pytest.raises(OSError):
+        save_model(Full(), path)
+    assert valid_model_file(path)
 
 
 def first_actions(run: Path, n: int = 60) -> list[int]:
@@ -193,8 +222,12 @@ def test_same_seed_same_first_actions(tiny: dict[str, Path], tmp_path: Path) -> 
     assert first_actions(a) == first_actions(b)
     from romanus.train.agent import load_agent
 
-    pa = load_agent("maskable_ppo", str(a / "final_model.zip")).policy.state_dict()
-    pc = load_agent("maskable_ppo", str(c / "final_model.zip")).policy.state_dict()
+    def weights(run: Path) -> dict[str, Any]:
+        config = yaml.safe_load((run / "config.yml").read_text())
+        n_obs = len(RomanusEnv("default").stack.observation.features)
+        return load_agent("maskable_ppo", str(run / "final_model.zip"), config, n_obs, 47).state_dict()
+
+    pa, pc = weights(a), weights(c)
     assert any(not np.array_equal(pa[k].numpy(), pc[k].numpy()) for k in pa)
 
 

@@ -29,7 +29,17 @@ from romanus.train.algorithms import ALGORITHMS, algorithm
 from romanus.vehicle.decision import DecisionStack
 from romanus.vehicle.view import VehicleView
 
-__all__ = ["TRUST_ENV", "AgentPolicy", "algo_class", "is_agent_spec", "load_agent", "resolve_model"]
+__all__ = [
+    "TRUST_ENV",
+    "AgentPolicy",
+    "algo_class",
+    "is_agent_spec",
+    "load_agent",
+    "load_training_state",
+    "resolve_model",
+    "save_model",
+    "valid_model_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,46 @@ def _steps(path: Path) -> int:
     return int(m.group(1)) if m else -1
 
 
+def valid_model_file(path: Path) -> bool:
+    """Whether ``path`` is a whole model zip (a file cut short by a full disk is not)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return {"data", "policy.pth"} <= set(archive.namelist()) and archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Write a model zip atomically: a crash or a full disk leaves the previous file intact."""
+    from romanus.fileio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    model.save(buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_training_state(model: Any, path: Path) -> None:
+    """Load a checkpoint's policy and optimizer tensors and its step count into ``model`` (built
+    from the run's config), reading the zip's JSON and ``weights_only`` tensors: nothing in the
+    file is unpickled."""
+    import torch
+
+    with zipfile.ZipFile(path) as archive:
+        data = json.loads(_member(archive, "data", str(path)))
+        policy = torch.load(io.BytesIO(_member(archive, "policy.pth", str(path))), weights_only=True)
+        optimizer = (
+            torch.load(io.BytesIO(_member(archive, "policy.optimizer.pth", str(path))), weights_only=True)
+            if "policy.optimizer.pth" in archive.namelist()
+            else None
+        )
+    model.policy.load_state_dict(policy)
+    if optimizer is not None:
+        model.policy.optimizer.load_state_dict(optimizer)
+    for key in ("num_timesteps", "_n_updates", "_episode_num"):
+        if isinstance(data.get(key), int):
+            setattr(model, key, data[key])
+
+
 def resolve_model(spec: str) -> tuple[str, Path, dict[str, Any]]:
     """(algorithm, model file, run config or {}) of a policy spec."""
     algo, _, target = spec.partition(":")
@@ -62,7 +112,13 @@ def resolve_model(spec: str) -> tuple[str, Path, dict[str, Any]]:
         ckpts = (
             sorted((path / "checkpoints").glob("*_steps.zip"), key=_steps) if (path / "checkpoints").is_dir() else []
         )
-        found = next((c for c in candidates if c.is_file()), ckpts[-1] if ckpts else None)
+        found = None
+        for c in [*candidates, *reversed(ckpts)]:  # the best, the final, then the newest checkpoint
+            if c.is_file() and valid_model_file(c):
+                found = c
+                break
+            if c.is_file():
+                log.warning("%s is not a whole model file (cut short?): skipped", c)
         if found is None:
             raise ValueError(f"{path}: no best_model.zip, final_model.zip or checkpoint in this run folder")
         path = found

@@ -3,17 +3,19 @@ a progress bar."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from tqdm import tqdm
 
 from romanus.env.core import RomanusEnv
 from romanus.fileio import atomic_write_bytes
+from romanus.train.agent import save_model
 
 __all__ = ["KpiLogger", "ProgressBar", "ScenarioEval"]
 
@@ -113,8 +115,23 @@ class ScenarioEval(BaseCallback):
                 self.logger.record(f"eval/{key}", value)
         if entry["mean_reward"] > self._best:
             self._best = entry["mean_reward"]
-            self.model.save(str(self._run / "best_model.zip"))
+            save_model(self.model, self._run / "best_model.zip")
             entry["best"] = True
         self._history.append(entry)
         atomic_write_bytes(self._run / "eval.json", json.dumps(self._history, indent=1).encode())
         return entry
+
+
+class AtomicCheckpoints(CheckpointCallback):
+    """SB3's CheckpointCallback with every file written atomically (a full disk or a kill leaves
+    a missing checkpoint, never a truncated one)."""
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            save_model(self.model, Path(self._checkpoint_path(extension="zip")))
+            buffer = getattr(self.model, "replay_buffer", None)
+            if self.save_replay_buffer and buffer is not None:
+                out = io.BytesIO()
+                self.model.save_replay_buffer(out)  # type: ignore[attr-defined]
+                atomic_write_bytes(Path(self._checkpoint_path("replay_buffer_", extension="pkl")), out.getvalue())
+        return True

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import io
 import json
 import logging
+import os
 import platform
 import shlex
 import subprocess
@@ -46,7 +48,7 @@ from romanus.env.registration import preset_ref
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import Scenario, load_suite, record_suite
 from romanus.sim.simulator import build_catalogue
-from romanus.train.agent import algo_class
+from romanus.train.agent import TRUST_ENV, algo_class, load_training_state, save_model, valid_model_file
 from romanus.train.algorithms import algorithm
 from romanus.train.hyperparams import algo_kwargs, hyperparams_path, load_hyperparams
 from romanus.vehicle.decision import DecisionStack
@@ -110,7 +112,11 @@ def _write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=1, default=str).encode())
 
 
-def _make_vec_env(preset_ref: str, n_envs: int, seed: int, monitor_dir: Path | None, env_id: str) -> Any:
+def _make_vec_env(
+    preset_ref: str, n_envs: int, seed: int, monitor_dir: Path | None, env_id: str, append: bool = False
+) -> Any:
+    """In-process vector envs with Monitor CSVs in ``monitor_dir`` (appended to on a resume:
+    the episodes before an interruption stay in them)."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -125,20 +131,18 @@ def _make_vec_env(preset_ref: str, n_envs: int, seed: int, monitor_dir: Path | N
         n_envs=n_envs,
         seed=seed,
         monitor_dir=None if monitor_dir is None else str(monitor_dir),
-        monitor_kwargs={"info_keywords": EPISODE_KPIS},
+        monitor_kwargs={"info_keywords": EPISODE_KPIS, "override_existing": not append},
         vec_env_cls=DummyVecEnv,  # in-process envs beat subprocesses on 2 cores
     )
 
 
 def _callbacks(run: Path, config: dict[str, Any], n_envs: int, total: int) -> list[Any]:
-    from stable_baselines3.common.callbacks import CheckpointCallback
-
-    from romanus.train.callbacks import KpiLogger, ProgressBar, ScenarioEval
+    from romanus.train.callbacks import AtomicCheckpoints, KpiLogger, ProgressBar, ScenarioEval
 
     algo = config["algo"]
     return [
         KpiLogger(),
-        CheckpointCallback(
+        AtomicCheckpoints(
             save_freq=max(config["checkpoint_freq"] // n_envs, 1),
             save_path=str(run / "checkpoints"),
             name_prefix="rl_model",
@@ -171,10 +175,12 @@ def _learn(model: Any, run: Path, config: dict[str, Any], n_envs: int, reset: bo
     except KeyboardInterrupt:
         state = "interrupted"
         path = run / "checkpoints" / f"rl_model_{model.num_timesteps}_steps.zip"
-        model.save(str(path))
+        save_model(model, path)
         if algorithm(config["algo"]).replay_buffer:
-            model.save_replay_buffer(
-                str(run / "checkpoints" / f"rl_model_replay_buffer_{model.num_timesteps}_steps.pkl")
+            buf = io.BytesIO()
+            model.save_replay_buffer(buf)
+            atomic_write_bytes(
+                run / "checkpoints" / f"rl_model_replay_buffer_{model.num_timesteps}_steps.pkl", buf.getvalue()
             )
         log.warning(
             "interrupted at %d steps: checkpoint %s; resume with: romanus train --resume %s",
@@ -183,7 +189,7 @@ def _learn(model: Any, run: Path, config: dict[str, Any], n_envs: int, reset: bo
             run,
         )
     if state == "finished":
-        model.save(str(run / "final_model.zip"))
+        save_model(model, run / "final_model.zip")
     _write_json(run / "status.json", {"timesteps": int(model.num_timesteps), "target": total, "state": state})
     return state
 
@@ -256,10 +262,15 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
 
 
 def latest_checkpoint(run: Path) -> Path | None:
+    """The newest checkpoint that is a whole model file (one cut short by a full disk or a
+    kill is skipped, with a warning)."""
     from romanus.train.agent import _steps
 
-    ckpts = sorted((run / "checkpoints").glob("rl_model_*_steps.zip"), key=_steps)
-    return ckpts[-1] if ckpts else None
+    for ckpt in sorted((run / "checkpoints").glob("rl_model_*_steps.zip"), key=_steps, reverse=True):
+        if valid_model_file(ckpt):
+            return ckpt
+        log.warning("%s is not a whole model file: resuming from an older checkpoint", ckpt)
+    return None
 
 
 def resume(run: str | Path, threads: int | None = None) -> tuple[Path, str]:
@@ -280,11 +291,25 @@ def resume(run: str | Path, threads: int | None = None) -> tuple[Path, str]:
     from romanus.train.agent import _steps
 
     seed = int(config["seed"]) + _steps(ckpt)  # fresh episodes, still a function of the run
-    venv = _make_vec_env(config["preset_ref"], n_envs, seed, run / "monitor", config["env_id"])
-    model = algo_class(config["algo"]).load(str(ckpt), env=venv, device="cpu", tensorboard_log=str(run / "tb"))
+    venv = _make_vec_env(config["preset_ref"], n_envs, seed, run / "monitor", config["env_id"], append=True)
+    # rebuilt from the run's config, the checkpoint's tensors loaded: nothing is unpickled
+    model = algo_class(config["algo"])(
+        params.policy,
+        venv,
+        seed=seed,
+        device="cpu",
+        tensorboard_log=str(run / "tb"),
+        verbose=0,
+        **algo_kwargs(params),
+    )
+    load_training_state(model, ckpt)
     if algorithm(config["algo"]).replay_buffer:
         buffer = run / "checkpoints" / f"rl_model_replay_buffer_{_steps(ckpt)}_steps.pkl"
-        if buffer.is_file():
+        if buffer.is_file() and os.environ.get(TRUST_ENV) == "1":
             model.load_replay_buffer(str(buffer))
+        elif buffer.is_file():
+            log.warning(
+                "%s is a pickle: not loaded (the replay buffer starts empty); pass --trust-model to load it", buffer
+            )
     log.info("resuming %s from %s (%d of %d steps)", run, ckpt.name, model.num_timesteps, config["timesteps"])
     return run, _learn(model, run, config, n_envs, reset=False)
