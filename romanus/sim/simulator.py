@@ -51,7 +51,7 @@ from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import EdgeServer, ServerReport
 from romanus.sim.world import HorizonError, World, synthetic_world
 
-__all__ = ["LOOKBACK_S", "Decision", "Prediction", "Simulator", "build_catalogue", "past_rate"]
+__all__ = ["LOOKBACK_S", "Decision", "Prediction", "Simulator", "build_catalogue", "past_rate", "past_rates"]
 
 #: the furthest back (s) a policy or an observation may read the link history
 LOOKBACK_S = 5.0
@@ -81,6 +81,20 @@ def past_rate(series: CapacitySeries, now: float, window_s: float) -> float:
     if t0 < 0.0:
         return series.rate(0.0) if now <= 0.0 else series.mean_rate(0.0, now)
     return series.mean_rate(t0, now)
+
+
+def past_rates(series: CapacitySeries, now: float, windows_s: tuple[float, ...]) -> list[float]:
+    """:func:`past_rate` over several windows, the capacity integral up to ``now`` read once."""
+    if now <= 0.0:
+        return [series.rate(0.0)] * len(windows_s)
+    here = series.integral(now)
+    out = []
+    for w in windows_s:
+        t0 = now - w
+        if t0 < 0.0:
+            t0 = 0.0
+        out.append((here - series.integral(t0)) / (now - t0))  # as CapacitySeries.mean_rate
+    return out
 
 
 class Prediction(NamedTuple):

@@ -160,8 +160,8 @@ class VehicleObservation(ObservationFunction):
     def _vehicle(self, view: VehicleView) -> list[float]:
         now = view.time_s
         out = self._scene_rows[view.scene].copy()
-        for w in self.windows_s:
-            out.append(_log_rate(view.uplink_mbps(w)))
+        for rate in view.uplink_mbps_windows(self.windows_s):
+            out.append(_log_rate(rate))
         out.append(_clip(view.uplink_backlog_ms / (4.0 * self._deadline_ms)))
         out.append(_clip(view.accelerator_backlog_ms / self._deadline_ms))
         out.append(_clip(view.frames_in_flight / self._flight))

@@ -21,7 +21,7 @@ import numpy as np
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import ServerReport
-from romanus.sim.simulator import Decision, Prediction, Simulator, past_rate
+from romanus.sim.simulator import Decision, Prediction, Simulator, past_rate, past_rates
 
 __all__ = ["Decider", "OracleView", "VehicleView", "drive", "next_view"]
 
@@ -46,6 +46,10 @@ class VehicleView:
     def uplink_mbps(self, window_s: float) -> float:
         """Mean uplink capacity over the last ``window_s`` (since the start while shorter)."""
         return past_rate(self._sim.uplink, self.time_s, window_s)
+
+    def uplink_mbps_windows(self, windows_s: tuple[float, ...]) -> list[float]:
+        """:meth:`uplink_mbps` over several windows at once."""
+        return past_rates(self._sim.uplink, self.time_s, windows_s)
 
     def downlink_mbps(self, window_s: float) -> float:
         """Mean downlink capacity over the last ``window_s`` (since the start while shorter)."""
