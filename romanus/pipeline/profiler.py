@@ -4,9 +4,10 @@ latency, and the device latencies the simulator uses.
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (instant, no
 memory); latency is measured on real tensors with random weights (warm-up, then the median
 and 90th percentile over repeats, with one torch thread and with all). Each module's
-``latency_ms`` (what presets use) is either calibrated to the DRIVE PX2 points of the
-calibration block (``px2``: scaled by FLOPs, exactly as :class:`PipelineProfile` does without a
-file) or the measured median on the profiling device (``measured``: e.g. for a GPU server).
+``latency_ms`` (what presets use) is either calibrated to the DRIVE PX2 point of the
+calibration block (``px2``: scaled by FLOPs from ``detector_ms``, exactly as
+:class:`PipelineProfile` does without a file) or the measured median on the profiling device
+(``measured``: e.g. for a GPU server).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class ModuleSpec:
     name: str
     make: Callable[[], nn.Module]
     input_shape: tuple[int, ...]
-    head: bool = False  # a bottleneck head (calibrated to the head point)
+    head: bool = False  # a bottleneck head (stem + encoder)
 
 
 def module_specs(pipeline: PipelineConfig, analytic: PipelineProfile) -> list[ModuleSpec]:
@@ -199,10 +200,8 @@ def profile_pipeline(
         "calibration": {
             "method": calibrate,
             "detector_ms": cal.detector_ms,
-            "head_ms": cal.head_ms,
-            "head_reference": cal.head_reference,
             "note": (
-                f"latency_ms scaled by FLOPs from the calibration points ({cal.note})"
+                f"latency_ms scaled by FLOPs from the detector calibration point, heads included ({cal.note})"
                 if calibrate == "px2"
                 else f"latency_ms is the measured median on {device} with all threads"
             ),

@@ -47,6 +47,7 @@ from romanus.pipeline.profile import PipelineProfile
 from romanus.rng import SeedPlan
 from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.link import CapacitySeries
+from romanus.sim.radio import Radio
 from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import EdgeServer, ServerReport
 from romanus.sim.world import HorizonError, World, synthetic_world
@@ -147,6 +148,13 @@ class Simulator:
         self._rtt = w.rtt_s
         self._jitter = w.jitter
         self._horizon_s = w.horizon_s
+        #: the modem's RRC states (romanus.sim.radio)
+        self.radio = Radio(self.energy, keep_history=keep_records)
+        # state energy of a frame period [capture n, capture n+1) is known when it closes
+        # (end of step n): closed periods whose frame has not resolved yet, and resolved
+        # frames whose period has not closed yet
+        self._closed_mj: dict[int, float] = {}
+        self._unclosed: dict[int, FrameRecord] = {}
         self.server: EdgeServer | None = None
         if preset.server.enabled:
             if w.background is None:
@@ -182,6 +190,10 @@ class Simulator:
     def uplink_estimate_mbps(self, now: float) -> float:
         """Mean uplink capacity over the last estimate window before ``now``."""
         return past_rate(self.uplink, now, self._estimate_s)
+
+    def radio_state(self, now: float) -> tuple[int, float]:
+        """(RRC state, seconds since the last transfer) at ``now`` (romanus.sim.radio)."""
+        return self.radio.state_at(now)
 
     def server_report(self, now: float) -> ServerReport | None:
         return None if self.server is None else self.server.report(now)
@@ -266,7 +278,15 @@ class Simulator:
             end = start + self._prefix[mode] + self._local[mode]
             self._acc_free = end if end < abandon else abandon
         self.frames_started += 1
-        self._advance(self.capture_s(self.frames_started))
+        t_next = self.capture_s(self.frames_started)
+        self._advance(t_next)
+        # frame n's period is over: hand it its share of the radio's state energy
+        state_mj = self.radio.state_mj(t, t_next)
+        rec = self._unclosed.pop(n, None)
+        if rec is None:
+            self._closed_mj[n] = state_mj
+        else:
+            self._emit(rec, state_mj)
         acks, old = self._acks, t - self._lookback_s
         while acks and acks[0][0] < old:  # ACKs are read at most LOOKBACK_S back
             acks.popleft()
@@ -278,10 +298,36 @@ class Simulator:
     def drain(self) -> list[FrameRecord]:
         """Run until every started frame has resolved; returns the frames that resolved."""
         if self.frames_started:
-            self._advance(self.abandon_s(self.frames_started - 1))
+            last = self.frames_started - 1
+            self._advance(self.abandon_s(last))
+            # the last frame's period lasts until the radio is idle (its final tail)
+            t = self.capture_s(self.frames_started)
+            extra = self.radio.state_mj(t, max(t, self.radio.idle_from()))
+            if extra > 0.0:
+                self._add_state_mj(last, extra)
         assert self.frames_finished == self.frames_started
         fresh, self._fresh = self._fresh, []
         return fresh
+
+    def _add_state_mj(self, frame: int, extra_mj: float) -> None:
+        """Add radio state energy to an emitted record (the last frame's final tail)."""
+        for rows in (self._fresh, self.records):
+            for i in range(len(rows) - 1, -1, -1):
+                r = rows[i]
+                if r.frame == frame:
+                    rows[i] = r._replace(radio_mj=r.radio_mj + extra_mj, radio_state_mj=r.radio_state_mj + extra_mj)
+                    break
+        r = self.last_record
+        if r is not None and r.frame == frame:
+            self.last_record = r._replace(radio_mj=r.radio_mj + extra_mj, radio_state_mj=r.radio_state_mj + extra_mj)
+
+    def _emit(self, rec: FrameRecord, state_mj: float) -> None:
+        if state_mj:
+            rec = rec._replace(radio_mj=rec.radio_mj + state_mj, radio_state_mj=state_mj)
+        self.last_record = rec
+        self._fresh.append(rec)
+        if self._keep:
+            self.records.append(rec)
 
     def log(self) -> FrameLog:
         """The records so far, with the run's idle energy over the simulated time."""
@@ -339,6 +385,8 @@ class Simulator:
                     if res is not None:
                         remote, radio_down = self._downlink_leg(mode, res[1], abandon, self._rtt[n], commit=False)
                         radio += radio_down
+        if self._offloads[mode]:
+            radio += self.energy.offload_state_mj(*self.radio.state_at(t))
         _, completed, met, latency_ms = self._outcome(t, local_end, remote, abandon)
         scene = self.scene.at(t)
         compute = self.energy.compute_mj(busy_end - start)
@@ -395,48 +443,64 @@ class Simulator:
             (not met) or not self._robust_ok[m][scene],
             wait_ms,
             rtt_ms,
+            radio,
+            0.0,
         )
         self.frames_finished += 1
         if 0.0 < remote <= abandon:  # the response arrived: the vehicle measured its RTT
             self.last_rtt_ms = rtt_ms
             self.last_rtt_at_s = remote
             self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
-        self.last_record = rec
-        self._fresh.append(rec)
-        if self._keep:
-            self.records.append(rec)
+        state_mj = self._closed_mj.pop(n, None)
+        if state_mj is None:
+            self._unclosed[n] = rec  # emitted when its period closes (end of step n)
+        else:
+            self._emit(rec, state_mj)
 
     def _uplink_leg(self, n: int, m: int, ready: float, abandon: float, commit: bool) -> tuple[float, float, int]:
         """Frame ``n``'s payload joins the FIFO uplink at ``ready``: (arrival at the server or
-        inf, radio mJ, bytes sent). A transfer still running at abandonment is cancelled."""
+        inf, radio transfer mJ, bytes sent). It goes on the air when the radio is connected
+        (after a promotion if it was idle); a transfer still running at abandonment is
+        cancelled."""
         size = self._up_mbit[m]
         t0 = ready if ready > self._up_free else self._up_free
         if t0 >= abandon:
             return math.inf, 0.0, 0
-        t1, carried = self.uplink.transfer(t0, size, abandon)
-        if t1 == math.inf:
+        radio = self.radio
+        start = radio.begin(t0) if commit else radio.start_time(t0)
+        if start >= abandon:  # still promoting at abandonment
             if commit:
                 self._up_free = abandon
-            return math.inf, self.energy.uplink_mj(carried, abandon - t0), round(carried / 8e-6)
+            return math.inf, 0.0, 0
+        t1, carried = self.uplink.transfer(start, size, abandon)
+        end, sent = (abandon, carried) if t1 == math.inf else (t1, size)
+        overlap = radio.book(start, end) if commit else radio.overlap_s(start, end)
+        energy = self.energy.uplink_mj(sent, end - start) - self.energy.shared_air_mj(overlap)
         if commit:
-            self._up_free = t1
-        return t1 + self._rtt[n] / 2.0, self.energy.uplink_mj(size, t1 - t0), round(size / 8e-6)
+            self._up_free = end
+        return (math.inf if t1 == math.inf else t1 + self._rtt[n] / 2.0), energy, round(sent / 8e-6)
 
     def _downlink_leg(self, m: int, server_end: float, abandon: float, rtt: float, commit: bool) -> tuple[float, float]:
         """The results leave the server at ``server_end`` over the FIFO downlink: (time they are
-        on the vehicle or inf, radio mJ)."""
+        on the vehicle or inf, radio transfer mJ). A prediction assumes the radio connected
+        (its own uplink has just ended)."""
         d0 = server_end if server_end > self._down_free else self._down_free
         if d0 >= abandon:
             return math.inf, 0.0
-        d_size = self._down_mbit[m]
-        d1, received = self.downlink.transfer(d0, d_size, abandon)
-        if d1 == math.inf:
+        radio = self.radio
+        start = radio.begin(d0) if commit else d0
+        if start >= abandon:
             if commit:
                 self._down_free = abandon
-            return math.inf, self.energy.downlink_mj(received, abandon - d0)
+            return math.inf, 0.0
+        d_size = self._down_mbit[m]
+        d1, received = self.downlink.transfer(start, d_size, abandon)
+        end, got = (abandon, received) if d1 == math.inf else (d1, d_size)
+        overlap = radio.book(start, end) if commit else radio.overlap_s(start, end)
+        energy = self.energy.downlink_mj(got, end - start) - self.energy.shared_air_mj(overlap)
         if commit:
-            self._down_free = d1
-        return d1 + rtt / 2.0, self.energy.downlink_mj(d_size, d1 - d0)
+            self._down_free = end
+        return (math.inf if d1 == math.inf else d1 + rtt / 2.0), energy
 
     def _at_server(self, trip: _Trip, _event: object) -> None:
         """The request reaches the server (now): it joins the FCFS queue."""
