@@ -151,7 +151,9 @@ def test_design_sanity_regime(catalogue: ModeCatalogue) -> None:
     off = catalogue.modes[off_mode]
 
     def frame(mbps: float, mode: int) -> tuple[float, float, bool]:
-        sim = Simulator(constant_link(mbps, scene={"mix": {"city": 1.0}}), seed=0)
+        # the mean RTT (29 ms) every frame, so the frame read is a typical one
+        rtt = {"shape": 3.5, "scale_ms": 0.0, "shift_ms": 29.0}
+        sim = Simulator(constant_link(mbps, scene={"mix": {"city": 1.0}}, rtt=rtt), seed=0)
         for _ in range(50):
             sim.decision()
             sim.step(mode)

@@ -146,6 +146,9 @@ class Radio:
             return 0.0
         self._cursor = b
         tail = self._tail_s
+        if not self._segs:  # the common cases: idle, or a tail running out
+            end = self._prev_end + tail
+            return self._tail_mw * (min(b, end) - a) if end > a else 0.0
         # forget what ended before a: only its latest end still matters (its tail)
         keep = []
         for seg in self._segs:

@@ -154,7 +154,7 @@ class Simulator:
         # (end of step n): closed periods whose frame has not resolved yet, and resolved
         # frames whose period has not closed yet
         self._closed_mj: dict[int, float] = {}
-        self._unclosed: dict[int, FrameRecord] = {}
+        self._unclosed: dict[int, tuple] = {}  # type: ignore[type-arg]
         self.server: EdgeServer | None = None
         if preset.server.enabled:
             if w.background is None:
@@ -282,11 +282,11 @@ class Simulator:
         self._advance(t_next)
         # frame n's period is over: hand it its share of the radio's state energy
         state_mj = self.radio.state_mj(t, t_next)
-        rec = self._unclosed.pop(n, None)
-        if rec is None:
+        fields = self._unclosed.pop(n, None)
+        if fields is None:
             self._closed_mj[n] = state_mj
         else:
-            self._emit(rec, state_mj)
+            self._emit(fields, state_mj)
         acks, old = self._acks, t - self._lookback_s
         while acks and acks[0][0] < old:  # ACKs are read at most LOOKBACK_S back
             acks.popleft()
@@ -321,9 +321,10 @@ class Simulator:
         if r is not None and r.frame == frame:
             self.last_record = r._replace(radio_mj=r.radio_mj + extra_mj, radio_state_mj=r.radio_state_mj + extra_mj)
 
-    def _emit(self, rec: FrameRecord, state_mj: float) -> None:
-        if state_mj:
-            rec = rec._replace(radio_mj=rec.radio_mj + state_mj, radio_state_mj=state_mj)
+    def _emit(self, fields: tuple, state_mj: float) -> None:  # type: ignore[type-arg]
+        """Record a resolved frame whose period has closed: ``fields`` are its record's up to
+        ``radio_transfer_mj`` (``radio_mj`` holding the transfer energy alone)."""
+        rec = _make_record((*fields[:8], fields[8] + state_mj, *fields[9:], state_mj))
         self.last_record = rec
         self._fresh.append(rec)
         if self._keep:
@@ -427,7 +428,7 @@ class Simulator:
         t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
         if t_final > env.now:
             yield env.timeout(t_final - env.now)
-        rec = FrameRecord(
+        fields = (
             n,
             t_cap,
             m,
@@ -444,7 +445,6 @@ class Simulator:
             wait_ms,
             rtt_ms,
             radio,
-            0.0,
         )
         self.frames_finished += 1
         if 0.0 < remote <= abandon:  # the response arrived: the vehicle measured its RTT
@@ -453,9 +453,9 @@ class Simulator:
             self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
         state_mj = self._closed_mj.pop(n, None)
         if state_mj is None:
-            self._unclosed[n] = rec  # emitted when its period closes (end of step n)
+            self._unclosed[n] = fields  # recorded when its period closes (end of step n)
         else:
-            self._emit(rec, state_mj)
+            self._emit(fields, state_mj)
 
     def _uplink_leg(self, n: int, m: int, ready: float, abandon: float, commit: bool) -> tuple[float, float, int]:
         """Frame ``n``'s payload joins the FIFO uplink at ``ready``: (arrival at the server or
@@ -522,6 +522,9 @@ class Simulator:
         """The server finished the request (now): the results take the downlink."""
         remote, trip.radio_mj = self._downlink_leg(trip.m, self.env.now, trip.abandon, self._rtt[trip.n], commit=True)
         trip.done.succeed(remote)
+
+
+_make_record = FrameRecord._make
 
 
 class _Trip:
