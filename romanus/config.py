@@ -90,51 +90,68 @@ RADIO_TECHNOLOGIES: dict[str, RadioTechnology] = {
     # uplink rate adds little: Jensen, Lauridsen et al., VTC-Fall 2012; 5G low-band phones draw
     # ~2.6 W at 60-120 Mbit/s uplink, Narayanan et al., SIGCOMM 2021).
     "lte": RadioTechnology(
-        1288.04,
-        438.39,
-        51.97,
-        1300.0,
-        260.1,
-        1210.7,
-        11576.0,
-        1060.0,
-        "Huang et al. MobiSys 2012; saturation [assumed] from Jensen/Lauridsen VTC 2012, Narayanan SIGCOMM 2021",
+        base_mw=1288.04,
+        alpha_up_mw_per_mbps=438.39,
+        alpha_down_mw_per_mbps=51.97,
+        up_max_extra_mw=1300.0,
+        promotion_ms=260.1,
+        promotion_mw=1210.7,
+        tail_ms=11576.0,
+        tail_mw=1060.0,
+        source="Huang et al. MobiSys 2012; saturation [assumed] from Jensen/Lauridsen VTC 2012, Narayanan SIGCOMM 2021",
     ),
     # 5G NSA low-band: P = 1955 mW + 9.4 mW/Mbps x UL (fit to Narayanan et al. SIGCOMM 2021
     # artifact, 60-120 Mbit/s; DESIGN.md 4), downlink 1.3-2.1 mW/Mbps (midpoint). Timers and
     # state powers [assumed]: NSA (EN-DC) runs one RRC state machine on the LTE anchor, so
-    # LTE's (Huang 2012) are used; no published NSA promotion/tail powers were found.
+    # LTE's (Huang 2012) are used; this session's searches found no published NSA values.
     "5g": RadioTechnology(
-        1955.0,
-        9.4,
-        1.7,
-        None,
-        260.1,
-        1210.7,
-        11576.0,
-        1060.0,
-        "Narayanan et al. SIGCOMM 2021 (fit, DESIGN.md 4); RRC timers [assumed] LTE anchor (Huang 2012)",
+        base_mw=1955.0,
+        alpha_up_mw_per_mbps=9.4,
+        alpha_down_mw_per_mbps=1.7,
+        up_max_extra_mw=None,
+        promotion_ms=260.1,
+        promotion_mw=1210.7,
+        tail_ms=11576.0,
+        tail_mw=1060.0,
+        source="Narayanan et al. SIGCOMM 2021 (fit, DESIGN.md 4); RRC timers [assumed] LTE anchor (Huang 2012)",
     ),
     # 5G NSA mmWave: P = 4159 mW + 6.8 mW/Mbps x UL (same source); timers [assumed] as 5g.
     "5g_mmwave": RadioTechnology(
-        4159.0,
-        6.8,
-        1.7,
-        None,
-        260.1,
-        1210.7,
-        11576.0,
-        1060.0,
-        "Narayanan et al. SIGCOMM 2021 (fit, DESIGN.md 4); RRC timers [assumed] LTE anchor (Huang 2012)",
+        base_mw=4159.0,
+        alpha_up_mw_per_mbps=6.8,
+        alpha_down_mw_per_mbps=1.7,
+        up_max_extra_mw=None,
+        promotion_ms=260.1,
+        promotion_mw=1210.7,
+        tail_ms=11576.0,
+        tail_mw=1060.0,
+        source="Narayanan et al. SIGCOMM 2021 (fit, DESIGN.md 4); RRC timers [assumed] LTE anchor (Huang 2012)",
     ),
-    # Huang 2012 Table 3 (WiFi: promotion 79.1 ms at 124.4 mW, tail 238.1 ms at 119.3 mW).
+    # Huang 2012 Table 3 (WiFi: promotion 79.1 ms at 124.4 mW, tail 238.1 ms at 119.3 mW; as
+    # recalled, not re-checked against the paper: no shipped preset uses it).
     "wifi": RadioTechnology(
-        132.86, 283.17, 137.01, None, 79.1, 124.4, 238.1, 119.3, "Huang et al. MobiSys 2012 (linear, 2012 WiFi)"
+        base_mw=132.86,
+        alpha_up_mw_per_mbps=283.17,
+        alpha_down_mw_per_mbps=137.01,
+        up_max_extra_mw=None,
+        promotion_ms=79.1,
+        promotion_mw=124.4,
+        tail_ms=238.1,
+        tail_mw=119.3,
+        source="Huang et al. MobiSys 2012 (linear, 2012 WiFi)",
     ),
     # Huang 2012 Table 3 (3G: promotion 582.1 ms at 659.4 mW, DCH tail 8088.2 ms at 803.9 mW;
-    # the FACH tail that follows is left out).
+    # the FACH tail that follows is left out; as recalled, not re-checked: no preset uses it).
     "3g": RadioTechnology(
-        817.88, 868.98, 122.12, None, 582.1, 659.4, 8088.2, 803.9, "Huang et al. MobiSys 2012 (linear, 2012 UMTS)"
+        base_mw=817.88,
+        alpha_up_mw_per_mbps=868.98,
+        alpha_down_mw_per_mbps=122.12,
+        up_max_extra_mw=None,
+        promotion_ms=582.1,
+        promotion_mw=659.4,
+        tail_ms=8088.2,
+        tail_mw=803.9,
+        source="Huang et al. MobiSys 2012 (linear, 2012 UMTS)",
     ),
 }
 

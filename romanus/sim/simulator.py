@@ -367,6 +367,9 @@ class Simulator:
         Exact when every earlier frame has resolved by the capture (the default, where the
         abandon time equals the period); otherwise earlier frames whose payload is not ready
         yet have not booked the uplink and server, and the prediction ignores them there.
+        The latency includes any promotion the radio needs first; ``radio_mj`` is the transfer
+        energy plus the marginal state energy of offloading now
+        (:meth:`EnergyModel.offload_state_mj`), the same per-frame price the estimators use.
         """
         n = self.frames_started
         t = self.capture_s(n)
