@@ -150,10 +150,11 @@ def test_design_sanity_regime(catalogue: ModeCatalogue) -> None:
     off_mode = catalogue.offload_all(city)
     off = catalogue.modes[off_mode]
 
-    def frame(mbps: float, mode: int) -> tuple[float, float, bool]:
+    def frame(mbps: float, mode: int, accounting: str = "owned") -> tuple[float, float, bool]:
         # the mean RTT (29 ms) every frame, so the frame read is a typical one
         rtt = {"shape": 3.5, "scale_ms": 0.0, "shift_ms": 29.0}
-        sim = Simulator(constant_link(mbps, scene={"mix": {"city": 1.0}}, rtt=rtt), seed=0)
+        radio = {"accounting": accounting}
+        sim = Simulator(constant_link(mbps, scene={"mix": {"city": 1.0}}, rtt=rtt, radio=radio), seed=0)
         for _ in range(50):
             sim.decision()
             sim.step(mode)
@@ -182,6 +183,13 @@ def test_design_sanity_regime(catalogue: ModeCatalogue) -> None:
     assert not met_slow and e_slow == pytest.approx(compute + radio(5.0, False), rel=1e-3)
     assert lat_fast < lat_slow
     assert off.uplink_bytes * 8e-6 == pytest.approx(up_mbit)
+    # a modem kept connected by other traffic: only the marginal energy of time on the air
+    _, e_marginal, met_marginal = frame(34.0, off_mode, "connected")
+    marginal = (lte_uplink_mw(34.0) - TAIL_MW) * up_mbit / 34.0 + (
+        ALPHA_DOWN * 100.0 + BETA_MW - TAIL_MW
+    ) * down_mbit / 100.0
+    assert met_marginal and e_marginal == pytest.approx(compute + marginal, rel=1e-6)
+    assert e_marginal == pytest.approx(100.2, abs=0.5)
 
 
 def test_longest_miss_streak_counts_frames_in_frame_order() -> None:
