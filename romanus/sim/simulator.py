@@ -37,7 +37,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import simpy
 
@@ -154,7 +154,7 @@ class Simulator:
         # (end of step n): closed periods whose frame has not resolved yet, and resolved
         # frames whose period has not closed yet
         self._closed_mj: dict[int, float] = {}
-        self._unclosed: dict[int, tuple] = {}  # type: ignore[type-arg]
+        self._unclosed: dict[int, tuple[Any, ...]] = {}
         self.server: EdgeServer | None = None
         if preset.server.enabled:
             if w.background is None:
@@ -321,7 +321,7 @@ class Simulator:
         if r is not None and r.frame == frame:
             self.last_record = r._replace(radio_mj=r.radio_mj + extra_mj, radio_state_mj=r.radio_state_mj + extra_mj)
 
-    def _emit(self, fields: tuple, state_mj: float) -> None:  # type: ignore[type-arg]
+    def _emit(self, fields: tuple[Any, ...], state_mj: float) -> None:
         """Record a resolved frame whose period has closed: ``fields`` are its record's up to
         ``radio_transfer_mj`` (``radio_mj`` holding the transfer energy alone)."""
         rec = _make_record((*fields[:8], fields[8] + state_mj, *fields[9:], state_mj))
