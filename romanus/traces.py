@@ -7,8 +7,10 @@ Formats (detected from the content, or named):
   with a period equal to its last timestamp (mahimahi's ``mm-link`` semantics). An
   opportunity at millisecond ``t`` is carried over ``[t-1, t)`` (``t = 0`` over ``[0, 1)``),
   so the capacity integral over ``[a, b)`` ms counts the opportunities in ``(a, b]``.
-- ``cooked``: two whitespace-separated columns ``time_s throughput_Mbps`` (Pensieve); each
-  throughput holds until the next sample's time; the trace spans first to last time.
+- ``cooked``: two whitespace-separated columns ``time_s throughput_Mbps`` (Pensieve); a
+  sample describes the interval that *ends* at its time (since the previous sample), as
+  Pensieve's simulator and the Norway conversion scripts read it; the trace spans first to
+  last time, so the first sample's rate (its interval starts before the trace) is unused.
 - ``nyu``: one line per second, ``value,unit`` with unit ``Mbits/sec``, ``Kbits/sec`` or
   ``bits/sec`` (NYU-METS); each value holds for one second.
 
@@ -221,7 +223,8 @@ def _cooked(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         rates.append(r)
     if len(times) < 2:
         raise TraceError(source, "a cooked trace needs at least two samples")
-    return np.diff(np.frombuffer(times, dtype=np.float64)), np.frombuffer(rates, dtype=np.float64)[:-1].copy()
+    # sample i's rate held over (t[i-1], t[i]] (Pensieve reads the cooked format so)
+    return np.diff(np.frombuffer(times, dtype=np.float64)), np.frombuffer(rates, dtype=np.float64)[1:].copy()
 
 
 def _nyu(source: str, lines: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -63,7 +63,8 @@ def test_cooked_mean_is_the_files_time_weighted_mean(path: Path) -> None:
     rows = [tuple(map(float, line.split())) for line in path.read_text().splitlines() if line.strip()]
     t = np.array([r[0] for r in rows])
     v = np.array([r[1] for r in rows])
-    weighted = float((np.diff(t) * v[:-1]).sum() / (t[-1] - t[0]))
+    # a sample describes the interval ending at its timestamp (Pensieve's reading)
+    weighted = float((np.diff(t) * v[1:]).sum() / (t[-1] - t[0]))
     trace = load_trace(path)
     assert trace.integral_mbit() / trace.duration_s == pytest.approx(weighted, rel=1e-12)
     assert trace.duration_s == pytest.approx(t[-1] - t[0])
@@ -124,7 +125,8 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path, text: str, fmt: str, li
 
 
 def test_playback_options(tmp_path: Path) -> None:
-    trace = load_trace(write(tmp_path, "0 10\n1 0\n2 20\n3 0\n"))  # 10 Mbit/s, 0, 20, over 3 s
+    # 10 Mbit/s, 0, 20 over 3 s: each sample is the rate of the second that ends at its time
+    trace = load_trace(write(tmp_path, "0 0\n1 10\n2 0\n3 20\n"))
     looped = CapacitySeries(TraceSource(trace, start_s=0.5))
     assert looped.integral(2.5) == pytest.approx(0.5 * 10 + 0 + 1 * 20)
     assert looped.integral(3.5) == pytest.approx(0.5 * 10 + 0 + 20 + 1.0 * 10)  # wrapped to the start
@@ -164,3 +166,15 @@ def test_fuzzed_traces_give_clear_errors_or_valid_traces(tmp_path: Path, data: b
         assert len(trace.durations_s) == len(trace.rates_mbps) > 0
         assert (trace.durations_s > 0).all() and np.isfinite(trace.rates_mbps).all() and (trace.rates_mbps >= 0).all()
         assert trace.duration_s > 0
+
+
+def test_cooked_sample_describes_the_interval_ending_at_its_time(tmp_path: Path) -> None:
+    """Regression: the two-column reader used to apply each rate from its own timestamp on
+    (one sample early). Pensieve's simulator charges ``cooked_bw[i]`` over
+    ``(cooked_time[i-1], cooked_time[i]]``; recomputed here by hand."""
+    path = tmp_path / "x.cooked"
+    path.write_text("0 5\n1 0.5\n3 8\n3.5 1\n")
+    trace = load_trace(path)
+    assert trace.durations_s.tolist() == [1.0, 2.0, 0.5]
+    assert trace.rates_mbps.tolist() == [0.5, 8.0, 1.0]
+    assert trace.integral_mbit() == pytest.approx(0.5 * 1 + 8.0 * 2 + 1.0 * 0.5)

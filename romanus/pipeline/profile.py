@@ -1,12 +1,13 @@
 """Per-module costs (vehicle ms, server ms, output bytes), from a profile file or derived.
 
-Without a profile file, costs derive from MACs (:mod:`romanus.pipeline.arch`) and two
-calibration points (DESIGN.md section 4, DRIVE PX2 at 672x376 with TensorRT, from
+Without a profile file, costs derive from MACs (:mod:`romanus.pipeline.arch`) and one
+calibration point (DESIGN.md section 4, DRIVE PX2 at 672x376 with TensorRT, from
 EnergyShield): the ResNet-18 detector backbone (stem + ``layer2..layer4``) takes
-``detector_ms`` and the bottleneck head takes ``head_ms``. Every backbone module scales by its
-MACs from the first point; bottleneck heads scale from the second (a distilled, separately
-measured network runs at its own rate). Server module time is vehicle time divided by the
-server speed-up.
+``detector_ms``. Every module, bottleneck heads included, scales by its MACs from it. (A head
+is the stem plus an encoder, 2.94 GMAC; EnergyShield's 3.54 ms belongs to its distilled
+head, a smaller network than the stem it replaces, and timing our stem-sized head at that rate
+would make it faster than the bare stem: ``calibration.head_ms`` is no longer used, see
+docs/physics.md.) Server module time is vehicle time divided by the server speed-up.
 
 With ``pipeline.profile`` (a file written by ``romanus profile``; the default preset uses the
 shipped ``builtin:px2``) the vehicle latency of every module is the file's ``latency_ms``; with
@@ -129,16 +130,9 @@ class PipelineProfile:
         cal = pipeline.calibration
         backbone_macs = self._stem3.macs + sum(c.macs for c in self._layers.values())
         self.vehicle_ms_per_gmac = cal.detector_ms / (backbone_macs / 1e9)
-        ref = parse_split_point(cal.head_reference)
-        ref_macs = self._stem3.macs + arch.encoder(self.stem_shape, ref.channels).macs
-        self.head_ms_per_gmac = cal.head_ms / (ref_macs / 1e9)
         self._backbone_note = (
             f"scaled by MACs from detector_ms={cal.detector_ms} ms for stem+layer2..4 "
             f"({backbone_macs / 1e9:.3f} GMAC) {cal.note}".strip()
-        )
-        self._head_note = (
-            f"scaled by MACs from head_ms={cal.head_ms} ms for {cal.head_reference} "
-            f"({ref_macs / 1e9:.3f} GMAC) {cal.note}".strip()
         )
         self._vehicle_file = None if pipeline.profile is None else load_profile_file(pipeline.profile)
         self._server_file = None if server_profile is None else load_profile_file(server_profile)
@@ -173,14 +167,11 @@ class PipelineProfile:
         note = f"{ref}: {data.get('calibration', {}).get('method', '?')} on {prov.get('device_name', '?')}"
         return float(entry["latency_ms"]), note
 
-    def _module(
-        self, cost: arch.ModuleCost, bits: int = 32, *, head: bool = False, name: str | None = None
-    ) -> ModuleProfile:
+    def _module(self, cost: arch.ModuleCost, bits: int = 32, *, name: str | None = None) -> ModuleProfile:
         name = name or cost.name
-        rate = self.head_ms_per_gmac if head else self.vehicle_ms_per_gmac
-        analytic_ms = cost.macs / 1e9 * rate
+        analytic_ms = cost.macs / 1e9 * self.vehicle_ms_per_gmac
         self._analytic[name] = (cost.macs, analytic_ms)
-        note = self._head_note if head else self._backbone_note
+        note = self._backbone_note
         vehicle_ms = analytic_ms
         if self._vehicle_file is not None:
             assert self._vehicle_ref is not None
@@ -214,12 +205,13 @@ class PipelineProfile:
         return self._module(cost, name=self.stem_name(in_channels))
 
     def head(self, split: SplitPoint, in_channels: int = 3) -> ModuleProfile:
-        """Bottleneck head on the vehicle: stem + encoder, output quantised to ``split.bits``."""
+        """Bottleneck head on the vehicle: stem + encoder, output quantised to ``split.bits``,
+        timed by its MACs at the PX2 rate like every other module."""
         stem = self._stem3 if in_channels == 3 else arch.stem(*self._hw, in_channels)
         enc = arch.encoder(self.stem_shape, split.channels)
         name = self.head_name(split, in_channels)
         cost = arch.ModuleCost(name, stem.input_shape, enc.output_shape, stem.macs + enc.macs)
-        return self._module(cost, split.bits, head=True, name=name)
+        return self._module(cost, split.bits, name=name)
 
     def decoder(self, split: SplitPoint) -> ModuleProfile:
         code_shape = arch.encoder(self.stem_shape, split.channels).output_shape

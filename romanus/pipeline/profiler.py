@@ -4,15 +4,17 @@ latency, and the device latencies the simulator uses.
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (instant, no
 memory); latency is measured on real tensors with random weights (warm-up, then the median
 and 90th percentile over repeats, with one torch thread and with all). Each module's
-``latency_ms`` (what presets use) is either calibrated to the DRIVE PX2 points of the
-calibration block (``px2``: scaled by FLOPs, exactly as :class:`PipelineProfile` does without a
-file) or the measured median on the profiling device (``measured``: e.g. for a GPU server).
+``latency_ms`` (what presets use) is either calibrated to the DRIVE PX2 point of the
+calibration block (``px2``: scaled by FLOPs from ``detector_ms``, exactly as
+:class:`PipelineProfile` does without a file) or the measured median on the profiling device
+(``measured``: e.g. for a GPU server).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import platform
 import statistics
 import time
@@ -38,7 +40,7 @@ class ModuleSpec:
     name: str
     make: Callable[[], nn.Module]
     input_shape: tuple[int, ...]
-    head: bool = False  # a bottleneck head (calibrated to the head point)
+    head: bool = False  # a bottleneck head (stem + encoder)
 
 
 def module_specs(pipeline: PipelineConfig, analytic: PipelineProfile) -> list[ModuleSpec]:
@@ -48,7 +50,7 @@ def module_specs(pipeline: PipelineConfig, analytic: PipelineProfile) -> list[Mo
     specs: list[ModuleSpec] = []
     channels = sorted({s.input_channels for s in pipeline.stems.values()})
     for c in channels:
-        specs.append(ModuleSpec(PipelineProfile.stem_name(c), lambda c=c: tm.Stem(c), (1, c, h, w)))
+        specs.append(ModuleSpec(PipelineProfile.stem_name(c), functools.partial(tm.Stem, c), (1, c, h, w)))
     for name in pipeline.split_points:
         sp = parse_split_point(name)
         if sp.kind != "bottleneck":
@@ -57,7 +59,7 @@ def module_specs(pipeline: PipelineConfig, analytic: PipelineProfile) -> list[Mo
             specs.append(
                 ModuleSpec(
                     PipelineProfile.head_name(sp, c),
-                    lambda sp=sp, c=c: tm.BottleneckHead(sp.channels, sp.bits, c),
+                    functools.partial(tm.BottleneckHead, sp.channels, sp.bits, c),
                     (1, c, h, w),
                     head=True,
                 )
@@ -65,14 +67,16 @@ def module_specs(pipeline: PipelineConfig, analytic: PipelineProfile) -> list[Mo
         code = analytic.decoder(sp)
         code_hw = (stem_shape[1] + 1) // 2, (stem_shape[2] + 1) // 2
         specs.append(
-            ModuleSpec(code.name, lambda sp=sp: tm.Decoder(sp.channels, stem_shape[1:]), (1, sp.channels, *code_hw))
+            ModuleSpec(
+                code.name, functools.partial(tm.Decoder, sp.channels, stem_shape[1:]), (1, sp.channels, *code_hw)
+            )
         )
     fan_in = sorted({len(s) for s in pipeline.branches.values() if len(s) > 1})
     for n in fan_in:
-        specs.append(ModuleSpec(f"merge-{n}", lambda n=n: tm.Merge(n), (1, 64 * n, *stem_shape[1:])))
+        specs.append(ModuleSpec(f"merge-{n}", functools.partial(tm.Merge, n), (1, 64 * n, *stem_shape[1:])))
     shape = stem_shape
     for k in (2, 3, 4):
-        specs.append(ModuleSpec(f"layer{k}", lambda k=k: tm.TailLayer(k), (1, *shape)))
+        specs.append(ModuleSpec(f"layer{k}", functools.partial(tm.TailLayer, k), (1, *shape)))
         shape = arch.tail_layer(k, shape).output_shape
     specs.append(ModuleSpec("rpn", lambda: tm.RPNHead(shape[0], pipeline.rpn_anchors), (1, *shape)))
     roi = pipeline.roi_output_size
@@ -199,10 +203,8 @@ def profile_pipeline(
         "calibration": {
             "method": calibrate,
             "detector_ms": cal.detector_ms,
-            "head_ms": cal.head_ms,
-            "head_reference": cal.head_reference,
             "note": (
-                f"latency_ms scaled by FLOPs from the calibration points ({cal.note})"
+                f"latency_ms scaled by FLOPs from the detector calibration point, heads included ({cal.note})"
                 if calibrate == "px2"
                 else f"latency_ms is the measured median on {device} with all threads"
             ),

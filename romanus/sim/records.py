@@ -7,7 +7,7 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,25 +28,30 @@ class FrameRecord(NamedTuple):
     deadline_met: bool
     completed: bool  # False: abandoned (its unfinished work was cancelled)
     compute_mj: float  # vehicle accelerator energy (active power x busy time)
-    radio_mj: float  # radio energy, uplink and downlink (Huang et al. model)
+    radio_mj: float  # radio energy charged to the frame: radio_transfer_mj + radio_state_mj
     uplink_bytes: int  # bytes actually sent
     offloaded: bool  # the mode offloads part of the frame
     robustness: float  # the active branch set's best gate score in this scene
     risky: bool  # deadline missed, or robustness below the scene's required level
     server_wait_ms: float  # queueing delay at the edge server (0 if none)
     rtt_ms: float  # round-trip time drawn for this frame's request (0 if not offloaded)
+    radio_transfer_mj: float  # its payload's and results' time on the air (romanus.sim.costs)
+    # promotion and tail energy consumed during its period [capture, next capture); the last
+    # frame's period lasts until the radio is idle (romanus.sim.radio)
+    radio_state_mj: float
 
 
 _FIELDS = FrameRecord._fields
 
 
 class FrameLog:
-    """Column view of a run's frame records, plus run-level energy terms."""
+    """Column view of a run's frame records, plus run-level energy terms (``idle_mj``: the
+    accelerator idle)."""
 
     def __init__(self, records: Sequence[FrameRecord], *, idle_mj: float = 0.0, duration_s: float = 0.0) -> None:
         self.idle_mj = idle_mj
         self.duration_s = duration_s
-        cols = list(zip(*records, strict=True)) if records else [[] for _ in _FIELDS]
+        cols: list[Any] = list(zip(*records, strict=True)) if records else [[] for _ in _FIELDS]
         dtypes = {
             "frame": np.int64,
             "mode": np.int64,
@@ -111,6 +116,7 @@ def kpis(log: FrameLog) -> dict[str, float]:
     met = log["deadline_met"]
     compute = float(log["compute_mj"].sum())
     radio = float(log["radio_mj"].sum())
+    transfer = float(log["radio_transfer_mj"].sum())
     done = np.where(log["completed"], log["capture_s"] + lat / 1000.0, np.inf)
     aoi_mean, aoi_peak = _age_of_information(log["capture_s"], done, log.duration_s)
     return {
@@ -118,13 +124,17 @@ def kpis(log: FrameLog) -> dict[str, float]:
         "energy_per_frame_mj": (compute + radio + log.idle_mj) / n,
         "compute_energy_per_frame_mj": compute / n,
         "radio_energy_per_frame_mj": radio / n,
+        "radio_transfer_energy_per_frame_mj": transfer / n,
+        "radio_state_energy_per_frame_mj": (radio - transfer) / n,
         "idle_energy_per_frame_mj": log.idle_mj / n,
+        "accelerator_idle_energy_per_frame_mj": log.idle_mj / n,
         "risky_rate": float(log["risky"].mean()),
         "deadline_miss_rate": float(1.0 - met.mean()),
         "latency_p50_ms": float(np.percentile(lat, 50)),
         "latency_p95_ms": float(np.percentile(lat, 95)),
         "latency_p99_ms": float(np.percentile(lat, 99)),
-        "longest_miss_streak": float(_longest_run(~met)),
+        # records come in the order frames resolved; a streak is over consecutive frames
+        "longest_miss_streak": float(_longest_run(~met[np.argsort(log["frame"], kind="stable")])),
         "offload_fraction": float(log["offloaded"].mean()),
         "uplink_kbytes_per_frame": float(log["uplink_bytes"].sum()) / n / 1000.0,
         "aoi_mean_ms": aoi_mean,

@@ -37,7 +37,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import simpy
 
@@ -47,6 +47,7 @@ from romanus.pipeline.profile import PipelineProfile
 from romanus.rng import SeedPlan
 from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.link import CapacitySeries
+from romanus.sim.radio import Radio
 from romanus.sim.records import FrameLog, FrameRecord
 from romanus.sim.server import EdgeServer, ServerReport
 from romanus.sim.world import HorizonError, World, synthetic_world
@@ -161,6 +162,13 @@ class Simulator:
         self._rtt = w.rtt_s
         self._jitter = w.jitter
         self._horizon_s = w.horizon_s
+        #: the modem's RRC states (romanus.sim.radio)
+        self.radio = Radio(self.energy, keep_history=keep_records)
+        # state energy of a frame period [capture n, capture n+1) is known when it closes
+        # (end of step n): closed periods whose frame has not resolved yet, and resolved
+        # frames whose period has not closed yet
+        self._closed_mj: dict[int, float] = {}
+        self._unclosed: dict[int, tuple[Any, ...]] = {}
         self.server: EdgeServer | None = None
         if preset.server.enabled:
             if w.background is None:
@@ -196,6 +204,10 @@ class Simulator:
     def uplink_estimate_mbps(self, now: float) -> float:
         """Mean uplink capacity over the last estimate window before ``now``."""
         return past_rate(self.uplink, now, self._estimate_s)
+
+    def radio_state(self, now: float) -> tuple[int, float]:
+        """(RRC state, seconds since the last transfer) at ``now`` (romanus.sim.radio)."""
+        return self.radio.state_at(now)
 
     def server_report(self, now: float) -> ServerReport | None:
         return None if self.server is None else self.server.report(now)
@@ -280,7 +292,15 @@ class Simulator:
             end = start + self._prefix[mode] + self._local[mode]
             self._acc_free = end if end < abandon else abandon
         self.frames_started += 1
-        self._advance(self.capture_s(self.frames_started))
+        t_next = self.capture_s(self.frames_started)
+        self._advance(t_next)
+        # frame n's period is over: hand it its share of the radio's state energy
+        state_mj = self.radio.state_mj(t, t_next)
+        fields = self._unclosed.pop(n, None)
+        if fields is None:
+            self._closed_mj[n] = state_mj
+        else:
+            self._emit(fields, state_mj)
         acks, old = self._acks, t - self._lookback_s
         while acks and acks[0][0] < old:  # ACKs are read at most LOOKBACK_S back
             acks.popleft()
@@ -292,10 +312,39 @@ class Simulator:
     def drain(self) -> list[FrameRecord]:
         """Run until every started frame has resolved; returns the frames that resolved."""
         if self.frames_started:
-            self._advance(self.abandon_s(self.frames_started - 1))
+            last = self.frames_started - 1
+            self._advance(self.abandon_s(last))
+            # the last frame's period lasts until the radio is idle (its final tail)
+            t = self.capture_s(self.frames_started)
+            extra = self.radio.state_mj(t, max(t, self.radio.idle_from()))
+            if extra > 0.0:
+                self._add_state_mj(last, extra)
         assert self.frames_finished == self.frames_started
         fresh, self._fresh = self._fresh, []
         return fresh
+
+    def _add_state_mj(self, frame: int, extra_mj: float) -> None:
+        """Add radio state energy to an emitted record (the last frame's final tail)."""
+        for rows in (self._fresh, self.records):
+            for i in range(len(rows) - 1, -1, -1):
+                r = rows[i]
+                if r.frame == frame:
+                    rows[i] = r._replace(radio_mj=r.radio_mj + extra_mj, radio_state_mj=r.radio_state_mj + extra_mj)
+                    break
+        last = self.last_record
+        if last is not None and last.frame == frame:
+            self.last_record = last._replace(
+                radio_mj=last.radio_mj + extra_mj, radio_state_mj=last.radio_state_mj + extra_mj
+            )
+
+    def _emit(self, fields: tuple[Any, ...], state_mj: float) -> None:
+        """Record a resolved frame whose period has closed: ``fields`` are its record's up to
+        ``radio_transfer_mj`` (``radio_mj`` holding the transfer energy alone)."""
+        rec = _make_record((*fields[:8], fields[8] + state_mj, *fields[9:], state_mj))
+        self.last_record = rec
+        self._fresh.append(rec)
+        if self._keep:
+            self.records.append(rec)
 
     def log(self) -> FrameLog:
         """The records so far, with the run's idle energy over the simulated time."""
@@ -334,6 +383,9 @@ class Simulator:
         Exact when every earlier frame has resolved by the capture (the default, where the
         abandon time equals the period); otherwise earlier frames whose payload is not ready
         yet have not booked the uplink and server, and the prediction ignores them there.
+        The latency includes any promotion the radio needs first; ``radio_mj`` is the transfer
+        energy plus the marginal state energy of offloading now
+        (:meth:`EnergyModel.offload_state_mj`), the same per-frame price the estimators use.
         """
         n = self.frames_started
         t = self.capture_s(n)
@@ -353,6 +405,8 @@ class Simulator:
                     if res is not None:
                         remote, radio_down = self._downlink_leg(mode, res[1], abandon, self._rtt[n], commit=False)
                         radio += radio_down
+        if self._offloads[mode]:
+            radio += self.energy.offload_state_mj(*self.radio.state_at(t))
         _, completed, met, latency_ms = self._outcome(t, local_end, remote, abandon)
         scene = self.scene.at(t)
         compute = self.energy.compute_mj(busy_end - start)
@@ -393,7 +447,7 @@ class Simulator:
         t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
         if t_final > env.now:
             yield env.timeout(t_final - env.now)
-        rec = FrameRecord(
+        fields = (
             n,
             t_cap,
             m,
@@ -409,48 +463,63 @@ class Simulator:
             (not met) or not self._robust_ok[m][scene],
             wait_ms,
             rtt_ms,
+            radio,
         )
         self.frames_finished += 1
         if 0.0 < remote <= abandon:  # the response arrived: the vehicle measured its RTT
             self.last_rtt_ms = rtt_ms
             self.last_rtt_at_s = remote
             self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
-        self.last_record = rec
-        self._fresh.append(rec)
-        if self._keep:
-            self.records.append(rec)
+        state_mj = self._closed_mj.pop(n, None)
+        if state_mj is None:
+            self._unclosed[n] = fields  # recorded when its period closes (end of step n)
+        else:
+            self._emit(fields, state_mj)
 
     def _uplink_leg(self, n: int, m: int, ready: float, abandon: float, commit: bool) -> tuple[float, float, int]:
         """Frame ``n``'s payload joins the FIFO uplink at ``ready``: (arrival at the server or
-        inf, radio mJ, bytes sent). A transfer still running at abandonment is cancelled."""
+        inf, radio transfer mJ, bytes sent). It goes on the air when the radio is connected
+        (after a promotion if it was idle); a transfer still running at abandonment is
+        cancelled."""
         size = self._up_mbit[m]
         t0 = ready if ready > self._up_free else self._up_free
         if t0 >= abandon:
             return math.inf, 0.0, 0
-        t1, carried = self.uplink.transfer(t0, size, abandon)
-        if t1 == math.inf:
+        radio = self.radio
+        start = radio.begin(t0) if commit else radio.start_time(t0)
+        if start >= abandon:  # still promoting at abandonment
             if commit:
                 self._up_free = abandon
-            return math.inf, self.energy.uplink_mj(carried, abandon - t0), round(carried / 8e-6)
+            return math.inf, 0.0, 0
+        t1, carried = self.uplink.transfer(start, size, abandon)
+        end, sent = (abandon, carried) if t1 == math.inf else (t1, size)
+        overlap = radio.book(start, end) if commit else radio.overlap_s(start, end)
+        energy = self.energy.uplink_mj(sent, end - start) - self.energy.shared_air_mj(overlap)
         if commit:
-            self._up_free = t1
-        return t1 + self._rtt[n] / 2.0, self.energy.uplink_mj(size, t1 - t0), round(size / 8e-6)
+            self._up_free = end
+        return (math.inf if t1 == math.inf else t1 + self._rtt[n] / 2.0), energy, round(sent / 8e-6)
 
     def _downlink_leg(self, m: int, server_end: float, abandon: float, rtt: float, commit: bool) -> tuple[float, float]:
         """The results leave the server at ``server_end`` over the FIFO downlink: (time they are
-        on the vehicle or inf, radio mJ)."""
+        on the vehicle or inf, radio transfer mJ). A prediction assumes the radio connected
+        (its own uplink has just ended)."""
         d0 = server_end if server_end > self._down_free else self._down_free
         if d0 >= abandon:
             return math.inf, 0.0
-        d_size = self._down_mbit[m]
-        d1, received = self.downlink.transfer(d0, d_size, abandon)
-        if d1 == math.inf:
+        radio = self.radio
+        start = radio.begin(d0) if commit else d0
+        if start >= abandon:
             if commit:
                 self._down_free = abandon
-            return math.inf, self.energy.downlink_mj(received, abandon - d0)
+            return math.inf, 0.0
+        d_size = self._down_mbit[m]
+        d1, received = self.downlink.transfer(start, d_size, abandon)
+        end, got = (abandon, received) if d1 == math.inf else (d1, d_size)
+        overlap = radio.book(start, end) if commit else radio.overlap_s(start, end)
+        energy = self.energy.downlink_mj(got, end - start) - self.energy.shared_air_mj(overlap)
         if commit:
-            self._down_free = d1
-        return d1 + rtt / 2.0, self.energy.downlink_mj(d_size, d1 - d0)
+            self._down_free = end
+        return (math.inf if d1 == math.inf else d1 + rtt / 2.0), energy
 
     def _at_server(self, trip: _Trip, _event: object) -> None:
         """The request reaches the server (now): it joins the FCFS queue."""
@@ -472,6 +541,9 @@ class Simulator:
         """The server finished the request (now): the results take the downlink."""
         remote, trip.radio_mj = self._downlink_leg(trip.m, self.env.now, trip.abandon, self._rtt[trip.n], commit=True)
         trip.done.succeed(remote)
+
+
+_make_record = FrameRecord._make
 
 
 class _Trip:

@@ -18,7 +18,10 @@ knowledge of the link model:
   ``rtt_samples``; every payload that got through, so frames that missed their deadline
   count too and the tail is not censored), padded while there are few with quantiles of the
   preset's RTT model (the operator's published distribution, a prior);
-- **server**: the newest (delayed) telemetry's queueing delay, as a point estimate.
+- **server**: the newest (delayed) telemetry's queueing delay, as a point estimate;
+- **radio**: the modem's RRC state; offloading from idle waits for a promotion (the latency
+  samples include it) and pays the promotion and a tail, in the tail it extends the tail
+  (:meth:`romanus.sim.costs.EnergyModel.offload_state_mj`).
 
 P(miss) of an offloading mode = P(onset) + (1 - P(onset)) x the mean over the capacity
 samples of P(RTT > the slack they leave), the RTT part exact from the RTT samples' survival
@@ -42,6 +45,7 @@ import numpy as np
 from romanus.config import Preset, RttConfig
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.costs import EnergyModel, ModeCosts
+from romanus.sim.radio import CONNECTED
 from romanus.vehicle.view import VehicleView
 
 __all__ = [
@@ -71,7 +75,9 @@ class Estimator:
     latency = max(local path, remote path) + fusion, where the local path is the accelerator
     backlog + the mode's vehicle work, and the remote path adds the uplink backlog, payload /
     capacity estimate, RTT estimate, reported server wait, server time and result / downlink
-    estimate. Energy = :class:`romanus.sim.costs.EnergyModel` at the estimated times.
+    estimate. Energy = :class:`romanus.sim.costs.EnergyModel` at the estimated times, plus for
+    offloading modes the marginal energy of the radio's states (offloading from idle pays a
+    promotion and a whole tail: a commitment over the next seconds, not a per-frame cost).
     ``pessimism`` scales capacity down by (1 - pessimism) and RTT and server wait up by
     (1 + pessimism).
     """
@@ -112,10 +118,21 @@ class Estimator:
             )
             down_ms = self.down_mbit / down * 1000.0 if down > 0 else np.where(self.offloads, np.inf, 0.0)
         local = backlog + self.vehicle
-        remote = backlog + self.prefix + view.uplink_backlog_ms + up_ms + rtt + wait + self.server_ms + down_ms
+        queued = view.uplink_backlog_ms + self.promotion_ms(view)
+        remote = backlog + self.prefix + queued + up_ms + rtt + wait + self.server_ms + down_ms
         latency = np.where(self.offloads, np.maximum(local, remote), local) + self.fusion_ms
-        radio = np.where(self.offloads, self.radio_mj(up_ms, down_ms), 0.0)
+        radio = np.where(self.offloads, self.radio_mj(up_ms, down_ms) + self.state_mj(view), 0.0)
         return latency, self.compute_mj + radio
+
+    def promotion_ms(self, view: VehicleView) -> float:
+        """The promotion an offload waits for: a whole one from idle (also, as an upper bound,
+        while one is under way), none while connected."""
+        return 0.0 if view.radio_state == CONNECTED else self.energy.promotion_s * 1000.0
+
+    def state_mj(self, view: VehicleView) -> float:
+        """What offloading now adds to the radio's state energy (promotion and full tail from
+        idle, the tail's extension in it; :meth:`EnergyModel.offload_state_mj`)."""
+        return self.energy.offload_state_mj(view.radio_state, view.time_since_transfer_s)
 
 
 def rtt_prior_ms(cfg: RttConfig, n: int = 200) -> np.ndarray:
@@ -228,7 +245,8 @@ class RiskEstimator:
             measured = self._rtts[: min(self._n_rtt, self._rtt_cap)]
             pad = max(0, len(self._prior) - len(measured))
             # while there are few measurements, the prior's evenly spaced quantiles fill in
-            fill = self._prior[np.round(np.linspace(0, len(self._prior) - 1, pad)).astype(np.intp)] if pad else []
+            take = np.round(np.linspace(0, len(self._prior) - 1, pad)).astype(np.intp)
+            fill = self._prior[take] if pad else np.zeros(0)
             samples = np.sort(np.concatenate([measured, fill]))
             grid = np.arange(self._grid_n) * _GRID_MS
             surv = 1.0 - np.searchsorted(samples, grid, side="right") / len(samples)
@@ -267,7 +285,7 @@ class RiskEstimator:
         down_ms *= 1000.0
         rep = view.server_report
         wait = 0.0 if rep is None else rep.wait_ms
-        fixed = backlog + view.uplink_backlog_ms + wait + cand.fixed_ms
+        fixed = backlog + view.uplink_backlog_ms + e.promotion_ms(view) + wait + cand.fixed_ms
         slack = (self.deadline_ms - fixed)[:, None] - up_ms  # what the RTT may take
         slack -= down_ms
         surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
@@ -281,7 +299,7 @@ class RiskEstimator:
         horizon_ms = self.abandon_ms
         up_t = np.minimum(up_ms, horizon_ms, out=up_ms).sum(axis=1) * (1.0 / m)
         down_t = np.minimum(down_ms, horizon_ms, out=down_ms).sum(axis=1) * (1.0 / m)
-        energy[idx] += e.radio_mj(up_t, down_t, idx)
+        energy[idx] += e.radio_mj(up_t, down_t, idx) + e.state_mj(view)
         return p, energy
 
     def _candidates(self, off: np.ndarray) -> _Candidates:

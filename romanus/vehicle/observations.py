@@ -61,6 +61,9 @@ def _clip(x: float) -> float:
 class ObservationFunction:
     """Base: a fixed list of features and a method filling them."""
 
+    #: normaliser of the time since the last transfer: the radio's tail (s)
+    _tail_s = 1.0
+
     name = ""
     #: whether ``observe`` reads ``assessor`` (the decision stack then keeps one per episode)
     needs_risk = False
@@ -72,6 +75,7 @@ class ObservationFunction:
         self.assessor: RiskAssessor | None = None
         self.preset = preset
         self.catalogue = catalogue
+        self._tail_s = max(preset.radio.parameters.tail_ms / 1000.0, 1e-3)
         self.features = self._features()
 
     @property
@@ -113,12 +117,27 @@ class VehicleObservation(ObservationFunction):
                 )
             )
         d = p.deadline_ms
+        tail_s = self._tail_s
         f += [
             Feature("uplink_backlog", "ms", "own uplink queue: time to send what is queued", "current", f"x/{4 * d:g}"),
             Feature(
                 "accelerator_backlog", "ms", "own accelerator queue: compute already queued", "current", f"x/{d:g}"
             ),
             Feature("frames_in_flight", "frames", "own frames captured and not yet resolved", "current", "x/4"),
+            Feature(
+                "radio_idle", "0/1", "modem RRC state: idle (an offload waits for a promotion)", "current", "one-hot"
+            ),
+            Feature("radio_promotion", "0/1", "modem RRC state: promotion under way", "current", "one-hot"),
+            Feature(
+                "radio_connected", "0/1", "modem RRC state: connected (on the air or in the tail)", "current", "one-hot"
+            ),
+            Feature(
+                "time_since_transfer",
+                "s",
+                "modem: time since the radio was last on the air (1 if never)",
+                "current",
+                f"x/{tail_s:g} (the tail)",
+            ),
             Feature("rtt_last", "ms", "RTT of the newest response received", "age in rtt_age", f"x/{_RTT_MAX_MS:g}"),
             Feature("rtt_age", "s", "time since that response", "current", f"x/{_AGE_MAX_S:g}"),
             Feature(
@@ -147,6 +166,7 @@ class VehicleObservation(ObservationFunction):
     def __init__(self, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float = 1.0) -> None:
         super().__init__(preset, catalogue)
         n = len(catalogue.scenes)
+        self._radio_rows = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # by RRC state
         # one-hot scene followed by that scene's gate scores, per scene
         self._scene_rows = [
             [1.0 if j == i else 0.0 for j in range(n)] + list(preset.pipeline.robustness[s])
@@ -165,6 +185,8 @@ class VehicleObservation(ObservationFunction):
         out.append(_clip(view.uplink_backlog_ms / (4.0 * self._deadline_ms)))
         out.append(_clip(view.accelerator_backlog_ms / self._deadline_ms))
         out.append(_clip(view.frames_in_flight / self._flight))
+        out += self._radio_rows[view.radio_state]
+        out.append(_clip(view.time_since_transfer_s / self._tail_s))
         out.append(_clip(view.last_rtt_ms / _RTT_MAX_MS))
         out.append(_clip(view.last_rtt_age_s / _AGE_MAX_S))
         rep = view.server_report

@@ -1,9 +1,9 @@
 """What a policy may know when it picks a frame's mode: the vehicle's view and the oracle's.
 
 :class:`VehicleView` offers everything measurable on the vehicle at decision time (its scene
-classifier, its modem's throughput measurements of the past, its own queues, the RTTs it
-measured, the newest delayed server telemetry, past frames' outcomes) and nothing from the
-future. :class:`OracleView` adds the future (the true capacity now and ahead, the server's
+classifier, its modem's throughput measurements of the past and its RRC state, its own queues,
+the RTTs it measured, the newest delayed server telemetry, past frames' outcomes) and nothing
+from the future. :class:`OracleView` adds the future (the true capacity now and ahead, the server's
 true queue, the exact outcome of each mode): only the hindsight oracle and the ``oracle``
 observation ask for it (``sees_future = True``), so the knowledge boundary is in the types.
 
@@ -89,6 +89,18 @@ class VehicleView:
     @property
     def uplink_backlog_ms(self) -> float:
         return self._sim.uplink_backlog_s(self.time_s) * 1000.0
+
+    @property
+    def radio_state(self) -> int:
+        """The modem's RRC state now: :data:`romanus.sim.radio.IDLE`, ``PROMOTION`` or
+        ``CONNECTED`` (names in ``RADIO_STATES``); always connected with ``radio.accounting:
+        connected``."""
+        return self._sim.radio_state(self.time_s)[0]
+
+    @property
+    def time_since_transfer_s(self) -> float:
+        """Time since the radio was last on the air (0 while it is, inf before any transfer)."""
+        return self._sim.radio_state(self.time_s)[1]
 
     @property
     def frames_in_flight(self) -> int:
