@@ -76,6 +76,8 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "energy_per_frame_mj",
     "compute_energy_per_frame_mj",
     "radio_energy_per_frame_mj",
+    "radio_transfer_energy_per_frame_mj",
+    "radio_state_energy_per_frame_mj",
     "idle_energy_per_frame_mj",
     "risky_rate",
     "deadline_miss_rate",

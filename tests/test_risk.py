@@ -171,7 +171,7 @@ def test_shielded_env_passes_the_checkers_and_replays_after_pickling() -> None:
     from gymnasium.utils.env_checker import check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-    env = gym.make("romanus/DefaultShielded-v0").unwrapped
+    env = gym.make("romanus/DefaultShielded-v1").unwrapped
     check_env(env, skip_render_check=True)
     sb3_check_env(env)
     env.reset(seed=9)

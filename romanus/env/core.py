@@ -204,8 +204,11 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         reset and step, without blocking). Rendering changes no dynamics.
 
     Version History
+        v1: the modem's RRC states (promotion, tail) and measured power on the air, per-frame
+        radio transfer and state energy, bottleneck heads timed by their MACs; the ``vehicle``
+        observation gains the radio state and the time since the last transfer.
         v0: initial version (the ``risk`` observation, the shield and rendering came later as
-        options; the default ``vehicle`` observation and unshielded dynamics are unchanged).
+        options).
     """
 
     # render_fps: one frame per perception cycle of the shipped presets (100 ms) plays in real time
