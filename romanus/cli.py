@@ -40,16 +40,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from romanus.config import load_preset
     from romanus.policies import policy_for
-    from romanus.sim.records import kpis, write_frames_csv
+    from romanus.sim.records import KpiAccumulator, kpis, write_frames_csv
     from romanus.sim.simulator import Simulator
     from romanus.vehicle.view import drive
 
     preset = load_preset(args.env)
-    sim = Simulator(preset, seed=args.seed)
+    # without a frames CSV the records are not kept: the KPIs accumulate as frames resolve
+    sim = Simulator(preset, seed=args.seed, keep_records=bool(args.frames_csv))
+    sink = None if args.frames_csv else KpiAccumulator()
     policy = policy_for(sim, args.policy)
     with tqdm(total=args.frames, unit="frame", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
-        frames_log = drive(sim, policy, args.frames, progress=bar.update)
-    result = kpis(frames_log)
+        frames_log = drive(sim, policy, args.frames, progress=bar.update, sink=sink)
+    result = kpis(frames_log) if sink is None else sink.result(frames_log.idle_mj, frames_log.duration_s)
     if args.frames_csv:
         write_frames_csv(frames_log, args.frames_csv, sim.catalogue.modes, sim.catalogue.scenes)
     meta = {"env": preset.name, "policy": policy.name, "seed": args.seed, "frames": args.frames}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -14,7 +15,7 @@ import numpy as np
 from romanus.fileio import atomic_write_bytes
 from romanus.pipeline.modes import Mode
 
-__all__ = ["FrameLog", "FrameRecord", "kpis", "write_frames_csv"]
+__all__ = ["FrameLog", "FrameRecord", "KpiAccumulator", "kpis", "write_frames_csv"]
 
 
 class FrameRecord(NamedTuple):
@@ -109,37 +110,121 @@ def _age_of_information(capture: np.ndarray, done: np.ndarray, horizon: float) -
 
 def kpis(log: FrameLog) -> dict[str, float]:
     """Headline metrics of a run (DESIGN.md section 5)."""
-    n = len(log)
+    lat = log["latency_ms"]
+    done = np.where(log["completed"], log["capture_s"] + lat / 1000.0, np.inf)
+    # records come in the order frames resolved; a streak is over consecutive frames
+    met_in_order = log["deadline_met"][np.argsort(log["frame"], kind="stable")]
+    return _kpi_table(
+        len(log),
+        compute=float(log["compute_mj"].sum()),
+        radio=float(log["radio_mj"].sum()),
+        transfer=float(log["radio_transfer_mj"].sum()),
+        idle=log.idle_mj,
+        risky=int(log["risky"].sum()),
+        offloaded=int(log["offloaded"].sum()),
+        uplink_bytes=int(log["uplink_bytes"].sum()),
+        latency=lat,
+        met_in_order=met_in_order,
+        capture=log["capture_s"],
+        done=done,
+        duration_s=log.duration_s,
+    )
+
+
+def _kpi_table(
+    n: int,
+    *,
+    compute: float,
+    radio: float,
+    transfer: float,
+    idle: float,
+    risky: int,
+    offloaded: int,
+    uplink_bytes: int,
+    latency: np.ndarray,
+    met_in_order: np.ndarray,
+    capture: np.ndarray,
+    done: np.ndarray,
+    duration_s: float,
+) -> dict[str, float]:
+    """The KPI dictionary from a run's totals and per-frame series (one place for both
+    :func:`kpis` and :class:`KpiAccumulator`)."""
     if n == 0:
         raise ValueError("no frames recorded")
-    lat = log["latency_ms"]
-    met = log["deadline_met"]
-    compute = float(log["compute_mj"].sum())
-    radio = float(log["radio_mj"].sum())
-    transfer = float(log["radio_transfer_mj"].sum())
-    done = np.where(log["completed"], log["capture_s"] + lat / 1000.0, np.inf)
-    aoi_mean, aoi_peak = _age_of_information(log["capture_s"], done, log.duration_s)
+    aoi_mean, aoi_peak = _age_of_information(capture, done, duration_s)
     return {
         "frames": float(n),
-        "energy_per_frame_mj": (compute + radio + log.idle_mj) / n,
+        "energy_per_frame_mj": (compute + radio + idle) / n,
         "compute_energy_per_frame_mj": compute / n,
         "radio_energy_per_frame_mj": radio / n,
         "radio_transfer_energy_per_frame_mj": transfer / n,
         "radio_state_energy_per_frame_mj": (radio - transfer) / n,
-        "idle_energy_per_frame_mj": log.idle_mj / n,
-        "accelerator_idle_energy_per_frame_mj": log.idle_mj / n,
-        "risky_rate": float(log["risky"].mean()),
-        "deadline_miss_rate": float(1.0 - met.mean()),
-        "latency_p50_ms": float(np.percentile(lat, 50)),
-        "latency_p95_ms": float(np.percentile(lat, 95)),
-        "latency_p99_ms": float(np.percentile(lat, 99)),
-        # records come in the order frames resolved; a streak is over consecutive frames
-        "longest_miss_streak": float(_longest_run(~met[np.argsort(log["frame"], kind="stable")])),
-        "offload_fraction": float(log["offloaded"].mean()),
-        "uplink_kbytes_per_frame": float(log["uplink_bytes"].sum()) / n / 1000.0,
+        "idle_energy_per_frame_mj": idle / n,
+        "accelerator_idle_energy_per_frame_mj": idle / n,
+        "risky_rate": risky / n,
+        "deadline_miss_rate": 1.0 - float(met_in_order.sum()) / n,
+        "latency_p50_ms": float(np.percentile(latency, 50)),
+        "latency_p95_ms": float(np.percentile(latency, 95)),
+        "latency_p99_ms": float(np.percentile(latency, 99)),
+        "longest_miss_streak": float(_longest_run(~met_in_order)),
+        "offload_fraction": offloaded / n,
+        "uplink_kbytes_per_frame": uplink_bytes / n / 1000.0,
         "aoi_mean_ms": aoi_mean,
         "aoi_peak_ms": aoi_peak,
     }
+
+
+class KpiAccumulator:
+    """The KPIs of :func:`kpis`, accumulated record by record, for runs too long to keep
+    their records (``romanus simulate`` without ``--frames-csv``): totals are running sums;
+    the percentiles, the miss streak and the age of information keep 25 bytes a frame
+    (latency, capture and delivery times, met flag) instead of a whole record (~700 bytes)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._compute = self._radio = self._transfer = 0.0
+        self._risky = self._offloaded = self._bytes = 0
+        self._lat = array("d")
+        self._capture = array("d")
+        self._done = array("d")
+        self._met = bytearray()  # by frame number
+
+    def add(self, records: Sequence[FrameRecord]) -> None:
+        for r in records:
+            self.n += 1
+            self._compute += r.compute_mj
+            self._radio += r.radio_mj
+            self._transfer += r.radio_transfer_mj
+            self._risky += r.risky
+            self._offloaded += r.offloaded
+            self._bytes += r.uplink_bytes
+            self._lat.append(r.latency_ms)
+            self._capture.append(r.capture_s)
+            self._done.append(r.capture_s + r.latency_ms / 1000.0 if r.completed else math.inf)
+            if r.frame >= len(self._met):
+                self._met.extend(b"\x00" * (r.frame + 1 - len(self._met)))
+            self._met[r.frame] = 1 if r.deadline_met else 0
+
+    def add_state_mj(self, extra_mj: float) -> None:
+        """Radio state energy of a record already added (the final tail after the last frame)."""
+        self._radio += extra_mj
+
+    def result(self, idle_mj: float, duration_s: float) -> dict[str, float]:
+        return _kpi_table(
+            self.n,
+            compute=self._compute,
+            radio=self._radio,
+            transfer=self._transfer,
+            idle=idle_mj,
+            risky=self._risky,
+            offloaded=self._offloaded,
+            uplink_bytes=self._bytes,
+            latency=np.frombuffer(self._lat, dtype=np.float64),
+            met_in_order=np.frombuffer(bytes(self._met), dtype=np.uint8).astype(bool),
+            capture=np.frombuffer(self._capture, dtype=np.float64),
+            done=np.frombuffer(self._done, dtype=np.float64),
+            duration_s=duration_s,
+        )
 
 
 def write_frames_csv(log: FrameLog, path: str | Path, modes: Sequence[Mode], scene_names: Sequence[str]) -> None:

@@ -182,6 +182,8 @@ class Simulator:
         self.frames_finished = 0
         self.busy_s = 0.0
         self._keep = keep_records
+        #: radio state energy of a record streamed out before it was known (the final tail)
+        self.unattributed_state_mj = 0.0
         self.records: list[FrameRecord] = []
         self._fresh: list[FrameRecord] = []
         self.last_record: FrameRecord | None = None
@@ -324,13 +326,19 @@ class Simulator:
         return fresh
 
     def _add_state_mj(self, frame: int, extra_mj: float) -> None:
-        """Add radio state energy to an emitted record (the last frame's final tail)."""
+        """Add radio state energy to an emitted record (the last frame's final tail). A record
+        already handed out by :meth:`step` and not kept cannot change: its share is added to
+        :attr:`unattributed_state_mj` for whoever streams the records."""
+        in_fresh = False
         for rows in (self._fresh, self.records):
             for i in range(len(rows) - 1, -1, -1):
                 r = rows[i]
                 if r.frame == frame:
                     rows[i] = r._replace(radio_mj=r.radio_mj + extra_mj, radio_state_mj=r.radio_state_mj + extra_mj)
+                    in_fresh = in_fresh or rows is self._fresh
                     break
+        if not in_fresh:
+            self.unattributed_state_mj += extra_mj
         last = self.last_record
         if last is not None and last.frame == frame:
             self.last_record = last._replace(

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from romanus.pipeline.modes import ModeCatalogue
-from romanus.sim.records import FrameLog, FrameRecord
+from romanus.sim.records import FrameLog, FrameRecord, KpiAccumulator
 from romanus.sim.server import ServerReport
 from romanus.sim.simulator import Decision, Prediction, Simulator, past_rate, past_rates
 
@@ -160,14 +160,27 @@ def next_view(sim: Simulator, *, oracle: bool = False) -> VehicleView:
     return OracleView(sim, decision) if oracle else VehicleView(sim, decision)
 
 
-def drive(sim: Simulator, policy: Decider, frames: int, progress: Callable[[int], None] | None = None) -> FrameLog:
-    """Run ``frames`` perception cycles of ``sim`` under ``policy``, then drain; the log."""
+def drive(
+    sim: Simulator,
+    policy: Decider,
+    frames: int,
+    progress: Callable[[int], None] | None = None,
+    sink: KpiAccumulator | None = None,
+) -> FrameLog:
+    """Run ``frames`` perception cycles of ``sim`` under ``policy``, then drain; the log (of
+    the records the simulator keeps). ``sink`` receives every record as it resolves, for runs
+    whose records are not kept (``Simulator(keep_records=False)``)."""
     oracle = policy.sees_future
     for i in range(frames):
-        sim.step(policy.act(next_view(sim, oracle=oracle)))
+        resolved = sim.step(policy.act(next_view(sim, oracle=oracle)))
+        if sink is not None:
+            sink.add(resolved)
         if progress is not None and (i + 1) % 1000 == 0:
             progress(1000)
-    sim.drain()
+    resolved = sim.drain()
+    if sink is not None:
+        sink.add(resolved)
+        sink.add_state_mj(sim.unattributed_state_mj)
     if progress is not None and frames % 1000:
         progress(frames % 1000)
     return sim.log()
