@@ -419,7 +419,7 @@ class RadioConfig:
     )
     beta_mw: float | None = field(None, ge=0, le=100_000, doc="override: base power while on the air (<= 100 W)")
     up_max_extra_mw: float | None = field(
-        None, gt=0, le=100_000, doc="override: saturation of the uplink's extra power (<= 100 W)"
+        None, ge=1, le=100_000, doc="override: saturation of the uplink's extra power (1 mW to 100 W)"
     )
     promotion_ms: float | None = field(None, ge=0, le=60_000, doc="override: idle -> connected promotion (<= 60 s)")
     promotion_mw: float | None = field(None, ge=0, le=100_000, doc="override: power during the promotion (<= 100 W)")

@@ -286,3 +286,11 @@ def test_risk_estimate_carries_the_state_cost() -> None:
     assert np.all(p[robust] == 1.0)  # the promotion alone outlasts the deadline
     e = assessor.estimator._e
     assert np.all(energy[robust] >= e.compute_mj[robust] + PROMOTION_AND_TAIL_MJ)
+
+
+def test_a_vanishing_saturation_is_refused_not_overflowed() -> None:
+    # found by the config fuzz: up_max_extra_mw = 5e-324 made alpha / X overflow to inf
+    from romanus.config import ConfigError, load_preset
+
+    with pytest.raises(ConfigError, match="up_max_extra_mw"):
+        load_preset("default", {"radio": {"up_max_extra_mw": 5e-324}})
