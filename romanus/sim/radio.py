@@ -134,22 +134,11 @@ class Radio:
 
     # -- energy -------------------------------------------------------------------------------
 
-    def state_mj(self, a: float, b: float) -> float:
-        """Energy (mJ) of the promotions and the tail over [a, b], handed out once: call it with
-        consecutive intervals, each ending at or before the clock (later bookings cannot
-        change the past). Time on the air is the transfers' (:meth:`EnergyModel.uplink_mj`)."""
-        if not self.owned:
-            return 0.0
-        if a < self._cursor:
-            a = self._cursor
-        if b <= a:
-            return 0.0
-        self._cursor = b
-        tail = self._tail_s
-        if not self._segs:  # the common cases: idle, or a tail running out
-            end = self._prev_end + tail
-            return self._tail_mw * (min(b, end) - a) if end > a else 0.0
-        # forget what ended before a: only its latest end still matters (its tail)
+    def _forget_before(self, a: float) -> list[tuple[float, float, bool]]:
+        """Drop the segments that ended by ``a``: only their latest ends still matter (a tail,
+        the time since the last transfer). Returns what is kept."""
+        if not self._segs:
+            return self._segs
         keep = []
         for seg in self._segs:
             if seg[1] <= a:
@@ -160,6 +149,24 @@ class Radio:
             else:
                 keep.append(seg)
         self._segs = keep
+        return keep
+
+    def state_mj(self, a: float, b: float) -> float:
+        """Energy (mJ) of the promotions and the tail over [a, b], handed out once: call it with
+        consecutive intervals, each ending at or before the clock (later bookings cannot
+        change the past). Time on the air is the transfers' (:meth:`EnergyModel.uplink_mj`)."""
+        if a < self._cursor:
+            a = self._cursor
+        if b <= a:
+            return 0.0
+        self._cursor = b
+        keep = self._forget_before(a)  # also with a connected modem: state_at scans what is kept
+        if not self.owned:
+            return 0.0
+        tail = self._tail_s
+        if not keep:  # the common cases: idle, or a tail running out
+            end = self._prev_end + tail
+            return self._tail_mw * (min(b, end) - a) if end > a else 0.0
         prev_tail_end = self._prev_end + tail
         if not any(s < b for s, _, _ in keep):  # nothing in [a, b]: at most a tail running out
             return self._tail_mw * max(0.0, min(b, prev_tail_end) - a)
