@@ -180,8 +180,7 @@ def _cmd_trace_info(args: argparse.Namespace) -> int:
 
     if is_gnettrack(args.file):
         return _cmd_drive_info(args)
-    from romanus.traces import _window_rates as window_rates
-    from romanus.traces import load_trace, trace_stats
+    from romanus.traces import load_trace, trace_stats, window_rates
 
     trace = load_trace(args.file, args.format)
     stats = trace_stats(trace, args.window_ms)

@@ -92,6 +92,10 @@ class RadioTechnology:
     source: str
 
 
+#: LTE's RRC promotion and tail (Huang et al. MobiSys 2012); 5G NSA runs its RRC on the LTE
+#: anchor, so both 5G technologies use them too ([assumed]: no published NSA values found)
+_LTE_RRC: dict[str, float] = {"promotion_ms": 260.1, "promotion_mw": 1210.7, "tail_ms": 11576.0, "tail_mw": 1060.0}
+
 RADIO_TECHNOLOGIES: dict[str, RadioTechnology] = {
     # Huang 2012 (Table 3): beta, alpha_u, alpha_d; promotion 260.1 ms at 1210.7 mW; tail
     # 11576 ms at 1060.0 mW (DRX). up_max_extra [assumed] 1300 mW: the line's slope at low
@@ -103,10 +107,7 @@ RADIO_TECHNOLOGIES: dict[str, RadioTechnology] = {
         alpha_up_mw_per_mbps=438.39,
         alpha_down_mw_per_mbps=51.97,
         up_max_extra_mw=1300.0,
-        promotion_ms=260.1,
-        promotion_mw=1210.7,
-        tail_ms=11576.0,
-        tail_mw=1060.0,
+        **_LTE_RRC,
         source="Huang et al. MobiSys 2012; saturation [assumed] from Jensen/Lauridsen VTC 2012, Narayanan SIGCOMM 2021",
     ),
     # 5G NSA low-band: P = 1955 mW + 9.4 mW/Mbps x UL (fit to Narayanan et al. SIGCOMM 2021
@@ -118,10 +119,7 @@ RADIO_TECHNOLOGIES: dict[str, RadioTechnology] = {
         alpha_up_mw_per_mbps=9.4,
         alpha_down_mw_per_mbps=1.7,
         up_max_extra_mw=None,
-        promotion_ms=260.1,
-        promotion_mw=1210.7,
-        tail_ms=11576.0,
-        tail_mw=1060.0,
+        **_LTE_RRC,
         source="Narayanan et al. SIGCOMM 2021 (fit, DESIGN.md 4); RRC timers [assumed] LTE anchor (Huang 2012)",
     ),
     # 5G NSA mmWave: P = 4159 mW + 6.8 mW/Mbps x UL (same source); timers [assumed] as 5g.
@@ -130,10 +128,7 @@ RADIO_TECHNOLOGIES: dict[str, RadioTechnology] = {
         alpha_up_mw_per_mbps=6.8,
         alpha_down_mw_per_mbps=1.7,
         up_max_extra_mw=None,
-        promotion_ms=260.1,
-        promotion_mw=1210.7,
-        tail_ms=11576.0,
-        tail_mw=1060.0,
+        **_LTE_RRC,
         source="Narayanan et al. SIGCOMM 2021 (fit, DESIGN.md 4); RRC timers [assumed] LTE anchor (Huang 2012)",
     ),
     # Huang 2012 Table 3 (WiFi: promotion 79.1 ms at 124.4 mW, tail 238.1 ms at 119.3 mW; as

@@ -43,6 +43,7 @@ __all__ = [
     "load_trace_cached",
     "resolve_trace_path",
     "trace_stats",
+    "window_rates",
 ]
 
 FORMATS = ("mahimahi", "cooked", "nyu")
@@ -295,7 +296,7 @@ def load_trace_cached(path: str, fmt: TraceFormat = "auto") -> Trace:
     return _CACHE[key]
 
 
-def _window_rates(trace: Trace, window_s: float) -> np.ndarray:
+def window_rates(trace: Trace, window_s: float) -> np.ndarray:
     """Mean capacity over consecutive windows of ``window_s`` covering one period."""
     if not (math.isfinite(window_s) and window_s > 0):
         raise TraceError(
@@ -320,7 +321,7 @@ def _window_rates(trace: Trace, window_s: float) -> np.ndarray:
 def trace_stats(trace: Trace, window_ms: float = 100.0) -> dict[str, float]:
     """Duration, mean and p10/p50/p90 capacity over ``window_ms`` windows, outage share and
     longest outage (windows with no capacity at all)."""
-    w = _window_rates(trace, window_ms / 1000.0)
+    w = window_rates(trace, window_ms / 1000.0)
     zero = w <= 0.0
     longest = run = 0
     for z in zero.tolist():
