@@ -29,12 +29,14 @@ from typing import Any
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "FleetSimulator",
     "RomanusEnv",
     "Scenario",
     "Simulator",
     "__version__",
     "load_preset",
     "make_policy",
+    "parallel_env",
     "registered_ids",
 ]
 
@@ -45,6 +47,8 @@ _LAZY = {
     "make_policy": "romanus.policies",
     "load_preset": "romanus.config",
     "Scenario": "romanus.scenario",
+    "FleetSimulator": "romanus.sim.fleet",
+    "parallel_env": "romanus.env.parallel",
 }
 _registered: list[str] | None = None
 

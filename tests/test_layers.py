@@ -40,11 +40,23 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("policies", ("romanus.policies",)),
     ("env", ("romanus.env",)),
     ("train", ("romanus.train",)),
-    ("tools", ("romanus.plots", "romanus.compare", "romanus.sweep", "romanus.study", "romanus.bench")),
+    (
+        "tools",
+        (
+            "romanus.plots",
+            "romanus.compare",
+            "romanus.fleetscenario",
+            "romanus.fleetcompare",
+            "romanus.sweep",
+            "romanus.study",
+            "romanus.fleetbench",
+            "romanus.bench",
+        ),
+    ),
     ("cli", ("romanus.cli",)),
 )
 #: modules of the simulator core that must load without the learning stack
-CORE = ("romanus.sim.simulator", "romanus.scenario", "romanus.vehicle", "romanus.policies")
+CORE = ("romanus.sim.simulator", "romanus.sim.fleet", "romanus.scenario", "romanus.vehicle", "romanus.policies")
 HEAVY = ("gymnasium", "torch", "stable_baselines3", "sb3_contrib")
 
 

@@ -1,0 +1,706 @@
+"""Many vehicles, one cell, one edge server: the fleet simulator (SimPy).
+
+``N`` vehicles drive in one SimPy environment and capture frames at the same instants
+(every ``period_ms``). Each has everything the single-vehicle :class:`~romanus.sim.simulator.Simulator`
+has (its own accelerator FIFO, scene process, uplink and downlink capacity, RTT and
+service-time draws, RRC radio, frame records, energy bookkeeping), and they share
+
+- **one cell uplink**, through a scheduler (:class:`Cell`), and
+- **one edge server** (:class:`~romanus.sim.server.EdgeServer`, with its background tenants):
+  every vehicle's requests join the same FCFS queue in arrival order.
+
+Each vehicle is a :class:`FleetVehicle`, a :class:`Simulator` whose frame process is the
+single vehicle's except for the uplink leg, so the vehicle views, observations, policies and
+estimators of :mod:`romanus.vehicle` and :mod:`romanus.policies` work on it unchanged (except
+the hindsight oracle: with other vehicles in the cell a frame's outcome depends on their
+future decisions, so :meth:`FleetVehicle.predict` refuses).
+
+The cell's uplink (fluid model)
+    A vehicle's payloads queue FIFO on its own modem (as in the single vehicle); the
+    vehicles with a payload on the air are the cell's *active users*. With ``k`` active
+    users, user ``i`` sends at ``share(k) * c_i(t)``, where ``c_i`` is its own uplink capacity
+    series (what it would get alone in the cell, from its own seed stream) and
+
+    - ``round-robin``: ``share(k) = 1/k`` (equal time shares, no channel awareness);
+    - ``proportional-fair`` (default): ``share(k) = G(k)/k``: each user gets a 1/k time share
+      and, because PF schedules a user when its channel is high relative to its own mean,
+      sends at a multi-user diversity gain ``G(k) = E[max of k i.i.d. X] / E[X]``, where
+      ``X`` is the fast (per-TTI) fading of the rate around the slot capacity
+      (``pf_fading``): ``rayleigh`` (a Rayleigh-distributed rate, the marginal of romanus's
+      Rayleigh link model; G(2) = 1.29, G(8) = 1.82, G(64) = 2.44), ``exponential`` (rate
+      linear in an exponentially distributed SNR, the low-SNR textbook case: G(k) = H_k, the
+      harmonic number; Tse & Viswanath, *Fundamentals of Wireless Communication*, 2005,
+      section 6.6; Liu, Chong & Shroff on PF's share of the max) or ``none`` (G = 1). The
+      symmetric argument (every user is the relative maximum 1/k of the time) makes each
+      user's throughput ``c_i * E[X 1{X = max}] = c_i * G(k)/k`` exactly for i.i.d. fading;
+      ``tests/test_fleet_sim.py`` checks the fluid shares against a TTI-level PF scheduler.
+
+    Rates change only when the active set changes (a transfer starts after its promotion,
+    ends, or is cancelled at its frame's abandonment) or when a capacity series changes
+    segment; between set changes a transfer's progress is ``share * (integral of c_i)``, so
+    its end is computed exactly from its own capacity integral
+    (:meth:`CapacitySeries.time_to_reach`), and recomputed for every active user at each set
+    change (event-driven, one SimPy timer for the next end). With one active user
+    ``share(1) = 1`` and a transfer ends exactly where the single vehicle's does.
+
+    The downlink is not shared (results are a few kB; each vehicle keeps its own downlink
+    capacity series, FIFO), and a transfer's radio energy is the single vehicle's formula
+    over its whole time on the air (a time-shared user stays connected and active while
+    its payload drains, sending in its scheduled TTIs: a lower mean rate, longer on the air).
+
+Seeds
+    Vehicle 0 draws its world from the fleet's root seed exactly as a single vehicle does
+    (:func:`vehicle_seed`), and the edge server's background tenants come from the root's
+    server streams: a fleet of one vehicle replays the single-vehicle simulator's frame log on
+    the same seed, frame for frame (``tests/test_fleet_sim.py``). Vehicle ``i > 0`` draws its
+    world from a root derived from ``(seed, i)``, so adding vehicles never changes the
+    others' worlds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Any
+
+import numpy as np
+import simpy
+
+from romanus.config import Preset
+from romanus.pipeline.modes import ModeCatalogue
+from romanus.rng import SeedPlan
+from romanus.sim.link import CapacitySeries
+from romanus.sim.records import FrameRecord
+from romanus.sim.server import EdgeServer
+from romanus.sim.simulator import _TIME_EPS, Decision, Prediction, Simulator, _Trip, build_catalogue
+from romanus.sim.world import HorizonError, World, synthetic_world
+
+__all__ = [
+    "FLEET_KPIS",
+    "PF_FADING",
+    "SCHEDULERS",
+    "Cell",
+    "CellConfig",
+    "FleetSimulator",
+    "FleetVehicle",
+    "Transfer",
+    "diversity_gain",
+    "fleet_kpis",
+    "jain_index",
+    "vehicle_seed",
+]
+
+SCHEDULERS = ("proportional-fair", "round-robin")
+PF_FADING = ("rayleigh", "exponential", "none")
+#: the most vehicles one fleet simulates (a cell's scheduler has tens of active users)
+MAX_VEHICLES = 1024
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """How the cell's uplink is shared (see the module docstring)."""
+
+    scheduler: str = "proportional-fair"
+    pf_fading: str = "rayleigh"
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"cell.scheduler: {self.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+        if self.pf_fading not in PF_FADING:
+            raise ValueError(f"cell.pf_fading: {self.pf_fading!r} is not one of {', '.join(PF_FADING)}")
+
+
+@lru_cache(maxsize=4096)
+def diversity_gain(k: int, fading: str = "rayleigh") -> float:
+    """``E[max of k i.i.d. X] / E[X]`` for the per-TTI fading ``X`` of a PF scheduler."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if k == 1 or fading == "none":
+        return 1.0
+    if fading == "exponential":
+        return float(sum(1.0 / j for j in range(1, k + 1)))
+    if fading == "rayleigh":
+        # E[max] = integral of 1 - F(x)^k, F(x) = 1 - exp(-x^2/2); E[X] = sqrt(pi/2)
+        x = np.linspace(0.0, 12.0, 24001)
+        f = 1.0 - np.exp(-0.5 * x * x)
+        y = 1.0 - f**k
+        dx = x[1] - x[0]
+        e_max = float(dx * (y.sum() - 0.5 * (y[0] + y[-1])))
+        return e_max / math.sqrt(math.pi / 2.0)
+    raise ValueError(f"pf_fading {fading!r} is not one of {', '.join(PF_FADING)}")
+
+
+def vehicle_seed(root: int, index: int) -> int:
+    """The root seed of vehicle ``index``'s world: the fleet's root for vehicle 0 (so a fleet
+    of one is the single vehicle), a 63-bit seed derived from ``(root, index)`` otherwise."""
+    if index == 0:
+        return int(root)
+    seq = np.random.SeedSequence(entropy=int(root), spawn_key=(0x666C656574, index))  # "fleet"
+    return int(seq.generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class Transfer:
+    """One payload on the cell's uplink."""
+
+    __slots__ = (
+        "abandon",
+        "carried",
+        "end",
+        "i_ref",
+        "on_done",
+        "overlap",
+        "seg_start",
+        "series",
+        "share",
+        "size",
+        "start",
+        "target",
+        "trip",
+    )
+
+    def __init__(
+        self,
+        series: CapacitySeries,
+        start: float,
+        size: float,
+        abandon: float,
+        on_done: Callable[[Transfer, float, float], None],
+        trip: _FleetTrip | None = None,
+    ) -> None:
+        self.on_done = on_done  # called with (the transfer, its end or inf if cancelled, Mbit carried)
+        self.trip = trip
+        self.series = series
+        self.start = start
+        self.size = size
+        self.abandon = abandon
+        self.carried = 0.0  # Mbit carried up to i_ref
+        self.i_ref = 0.0  # the capacity integral where ``carried`` was last brought up to date
+        self.share = 1.0
+        self.target = 0.0  # the capacity integral at which the transfer ends at the current share
+        self.end = math.inf  # when it ends at the current share (inf: not before abandonment)
+        self.overlap = 0.0  # time on the air another transfer of the radio already covers
+        self.seg_start = start  # its time on the air is booked on the radio up to here
+
+
+class Cell:
+    """The shared uplink: active transfers, their shares, and the next time one ends."""
+
+    def __init__(self, env: simpy.Environment, config: CellConfig) -> None:
+        self.env = env
+        self.config = config
+        self.active: list[Transfer] = []
+        self._version = 0
+        #: set-change events so far (for the benchmark and tests)
+        self.changes = 0
+        #: sum over time of the number of active users (user-seconds), and its clock
+        self.user_s = 0.0
+        self._since = 0.0
+
+    def share(self, k: int) -> float:
+        """Each of ``k`` active users' rate as a fraction of its own channel capacity."""
+        if k <= 1:
+            return 1.0
+        if self.config.scheduler == "round-robin":
+            return 1.0 / k
+        return diversity_gain(k, self.config.pf_fading) / k
+
+    def _account(self, now: float) -> None:
+        self.user_s += len(self.active) * (now - self._since)
+        self._since = now
+
+    def _reshare(self, now: float, new_share: float) -> None:
+        """Bring every active transfer up to ``now`` and give it ``new_share``."""
+        for x in self.active:
+            if x.share != new_share:
+                i_now = x.series.integral(now)
+                x.carried += x.share * (i_now - x.i_ref)
+                x.i_ref = i_now
+                x.share = new_share
+                x.target = i_now + (x.size - x.carried) / new_share
+                x.end = x.series.time_to_reach(x.target, x.abandon)
+
+    def add(self, x: Transfer) -> None:
+        """``x`` goes on the air at ``x.start`` (now, up to rounding)."""
+        self._account(x.start)
+        self.changes += 1
+        k = len(self.active) + 1
+        s = self.share(k)
+        self._reshare(x.start, s)
+        x.i_ref = x.series.integral(x.start)
+        x.share = s
+        x.target = x.i_ref + x.size / s
+        x.end = x.series.time_to_reach(x.target, x.abandon)
+        self.active.append(x)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._version += 1
+        if not self.active:
+            return
+        t = min(x.end if x.end < x.abandon else x.abandon for x in self.active)
+        delay = t - self.env.now
+        self.env.timeout(delay if delay > 0.0 else 0.0).callbacks.append(partial(self._tick, self._version))
+
+    def _tick(self, version: int, _event: object) -> None:
+        if version != self._version:
+            return  # the active set changed since this timer was set
+        now = self.env.now
+        limit = now + _TIME_EPS
+        done = [x for x in self.active if (x.end if x.end < x.abandon else x.abandon) <= limit]
+        if not done:  # rounding: the end is a hair later than the timer
+            self._schedule()
+            return
+        self._account(now)
+        self.changes += 1
+        self.active = [x for x in self.active if x not in done]
+        if self.active:
+            self._reshare(now, self.share(len(self.active)))
+        for x in done:
+            if x.end < x.abandon:
+                x.on_done(x, x.end, x.size)
+            else:
+                i_ab = x.series.integral(x.abandon)
+                x.on_done(x, math.inf, x.carried + x.share * (i_ab - x.i_ref))
+        self._schedule()
+
+    def remaining_s(self, x: Transfer, now: float) -> float:
+        """Time until ``x`` ends at the current shares (or its abandonment)."""
+        end = x.end if x.end < x.abandon else x.abandon
+        return end - now if end > now else 0.0
+
+
+class _FleetTrip(_Trip):
+    """An offloaded request of a fleet vehicle, from its payload's readiness to its results."""
+
+    __slots__ = ("acc_start", "rtt_ms", "sent", "up_mj")
+
+    def __init__(self, n: int, m: int, abandon: float, done: simpy.Event, acc_start: float) -> None:
+        super().__init__(n, m, abandon, done)
+        self.acc_start = acc_start
+        self.up_mj = 0.0
+        self.sent = 0
+        self.rtt_ms = 0.0
+
+
+class FleetVehicle(Simulator):
+    """One vehicle of a fleet: a :class:`Simulator` whose clock, edge server and uplink cell
+    belong to the fleet. Views and policies read it as they read a single vehicle; the fleet
+    drives it (:meth:`FleetSimulator.step`)."""
+
+    def __init__(
+        self,
+        fleet: FleetSimulator,
+        index: int,
+        world: World,
+        *,
+        catalogue: ModeCatalogue,
+        keep_records: bool,
+    ) -> None:
+        super().__init__(
+            fleet.preset,
+            vehicle_seed(fleet.seed, index),
+            catalogue=catalogue,
+            keep_records=keep_records,
+            world=world,
+        )
+        self.index = index
+        self.fleet = fleet
+        self.env = fleet.env
+        self._acc = simpy.Resource(self.env, capacity=1)
+        self.server = fleet.server
+        self._cell = fleet.cell
+        self._queue: deque[_FleetTrip] = deque()  # payloads waiting for the modem
+        self._sending: Transfer | None = None
+        self._modem_busy = False  # a payload is being promoted or on the air
+        self._blocked_until = 0.0  # a promotion still running at an abandonment holds the modem
+
+    # -- what the fleet vehicle cannot do alone ----------------------------------------------------
+
+    def predict(self, mode: int) -> Prediction:
+        raise NotImplementedError(
+            "a fleet vehicle's outcome depends on the other vehicles' future decisions: "
+            "the hindsight oracle (predict) is not available in a fleet"
+        )
+
+    def decision(self) -> Decision:
+        raise RuntimeError("a fleet vehicle is driven by its FleetSimulator (decisions(), step(modes))")
+
+    def step(self, mode: int) -> list[FrameRecord]:
+        raise RuntimeError("a fleet vehicle is driven by its FleetSimulator (decisions(), step(modes))")
+
+    def drain(self) -> list[FrameRecord]:
+        raise RuntimeError("a fleet vehicle is driven by its FleetSimulator (drain())")
+
+    def uplink_backlog_s(self, now: float) -> float:
+        """Time until the modem has sent what is queued, at the cell's current shares."""
+        x = self._sending
+        if x is None and not self._queue:
+            return self._blocked_until - now if self._blocked_until > now else 0.0
+        total = 0.0 if x is None else self._cell.remaining_s(x, now)
+        if self._queue:
+            rate = self.uplink.rate(now) * self._cell.share(len(self._cell.active) + (x is None))
+            total += sum(self._up_mbit[t.m] for t in self._queue) / rate if rate > 0.0 else math.inf
+        return total
+
+    # -- driven by the fleet ---------------------------------------------------------------------
+
+    def _start(self, n: int, t: float, abandon: float, mode: int) -> None:
+        if not 0 <= mode < len(self._prefix):
+            raise ValueError(f"vehicle {self.index}: mode {mode} is outside the catalogue (0..{len(self._prefix) - 1})")
+        if not self._mask_list[mode]:
+            name = self.catalogue.modes[mode].name
+            raise ValueError(
+                f"vehicle {self.index}: mode {mode} ({name}) is masked: it offloads and no edge server is available"
+            )
+        self.env.process(self._frame(n, t, abandon, mode, self.scene.at(t)))
+        start = t if t > self._acc_free else self._acc_free
+        if start < abandon:
+            end = start + self._prefix[mode] + self._local[mode]
+            self._acc_free = end if end < abandon else abandon
+        self.frames_started += 1
+
+    def _close(self, n: int, t: float, t_next: float) -> list[FrameRecord]:
+        x = self._sending
+        if x is not None and x.seg_start < t_next:  # a payload on the air across the capture
+            x.overlap += self.radio.book(x.seg_start, t_next)
+            x.seg_start = t_next
+        state_mj = self.radio.state_mj(t, t_next)
+        fields = self._unclosed.pop(n, None)
+        if fields is None:
+            self._closed_mj[n] = state_mj
+        else:
+            self._emit(fields, state_mj)
+        acks, old = self._acks, t - self._lookback_s
+        while acks and acks[0][0] < old:
+            acks.popleft()
+        if n % 1024 == 0:
+            self._forget(t - self._lookback_s)
+        fresh, self._fresh = self._fresh, []
+        return fresh
+
+    def _final_tail(self) -> list[FrameRecord]:
+        if self.frames_started:
+            last = self.frames_started - 1
+            t = self.capture_s(self.frames_started)
+            extra = self.radio.state_mj(t, max(t, self.radio.idle_from()))
+            if extra > 0.0:
+                self._add_state_mj(last, extra)
+        assert self.frames_finished == self.frames_started
+        fresh, self._fresh = self._fresh, []
+        return fresh
+
+    # -- one frame (the single vehicle's, with the uplink leg through the cell) ---------------------
+
+    def _frame(self, n: int, t_cap: float, abandon: float, m: int, scene: int):  # type: ignore[no-untyped-def]
+        env = self.env
+        req = self._acc.request()
+        yield req
+        start = env.now
+        prefix, local = self._prefix[m], self._local[m]
+        local_end = start + prefix + local
+        busy_end = min(local_end, abandon) if start < abandon else start
+        remote = radio = wait_ms = rtt_ms = 0.0
+        sent = 0
+        trip: _FleetTrip | None = None
+        if self._offloads[m]:
+            remote = math.inf
+            ready = start + prefix
+            if ready < abandon:
+                trip = _FleetTrip(n, m, abandon, env.event(), start)
+                if prefix > 0.0:
+                    env.timeout(prefix).callbacks.append(partial(self._join, trip, ready))
+                else:
+                    self._join(trip, ready, None)
+        busy = busy_end - start
+        if busy > 0.0:
+            yield env.timeout(busy)
+        self._acc.release(req)
+        self.busy_s += busy
+        if trip is not None:
+            remote = yield trip.done
+            radio = trip.up_mj
+            radio += trip.radio_mj
+            wait_ms = trip.wait_ms
+            sent = trip.sent
+            rtt_ms = trip.rtt_ms
+        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
+        if t_final > env.now:
+            yield env.timeout(t_final - env.now)
+        fields = (
+            n,
+            t_cap,
+            m,
+            scene,
+            latency_ms,
+            met,
+            completed,
+            self.energy.compute_mj(busy),
+            radio,
+            sent,
+            self._offloads[m],
+            self._robustness[m][scene],
+            (not met) or not self._robust_ok[m][scene],
+            wait_ms,
+            rtt_ms,
+            radio,
+        )
+        self.frames_finished += 1
+        if 0.0 < remote <= abandon:
+            self.last_rtt_ms = rtt_ms
+            self.last_rtt_at_s = remote
+            self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
+        state_mj = self._closed_mj.pop(n, None)
+        if state_mj is None:
+            self._unclosed[n] = fields
+        else:
+            self._emit(fields, state_mj)
+
+    # -- the modem's FIFO --------------------------------------------------------------------------
+
+    def _join(self, trip: _FleetTrip, ready: float, _event: object) -> None:
+        """The payload is ready (now): it queues for the modem."""
+        if self._modem_busy:
+            self._queue.append(trip)
+        else:
+            self._send(trip, ready)
+
+    def _send(self, trip: _FleetTrip, t0: float) -> None:
+        """The modem takes ``trip``'s payload at ``t0`` (now): promotion, then the cell."""
+        if t0 < self._blocked_until:
+            t0 = self._blocked_until
+        if t0 >= trip.abandon:
+            self._fail(trip)
+            return
+        self._modem_busy = True
+        start = self.radio.begin(t0)
+        if start >= trip.abandon:  # still promoting at abandonment: the modem is held until then
+            self._blocked_until = trip.abandon
+            self._fail(trip)
+            self._modem_busy = False
+            self.env.timeout(trip.abandon - self.env.now).callbacks.append(self._next_payload)
+            return
+        if start > self.env.now:
+            self.env.timeout(start - self.env.now).callbacks.append(partial(self._on_air, trip, start))
+        else:
+            self._on_air(trip, start, None)
+
+    def _on_air(self, trip: _FleetTrip, start: float, _event: object) -> None:
+        x = Transfer(self.uplink, start, self._up_mbit[trip.m], trip.abandon, self._uplink_done, trip)
+        self._sending = x
+        self._cell.add(x)
+
+    def _uplink_done(self, x: Transfer, t1: float, sent_mbit: float) -> None:
+        """The cell says ``x`` ended at ``t1`` (inf: cancelled at its abandonment)."""
+        trip = x.trip
+        assert trip is not None
+        end = x.abandon if t1 == math.inf else t1
+        x.overlap += self.radio.book(x.seg_start, end)
+        trip.up_mj = self.energy.uplink_mj(sent_mbit, end - x.start) - self.energy.shared_air_mj(x.overlap)
+        trip.sent = round(sent_mbit / 8e-6)
+        self._sending = None
+        self._modem_busy = False
+        if t1 == math.inf:
+            trip.done.succeed(math.inf)
+        else:
+            rtt = self._rtt[trip.n]
+            arrive = t1 + rtt / 2.0
+            trip.rtt_ms = rtt * 1000.0
+            self._acks.append((arrive + rtt / 2.0, trip.rtt_ms))
+            if arrive < trip.abandon and self.server is not None:
+                # the same float the single vehicle schedules its server arrival at
+                self._call_at(trip.acc_start + (arrive - trip.acc_start), partial(self._at_server, trip))
+            else:
+                trip.done.succeed(math.inf)
+        self._next_payload(None)
+
+    def _next_payload(self, _event: object) -> None:
+        while self._queue and not self._modem_busy:
+            trip = self._queue.popleft()
+            self._send(trip, self.env.now)
+
+    def _at_server(self, trip: _Trip, _event: object) -> None:
+        log = self.fleet.request_log
+        if log is not None:
+            log.append((self.index, trip.n, self.env.now, self._server_s[trip.m] * self._jitter[trip.n], trip.abandon))
+        super()._at_server(trip, _event)
+
+    def _fail(self, trip: _FleetTrip) -> None:
+        trip.done.succeed(math.inf)
+
+    def _call_at(self, t: float, callback: Any) -> None:
+        """Run ``callback`` at exactly time ``t`` (``now + (t - now)`` may round away from it)."""
+        env = self.env
+        ev = env.event()
+        ev._ok = True
+        ev._value = None
+        ev.callbacks.append(callback)  # type: ignore[union-attr]
+        heapq.heappush(env._queue, (t, simpy.events.NORMAL, next(env._eid), ev))  # type: ignore[attr-defined]
+
+
+class FleetSimulator:
+    """``vehicles`` vehicles of one preset's world, one cell, one edge server, from one seed.
+
+    Drive it frame by frame: :meth:`decisions` (every vehicle's next decision, all at the same
+    capture time) then :meth:`step` with one mode per vehicle; :meth:`drain` at the end.
+    ``worlds`` replaces the generated worlds (a recorded fleet scenario's; the server's
+    background tenants come from ``worlds[0]``).
+    """
+
+    def __init__(
+        self,
+        preset: Preset,
+        vehicles: int,
+        seed: int = 0,
+        *,
+        cell: CellConfig | None = None,
+        catalogue: ModeCatalogue | None = None,
+        keep_records: bool = True,
+        worlds: Sequence[World] | None = None,
+    ) -> None:
+        if (
+            isinstance(vehicles, bool)
+            or not isinstance(vehicles, int | np.integer)
+            or not 1 <= vehicles <= MAX_VEHICLES
+        ):
+            raise ValueError(f"vehicles must be an integer in 1..{MAX_VEHICLES}, got {vehicles!r}")
+        if worlds is not None and len(worlds) != vehicles:
+            raise ValueError(f"worlds: {len(worlds)} given for {vehicles} vehicles")
+        self.preset = preset
+        self.seed = SeedPlan(seed).root
+        self.cell_config = cell or CellConfig()
+        self.catalogue = catalogue if catalogue is not None else build_catalogue(preset)
+        self.env = simpy.Environment()
+        self.cell = Cell(self.env, self.cell_config)
+        if worlds is None:
+            worlds = [
+                synthetic_world(preset, SeedPlan(vehicle_seed(self.seed, i)), self.catalogue.scenes)
+                for i in range(vehicles)
+            ]
+        self.worlds = list(worlds)
+        self.server: EdgeServer | None = None
+        if preset.server.enabled:
+            bg = self.worlds[0].background
+            if bg is None:
+                raise ValueError("the preset has an edge server but vehicle 0's world has no background requests")
+            self.server = EdgeServer(preset.server, bg)
+        self._period_ms = preset.period_ms
+        self._abandon_ms = preset.abandon_ms
+        self.vehicles: list[FleetVehicle] = [
+            FleetVehicle(self, i, w, catalogue=self.catalogue, keep_records=keep_records)
+            for i, w in enumerate(self.worlds)
+        ]
+        self._horizon_s = min(w.horizon_s for w in self.worlds)
+        self.frames_started = 0
+        #: (vehicle, frame, arrival s, service s, abandon s) of every request that reached the
+        #: server, in arrival order, when set to a list (for tests and analysis)
+        self.request_log: list[tuple[int, int, float, float, float]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.vehicles)
+
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def capture_s(self, n: int) -> float:
+        return n * self._period_ms / 1000.0
+
+    def abandon_s(self, n: int) -> float:
+        return (n * self._period_ms + self._abandon_ms) / 1000.0
+
+    def _advance(self, t: float) -> None:
+        env = self.env
+        peek, step = env.peek, env.step
+        limit = t + _TIME_EPS
+        while peek() <= limit:
+            step()
+        env._now = t  # as Simulator._advance: nothing is queued before ``limit``
+
+    def decisions(self) -> list[Decision]:
+        """Advance to the next capture: every vehicle's decision (same frame, same time)."""
+        n = self.frames_started
+        t = self.capture_s(n)
+        self._advance(t)
+        return [Decision(n, t, v.scene.at(t)) for v in self.vehicles]
+
+    def step(self, modes: Sequence[int]) -> list[list[FrameRecord]]:
+        """Start every vehicle's next frame (``modes[i]`` for vehicle ``i``) and run to the
+        following capture; per vehicle, the frames that resolved in that interval."""
+        if len(modes) != len(self.vehicles):
+            raise ValueError(f"modes: {len(modes)} given for {len(self.vehicles)} vehicles")
+        n = self.frames_started
+        t = self.capture_s(n)
+        abandon = self.abandon_s(n)
+        if abandon > self._horizon_s:
+            raise HorizonError(
+                f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
+            )
+        if self.env.now != t or self.env.peek() <= t + _TIME_EPS:
+            self._advance(t)
+        for v, mode in zip(self.vehicles, modes, strict=True):
+            v._start(n, t, abandon, int(mode))
+        self.frames_started += 1
+        t_next = self.capture_s(self.frames_started)
+        self._advance(t_next)
+        return [v._close(n, t, t_next) for v in self.vehicles]
+
+    def drain(self) -> list[list[FrameRecord]]:
+        """Run until every started frame has resolved; per vehicle, the frames that resolved."""
+        if self.frames_started:
+            self._advance(self.abandon_s(self.frames_started - 1))
+        return [v._final_tail() for v in self.vehicles]
+
+    @property
+    def active_users(self) -> int:
+        """Vehicles with a payload on the cell's air now."""
+        return len(self.cell.active)
+
+
+def jain_index(values: Sequence[float]) -> float:
+    """Jain's fairness index ``(sum x)^2 / (n sum x^2)`` of non-negative values: 1 when all
+    are equal, 1/n when one vehicle has everything; 1 when all are zero (nobody worse off)."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("Jain's index of no values")
+    if np.any(x < 0) or not np.all(np.isfinite(x)):
+        raise ValueError("Jain's index needs finite non-negative values")
+    sq = float(np.sum(x * x))
+    return 1.0 if sq == 0.0 else float(np.sum(x)) ** 2 / (x.size * sq)
+
+
+#: fleet KPIs of :func:`fleet_kpis`
+FLEET_KPIS = (
+    "fleet_energy_per_frame_mj",
+    "fleet_risky_rate",
+    "fleet_miss_rate",
+    "worst_vehicle_risky_rate",
+    "worst_vehicle_energy_per_frame_mj",
+    "jain_energy",
+    "jain_risk",
+    "fleet_offload_fraction",
+)
+
+
+def fleet_kpis(per_vehicle: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Fleet KPIs from each vehicle's :func:`romanus.sim.records.kpis`: the mean energy per
+    frame and risky / miss rates over the fleet (vehicles weigh equally: they run equally many
+    frames), the worst vehicle's risky rate and energy, and Jain's fairness index of energy and
+    of risk across vehicles."""
+    if not per_vehicle:
+        raise ValueError("fleet KPIs of no vehicles")
+    energy = [k["energy_per_frame_mj"] for k in per_vehicle]
+    risky = [k["risky_rate"] for k in per_vehicle]
+    return {
+        "fleet_energy_per_frame_mj": float(np.mean(energy)),
+        "fleet_risky_rate": float(np.mean(risky)),
+        "fleet_miss_rate": float(np.mean([k["deadline_miss_rate"] for k in per_vehicle])),
+        "worst_vehicle_risky_rate": float(np.max(risky)),
+        "worst_vehicle_energy_per_frame_mj": float(np.max(energy)),
+        "jain_energy": jain_index(energy),
+        "jain_risk": jain_index(risky),
+        "fleet_offload_fraction": float(np.mean([k["offload_fraction"] for k in per_vehicle])),
+    }
