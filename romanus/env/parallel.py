@@ -349,6 +349,8 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
             rewards[agent] = reward
             infos[agent] = info
         if truncated:
+            for v, acc in zip(sim.vehicles, self._kpi, strict=True):
+                acc.add_state_mj(v.unattributed_state_mj)  # the final tail of a frame already credited
             per_vehicle = self.episode_kpis()
             fleet = fleet_kpis(per_vehicle)
             for i, agent in enumerate(self.possible_agents):
