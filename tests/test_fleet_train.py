@@ -1,0 +1,46 @@
+"""Parameter sharing: one SB3 policy for every vehicle of a fleet, through FleetVecEnv."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from romanus.env.parallel import parallel_env
+from romanus.policies import make_policy
+from romanus.train.fleet import FleetVecEnv, train_fleet
+
+
+def test_the_vec_env_presents_agents_as_sub_envs_and_auto_resets() -> None:
+    env = parallel_env("fleet4", episode_s=0.5)  # 5 decisions an episode
+    venv = FleetVecEnv(env, seed=3)
+    obs = venv.reset()
+    assert obs.shape == (4, *env.observation_space("vehicle_0").shape)
+    masks = venv.env_method("action_masks")
+    assert len(masks) == 4 and all(m.dtype == bool for m in masks)
+    for step in range(5):
+        venv.step_async(np.zeros(4, dtype=np.int64))  # local-right on every vehicle
+        obs, rewards, dones, infos = venv.step_wait()
+        assert rewards.shape == (4,) and rewards.dtype == np.float32
+        assert dones.all() == (step == 4)
+    assert all(i["TimeLimit.truncated"] and "terminal_observation" in i for i in infos)
+    assert all("jain_energy" in i and "episode" in i for i in infos)
+    assert obs.shape == (4, *env.observation_space("vehicle_0").shape)  # the fleet's next episode
+    assert env.agents == env.possible_agents
+
+
+@pytest.mark.slow
+def test_ppo_trains_one_shared_policy_on_eight_vehicles_and_it_drives_a_fleet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    torch.set_num_threads(1)
+    run = train_fleet("fleet8", timesteps=4096, out=tmp_path, episode_s=10.0, progress=False, seed=1)
+    assert (run / "final_model.zip").is_file() and (run / "config.yml").is_file()
+    env = parallel_env("fleet8", episode_s=3.0)
+    env.reset(seed=2)
+    policies = [make_policy(f"ppo:{run}", env.catalogue, env.preset) for _ in env.possible_agents]
+    steps = 0
+    while env.agents:
+        acts = {a: p.act(v) for a, p, v in zip(env.agents, policies, env.views, strict=True)}
+        assert all(env.action_mask(a)[m] for a, m in acts.items())
+        *_, infos = env.step(acts)
+        steps += 1
+    assert steps == 30 and "fleet_energy_per_frame_mj" in infos["vehicle_0"]
