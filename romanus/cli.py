@@ -545,6 +545,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.fleet:
+        from romanus.fleetcli import cmd_fleet_bench
+
+        return cmd_fleet_bench(args)
     from romanus.bench import format_report, run_bench, write_report
 
     report = run_bench(quick=args.quick, progress=lambda name: print(f"  measuring {name} ...", file=sys.stderr))
@@ -746,6 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="small sizes (under a minute)")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--fleet", action="store_true", help="the fleet benchmark instead (romanus fleet bench)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
@@ -874,6 +879,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=cliargs.workers, default=1, help="processes (default: %(default)s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_compare)
+
+    from romanus.fleetcli import add_fleet_commands
+
+    add_fleet_commands(sub, common)
     return parser
 
 

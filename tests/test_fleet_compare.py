@@ -66,3 +66,21 @@ def test_fleet_comparison_on_recorded_scenarios_and_live_seeds(preset: Preset) -
     assert "| 3 | offload-all |" in format_fleet_table(result)
     with pytest.raises(ValueError, match="oracle"):
         run_fleet(preset, 2, "oracle", 0, 5)
+
+
+def test_the_fleet_cli_records_compares_and_benchmarks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from romanus.cli import main
+
+    assert main(["fleet", "record", "--vehicles", "2", "--duration-s", "1", "--out", str(tmp_path / "sc")]) == 0
+    assert main(["fleet", "compare", "--scenario", str(tmp_path / "sc"), "--policies", "offload-all", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 | offload-all |" in out
+    code = main(
+        ["fleet", "compare", "--vehicles", "1,2", "--seeds", "0:2", "--duration-s", "1", "--policies", "local-robust",
+         "--scheduler", "round-robin", "--json", str(tmp_path / "r.json"), "-q"]
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert len(doc["runs"]) == 4 and len(doc["runs"][3]["per_vehicle"]) == 2
+    assert main(["fleet", "compare", "--vehicles", "0", "-q"]) == 2  # a clear error, not a traceback
+    assert "--vehicles" in capsys.readouterr().err

@@ -53,7 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "romanus.bench",
         ),
     ),
-    ("cli", ("romanus.cli",)),
+    ("cli", ("romanus.fleetcli", "romanus.cli")),
 )
 #: modules of the simulator core that must load without the learning stack
 CORE = ("romanus.sim.simulator", "romanus.sim.fleet", "romanus.scenario", "romanus.vehicle", "romanus.policies")
