@@ -96,6 +96,8 @@ __all__ = [
 
 SCHEDULERS = ("proportional-fair", "round-robin")
 PF_FADING = ("rayleigh", "exponential", "none")
+#: SimPy priority of the cell's recomputation: after the NORMAL events (0 urgent, 1 normal) of an instant
+_AFTER_NORMAL = simpy.events.EventPriority(2)
 #: the most vehicles one fleet simulates (a cell's scheduler has tens of active users)
 MAX_VEHICLES = 1024
 
@@ -199,6 +201,7 @@ class Cell:
         #: sum over time of the number of active users (user-seconds), and its clock
         self.user_s = 0.0
         self._since = 0.0
+        self._flush_pending = False
 
     def share(self, k: int) -> float:
         """Each of ``k`` active users' rate as a fraction of its own channel capacity."""
@@ -213,9 +216,15 @@ class Cell:
         self._since = now
 
     def _reshare(self, now: float, new_share: float) -> None:
-        """Bring every active transfer up to ``now`` and give it ``new_share``."""
+        """Bring every active transfer up to ``now`` and give it ``new_share`` (a transfer
+        that has just gone on the air starts from its start)."""
         for x in self.active:
-            if x.share != new_share:
+            if x.share == 0.0:  # new
+                x.i_ref = x.series.integral(x.start)
+                x.share = new_share
+                x.target = x.i_ref + x.size / new_share
+                x.end = x.series.time_to_reach(x.target, x.abandon)
+            elif x.share != new_share:
                 i_now = x.series.integral(now)
                 x.carried += x.share * (i_now - x.i_ref)
                 x.i_ref = i_now
@@ -225,16 +234,30 @@ class Cell:
 
     def add(self, x: Transfer) -> None:
         """``x`` goes on the air at ``x.start`` (now, up to rounding)."""
-        self._account(x.start)
+        self._account(self.env.now)
         self.changes += 1
-        k = len(self.active) + 1
-        s = self.share(k)
-        self._reshare(x.start, s)
-        x.i_ref = x.series.integral(x.start)
-        x.share = s
-        x.target = x.i_ref + x.size / s
-        x.end = x.series.time_to_reach(x.target, x.abandon)
+        x.share = 0.0
         self.active.append(x)
+        self._changed()
+
+    def _changed(self) -> None:
+        """The active set changed now: recompute the shares once, after every other event of
+        this instant (vehicles that send the same mode go on the air at the same instant, so a
+        fleet's joins come in bursts: one recomputation for the burst, not one per join)."""
+        self._version += 1  # the pending timer is stale
+        if not self._flush_pending:
+            self._flush_pending = True
+            env = self.env
+            ev = simpy.Event(env)
+            ev._ok = True
+            ev._value = None
+            ev.callbacks.append(self._flush)  # type: ignore[union-attr]
+            env.schedule(ev, priority=_AFTER_NORMAL)
+
+    def _flush(self, _event: object) -> None:
+        self._flush_pending = False
+        if self.active:
+            self._reshare(self.env.now, self.share(len(self.active)))
         self._schedule()
 
     def _schedule(self) -> None:
@@ -257,15 +280,13 @@ class Cell:
         self._account(now)
         self.changes += 1
         self.active = [x for x in self.active if x not in done]
-        if self.active:
-            self._reshare(now, self.share(len(self.active)))
+        self._changed()
         for x in done:
             if x.end < x.abandon:
                 x.on_done(x, x.end, x.size)
             else:
                 i_ab = x.series.integral(x.abandon)
                 x.on_done(x, math.inf, x.carried + x.share * (i_ab - x.i_ref))
-        self._schedule()
 
     def remaining_s(self, x: Transfer, now: float) -> float:
         """Time until ``x`` ends at the current shares (or its abandonment)."""
