@@ -191,6 +191,7 @@ def train_fleet(
         "romanus_version": __version__,
         "env": str(base),
         "vehicles": n,
+        "overrides": json.loads(json.dumps((env_options or {}).get("overrides") or {})),
         "cell": {"scheduler": env.cell.scheduler, "pf_fading": env.cell.pf_fading},
         "episode_s": env.preset.env.episode_s,
         "algo": algo,
