@@ -37,15 +37,20 @@ __all__ = ["FLEET_PPO_DEFAULTS", "FleetVecEnv", "train_fleet"]
 
 log = logging.getLogger(__name__)
 
-#: PPO hyper-parameters for fleet training (rollouts are N agents x n_steps samples)
+#: PPO hyper-parameters for fleet training: the shipped single-vehicle MaskablePPO set
+#: (experiments/hyperparams/maskable_ppo.yml; a rollout is N agents x n_steps samples)
 FLEET_PPO_DEFAULTS: dict[str, Any] = {
-    "n_steps": 128,
+    "n_steps": 256,
     "batch_size": 256,
-    "n_epochs": 5,
+    "n_epochs": 10,
+    "gamma": 0.9,
+    "gae_lambda": 0.9,
     "learning_rate": 3e-4,
-    "gamma": 0.95,
     "ent_coef": 0.01,
-    "policy_kwargs": {"net_arch": [64, 64]},
+    "clip_range": 0.2,
+    "vf_coef": 0.5,
+    "max_grad_norm": 0.5,
+    "policy_kwargs": {"net_arch": [128, 128]},
 }
 
 
