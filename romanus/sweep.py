@@ -136,8 +136,16 @@ class SweepConfig:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     eval: SweepEval = field(default_factory=SweepEval)
+    #: fleet sizes: with any, each trial trains one policy shared by N vehicles (romanus.train.fleet)
+    #: and is evaluated on fleets of N (romanus.fleetcompare); an axis of the grid
+    vehicles: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        for i, n in enumerate(self.vehicles):
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1024:
+                raise Invalid(f"vehicles[{i}]", f"a fleet size must be an integer in 1..1024, got {n!r}")
+        if self.vehicles and any(a not in ("ppo", "maskable_ppo") for a in self.algos):
+            raise Invalid("algos", "fleet trials (vehicles) train ppo or maskable_ppo only")
         if not self.presets:
             raise Invalid("presets", "needs at least one preset")
         for i, algo in enumerate(self.algos):
@@ -182,27 +190,30 @@ def trials_of(sweep: SweepConfig) -> list[dict[str, Any]]:
 
     keys = sorted(sweep.grid)
     combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(sweep.grid[k] for k in keys))]
+    sizes: tuple[int | None, ...] = sweep.vehicles or (None,)
     out = []
     for preset in sweep.presets:
         env_id, preset_ref = resolve_env(preset)
         for algo in sweep.algos:
-            for combo in combos:
+            for combo, n in itertools.product(combos, sizes):
                 for seed in sweep.seed_list:
-                    label = _label(combo)
+                    label = _label(combo) if n is None else f"vehicles={n}," + _label(combo)
                     digest = hashlib.sha256(f"{env_id}|{algo}|{label}|{seed}".encode()).hexdigest()[:8]
                     trial_id = f"{env_id.split('/')[-1]}__{algo}__s{seed}__{digest}"
-                    out.append(
-                        {
-                            "trial": trial_id,
-                            "env_id": env_id,
-                            "preset_ref": preset_ref,
-                            "algo": algo,
-                            "seed": seed,
-                            "config": label,
-                            "overrides": {**sweep.hyperparams, **combo},
-                            "timesteps": sweep.timesteps,
-                        }
-                    )
+                    trial = {
+                        "trial": trial_id,
+                        "env_id": env_id,
+                        "preset_ref": preset_ref,
+                        "algo": algo,
+                        "seed": seed,
+                        "config": label,
+                        "overrides": {**sweep.hyperparams, **combo},
+                        "timesteps": sweep.timesteps,
+                    }
+                    if n is not None:
+                        trial.update(vehicles=n, eval_seeds=list(_parse_seeds(sweep.eval.seeds, "eval.seeds")))
+                        trial["eval_duration_s"] = sweep.eval.duration_s
+                    out.append(trial)
     return out
 
 
@@ -254,6 +265,11 @@ def run_trial(trial: dict[str, Any], out: str, eval_dir: str) -> dict[str, Any]:
             import shutil
 
             shutil.rmtree(runs)
+        if trial.get("vehicles"):
+            result.update(_fleet_trial(trial, runs))
+            result["train_seconds"] = time.perf_counter() - t0
+            atomic_write_bytes(result_path, json.dumps(result, indent=1).encode())
+            return result
         run, state = train(
             TrainSpec(
                 env=trial["env_id"],
@@ -279,6 +295,63 @@ def run_trial(trial: dict[str, Any], out: str, eval_dir: str) -> dict[str, Any]:
     result["train_seconds"] = time.perf_counter() - t0
     atomic_write_bytes(result_path, json.dumps(result, indent=1).encode())
     return result
+
+
+#: PPO constructor arguments a fleet trial takes from the trial's hyper-parameters
+_FLEET_PPO_KEYS = (
+    "n_steps",
+    "batch_size",
+    "n_epochs",
+    "gamma",
+    "gae_lambda",
+    "learning_rate",
+    "ent_coef",
+    "clip_range",
+    "vf_coef",
+    "max_grad_norm",
+    "policy_kwargs",
+)
+
+
+def _fleet_trial(trial: dict[str, Any], runs: Path) -> dict[str, Any]:
+    """Train one policy shared by ``trial["vehicles"]`` vehicles and evaluate it on fleets of
+    that size on the held-out seeds' live worlds (the same for every trial of the size): the
+    trial metrics are the fleet's (energy, risky and miss rates averaged over vehicles)."""
+    from romanus.config import load_preset
+    from romanus.fleetcompare import compare_fleet
+    from romanus.train.fleet import train_fleet
+
+    hp = _trial_hyperparams(trial)
+    timesteps = trial["timesteps"] or int(hp.get("n_timesteps", 100_000))
+    run = train_fleet(
+        trial["preset_ref"],
+        trial["vehicles"],
+        timesteps=timesteps,
+        seed=trial["seed"],
+        algo=trial["algo"],
+        out=runs,
+        hyperparams={k: hp[k] for k in _FLEET_PPO_KEYS if k in hp},
+        progress=False,
+    )
+    res = compare_fleet(
+        load_preset(trial["preset_ref"]),
+        [trial["vehicles"]],
+        [f"{trial['algo']}:{run}"],
+        trial["eval_seeds"],
+        trial["eval_duration_s"],
+    )
+    row = res["summary"][0]
+    per_vehicle = [v for r in res["runs"] for v in r["per_vehicle"]]
+    return {
+        "energy_per_frame_mj": row["fleet_energy_per_frame_mj"],
+        "risky_rate": row["fleet_risky_rate"],
+        "deadline_miss_rate": row["fleet_miss_rate"],
+        "latency_p95_ms": sum(v["latency_p95_ms"] for v in per_vehicle) / len(per_vehicle),
+        "offload_fraction": row["fleet_offload_fraction"],
+        "status": "ok",
+        "error": "",
+        "run_dir": str(run),
+    }
 
 
 def _star(args: tuple[dict[str, Any], str, str]) -> dict[str, Any]:

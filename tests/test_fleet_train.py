@@ -44,3 +44,32 @@ def test_ppo_trains_one_shared_policy_on_eight_vehicles_and_it_drives_a_fleet(tm
         *_, infos = env.step(acts)
         steps += 1
     assert steps == 30 and "fleet_energy_per_frame_mj" in infos["vehicle_0"]
+
+
+@pytest.mark.slow
+def test_a_sweep_over_fleet_size_trains_and_evaluates_shared_policies(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from romanus.cli import main
+
+    sweep = tmp_path / "fleet.yml"
+    sweep.write_text(
+        "name: fleet\npresets: [default]\nalgos: [ppo]\nseeds: '0:1'\ntimesteps: 512\nvehicles: [1, 3]\n"
+        "hyperparams: {n_steps: 64, batch_size: 64, n_epochs: 1, policy_kwargs: {net_arch: [16]}}\n"
+        "eval: {seeds: '100:102', duration_s: 2, baselines: [local-robust]}\n"
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "-q"]) == 0
+    with (tmp_path / "out" / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["config"] for r in rows) == ["vehicles=1,base", "vehicles=3,base"]
+    assert all(r["status"] == "ok" and float(r["energy_per_frame_mj"]) > 0 for r in rows)
+
+
+def test_bad_fleet_sizes_in_a_sweep_name_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from romanus.configio import ConfigError
+    from romanus.sweep import load_sweep
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: x\npresets: [default]\nalgos: [ppo]\nseeds: '0:1'\nvehicles: [0]\n")
+    with pytest.raises(ConfigError, match=r"vehicles\[0\]"):
+        load_sweep(bad)
