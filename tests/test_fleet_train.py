@@ -18,6 +18,8 @@ def test_the_vec_env_presents_agents_as_sub_envs_and_auto_resets() -> None:
     assert obs.shape == (4, *env.observation_space("vehicle_0").shape)
     masks = venv.env_method("action_masks")
     assert len(masks) == 4 and all(m.dtype == bool for m in masks)
+    assert venv.has_attr("action_masks")  # MaskablePPO's check
+    assert np.array_equal(venv.get_attr("action_masks", 2)[0](), masks[2])
     for step in range(5):
         venv.step_async(np.zeros(4, dtype=np.int64))  # local-right on every vehicle
         obs, rewards, dones, infos = venv.step_wait()
@@ -30,13 +32,14 @@ def test_the_vec_env_presents_agents_as_sub_envs_and_auto_resets() -> None:
 
 
 @pytest.mark.slow
-def test_ppo_trains_one_shared_policy_on_eight_vehicles_and_it_drives_a_fleet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("algo", ["ppo", "maskable_ppo"])
+def test_ppo_trains_one_shared_policy_on_eight_vehicles_and_it_drives_a_fleet(tmp_path, algo: str) -> None:  # type: ignore[no-untyped-def]
     torch.set_num_threads(1)
-    run = train_fleet("fleet8", timesteps=4096, out=tmp_path, episode_s=10.0, progress=False, seed=1)
+    run = train_fleet("fleet8", timesteps=4096, out=tmp_path, episode_s=10.0, progress=False, seed=1, algo=algo)
     assert (run / "final_model.zip").is_file() and (run / "config.yml").is_file()
     env = parallel_env("fleet8", episode_s=3.0)
     env.reset(seed=2)
-    policies = [make_policy(f"ppo:{run}", env.catalogue, env.preset) for _ in env.possible_agents]
+    policies = [make_policy(f"{algo}:{run}", env.catalogue, env.preset) for _ in env.possible_agents]
     steps = 0
     while env.agents:
         acts = {a: p.act(v) for a, p, v in zip(env.agents, policies, env.views, strict=True)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,10 @@ class FleetVecEnv(VecEnv):
         return list(indices)
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        return [getattr(self.env, attr_name) for _ in self._indices(indices)]
+        idx = self._indices(indices)
+        if attr_name == "action_masks":  # what MaskablePPO checks for: each agent's own mask
+            return [partial(self.env.action_mask, self.agent_ids[i]) for i in idx]
+        return [getattr(self.env, attr_name) for _ in idx]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         setattr(self.env, attr_name, value)
