@@ -68,7 +68,7 @@ def test_fleet_comparison_on_recorded_scenarios_and_live_seeds(preset: Preset) -
         run_fleet(preset, 2, "oracle", 0, 5)
 
 
-def test_the_fleet_cli_records_compares_and_benchmarks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_fleet_cli_records_and_compares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from romanus.cli import main
 
     assert main(["fleet", "record", "--vehicles", "2", "--duration-s", "1", "--out", str(tmp_path / "sc")]) == 0
@@ -84,3 +84,15 @@ def test_the_fleet_cli_records_compares_and_benchmarks(tmp_path: Path, capsys: p
     assert len(doc["runs"]) == 4 and len(doc["runs"][3]["per_vehicle"]) == 2
     assert main(["fleet", "compare", "--vehicles", "0", "-q"]) == 2  # a clear error, not a traceback
     assert "--vehicles" in capsys.readouterr().err
+
+
+def test_the_fleet_bench_reports_rates_and_memory() -> None:
+    from romanus.fleetbench import format_fleet_bench, run_fleet_bench
+
+    report = run_fleet_bench(sizes=(1, 4), decisions=200, memory_decisions=400)
+    for policy in ("local-robust", "offload-all"):
+        assert report["speed"][policy]["4"]["decisions_per_s"] > 0
+    assert report["speed"]["local-robust"]["4"]["cell_changes_per_decision"] == 0.0  # nobody on the air
+    assert report["speed"]["offload-all"]["4"]["cell_changes_per_decision"] > 0.5
+    assert report["memory"]["decisions_large"] == 400
+    assert "N=4" in format_fleet_bench(report)
