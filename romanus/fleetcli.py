@@ -55,7 +55,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from romanus.fleetcompare import compare_fleet, format_fleet_table
+    from romanus.fleetcompare import compare_fleet, format_fleet_table, format_paired_table, paired_against
     from romanus.fleetscenario import FleetScenario
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -76,6 +76,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             preset, sizes, policies, seeds, duration, cell=_cell(args), scenarios=scenarios, progress=bar.update
         )
     print(format_fleet_table(result))
+    paired = paired_against(result, policies[0])
+    if paired:
+        print(f"\npaired with {policies[0]} on the same seeds (95 % CI):")
+        print(format_paired_table(paired))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
         print(f"written to {args.json} (every run, with each vehicle's KPIs)")

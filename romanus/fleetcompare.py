@@ -23,10 +23,10 @@ from romanus.rng import SeedPlan
 from romanus.sim.fleet import FLEET_KPIS, CellConfig, FleetSimulator, fleet_kpis, vehicle_seed
 from romanus.sim.records import KpiAccumulator
 from romanus.sim.simulator import build_catalogue
-from romanus.stats import mean_ci
+from romanus.stats import mean_ci, paired_difference
 from romanus.vehicle.view import VehicleView
 
-__all__ = ["SUMMARY_KPIS", "compare_fleet", "format_fleet_table", "run_fleet"]
+__all__ = ["SUMMARY_KPIS", "compare_fleet", "format_fleet_table", "format_paired_table", "paired_against", "run_fleet"]
 
 log = logging.getLogger(__name__)
 
@@ -151,5 +151,66 @@ def format_fleet_table(result: dict[str, Any]) -> str:
             f"| {r['vehicles']} | {r['policy']} | {pm(r, 'fleet_energy_per_frame_mj', '.1f')} | "
             f"{pm(r, 'fleet_risky_rate', '.3f')} | {pm(r, 'worst_vehicle_risky_rate', '.3f')} | "
             f"{pm(r, 'jain_energy', '.3f')} | {pm(r, 'jain_risk', '.3f')} | {pm(r, 'fleet_offload_fraction', '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+def paired_against(result: dict[str, Any], reference: str = "local-robust") -> list[dict[str, Any]]:
+    """Per (fleet size, policy): the paired differences to ``reference`` on the same seeds
+    (fleet energy per frame, in mJ and as a share of the reference's; fleet risky rate), with
+    95 % Student-t half-widths. Empty when ``reference`` was not run."""
+    runs = result["runs"]
+    out = []
+    for n in dict.fromkeys(r["vehicles"] for r in runs):
+        ref = {r["seed"]: r for r in runs if r["vehicles"] == n and r["policy"] == reference}
+        if not ref:
+            continue
+        for policy in dict.fromkeys(r["policy"] for r in runs if r["vehicles"] == n):
+            if policy == reference:
+                continue
+            rows = [r for r in runs if r["vehicles"] == n and r["policy"] == policy and r["seed"] in ref]
+            base = [ref[r["seed"]] for r in rows]
+            energy = paired_difference(
+                [r["fleet_energy_per_frame_mj"] for r in rows], [b["fleet_energy_per_frame_mj"] for b in base]
+            )
+            saving = paired_difference(
+                [
+                    1.0 - r["fleet_energy_per_frame_mj"] / b["fleet_energy_per_frame_mj"]
+                    for r, b in zip(rows, base, strict=True)
+                ],
+                [0.0] * len(rows),
+            )
+            risky = paired_difference([r["fleet_risky_rate"] for r in rows], [b["fleet_risky_rate"] for b in base])
+            out.append(
+                {
+                    "vehicles": n,
+                    "policy": policy,
+                    "reference": reference,
+                    "pairs": len(rows),
+                    "energy_diff_mj": energy.mean,
+                    "energy_diff_mj_ci95": energy.half_width,
+                    "energy_saving": saving.mean,
+                    "energy_saving_ci95": saving.half_width,
+                    "risky_diff": risky.mean,
+                    "risky_diff_ci95": risky.half_width,
+                }
+            )
+    return out
+
+
+def format_paired_table(rows: list[dict[str, Any]]) -> str:
+    """:func:`paired_against` as a Markdown table."""
+    if not rows:
+        return ""
+    ref = rows[0]["reference"]
+    lines = [
+        f"| N | policy | energy vs {ref} (mJ) | energy saving | risky rate vs {ref} |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['vehicles']} | {r['policy']} | {r['energy_diff_mj']:+.1f} ± {r['energy_diff_mj_ci95']:.1f} | "
+            f"{100 * r['energy_saving']:.1f} % ± {100 * r['energy_saving_ci95']:.1f} | "
+            f"{r['risky_diff']:+.3f} ± {r['risky_diff_ci95']:.3f} |"
         )
     return "\n".join(lines)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from romanus.config import Preset
-from romanus.fleetcompare import compare_fleet, format_fleet_table, run_fleet
+from romanus.fleetcompare import compare_fleet, format_fleet_table, format_paired_table, paired_against, run_fleet
 from romanus.fleetscenario import FleetScenario, record_fleet_scenario
 from romanus.policies import make_policy
 from romanus.scenario import ScenarioError
@@ -64,6 +64,15 @@ def test_fleet_comparison_on_recorded_scenarios_and_live_seeds(preset: Preset) -
     assert off[3]["fleet_risky_rate"] > off[1]["fleet_risky_rate"]  # contention
     assert not math.isnan(off[3]["fleet_risky_rate_ci95"])
     assert "| 3 | offload-all |" in format_fleet_table(result)
+    paired = {r["vehicles"]: r for r in paired_against(result)}  # offload-all against local-robust, seed by seed
+    for n in (1, 3):
+        energy = {
+            (r["policy"], r["seed"]): r["fleet_energy_per_frame_mj"] for r in result["runs"] if r["vehicles"] == n
+        }
+        diffs = [energy[("offload-all", s)] - energy[("local-robust", s)] for s in (0, 1)]
+        assert paired[n]["energy_diff_mj"] == pytest.approx(sum(diffs) / 2)
+        assert paired[n]["pairs"] == 2 and paired[n]["policy"] == "offload-all"
+    assert "energy vs local-robust" in format_paired_table(paired_against(result))
     with pytest.raises(ValueError, match="oracle"):
         run_fleet(preset, 2, "oracle", 0, 5)
 
