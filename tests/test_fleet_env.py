@@ -95,3 +95,23 @@ def test_one_learner_among_fixed_policy_vehicles_passes_the_gymnasium_checker() 
     while not done:
         _, _, _, done, info = env.step(int(np.flatnonzero(env.action_masks())[0]))
     assert "jain_risk" in info
+
+
+def test_a_recorded_fleet_is_replayed_every_episode() -> None:
+    from romanus.config import load_preset
+    from romanus.fleetscenario import record_fleet_scenario
+
+    sc = record_fleet_scenario(load_preset("default"), 2, 7, 2.0)
+    env = parallel_env("default", vehicles=2, episode_s=2.0, worlds=sc.vehicles)
+
+    def episode(seed: int) -> list[dict[str, float]]:
+        env.reset(seed=seed)
+        out = []
+        while env.agents:
+            out.append(env.step({a: 9 for a in env.agents})[1])  # an offloading mode for everyone
+        return out
+
+    assert episode(0) == episode(1)  # another seed, the same recorded world
+    assert sum(r["vehicle_0"] != 0.0 for r in episode(2)) == 20
+    with pytest.raises(ValueError, match="recorded scenarios"):
+        parallel_env("default", vehicles=1, worlds=[object()])

@@ -180,7 +180,8 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         ``overrides``, ``observation``, ``episode_s``, ``reward`` (as the single vehicle's),
         ``scheduler`` (``proportional-fair`` or ``round-robin``), ``pf_fading``
         (:class:`romanus.sim.fleet.CellConfig`), ``worlds`` (one recorded world per vehicle,
-        replayed every episode; :mod:`romanus.fleetscenario`).
+        replayed every episode: ``FleetScenario.vehicles``, :mod:`romanus.fleetscenario`; the
+        episode must fit in the recording).
 
     Version History
         v0: initial version.
@@ -210,9 +211,12 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self.preset = _load(preset, overrides, observation, episode_s, reward)
         self.cell = CellConfig(scheduler=scheduler, pf_fading=pf_fading)
         self.vehicles = vehicles
-        self._worlds = worlds
-        if worlds is not None and len(worlds) != vehicles:
-            raise ValueError(f"worlds: {len(worlds)} recorded worlds for {vehicles} vehicles")
+        self._worlds = None if worlds is None else list(worlds)
+        if self._worlds is not None:
+            if len(self._worlds) != vehicles:
+                raise ValueError(f"worlds: {len(self._worlds)} recorded worlds for {vehicles} vehicles")
+            if not all(callable(getattr(w, "world", None)) for w in self._worlds):
+                raise ValueError("worlds: give recorded scenarios (FleetScenario.vehicles), whose world() replays them")
         p = self.preset
         self.catalogue = build_catalogue(p)
         self.possible_agents = [f"vehicle_{i}" for i in range(vehicles)]
@@ -253,7 +257,7 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         episode_seed = int(self._rng.integers(0, 2**63 - 1))
         worlds: list[World] | None = None
         if self._worlds is not None:
-            worlds = [w.world() if hasattr(w, "world") else w for w in self._worlds]
+            worlds = [w.world() for w in self._worlds]  # fresh replays each episode
         self.sim = FleetSimulator(
             self.preset,
             self.vehicles,
