@@ -299,6 +299,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     if bool(args.scenarios) == bool(args.seeds):
         raise ValueError("give exactly one of --scenarios DIR and --seeds A:B")
+    if args.scenarios and (Path(args.scenarios) / "fleet.json").is_file():  # a recorded fleet
+        from romanus.fleetcli import compare_fleet_scenario
+
+        return compare_fleet_scenario(args.scenarios, args.policies, Path(args.out), quiet=args.quiet)
     out = Path(args.out)
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     if not policies:

@@ -11,7 +11,7 @@ from typing import Any
 
 from romanus import cliargs
 
-__all__ = ["add_fleet_commands", "cmd_fleet_bench"]
+__all__ = ["add_fleet_commands", "cmd_fleet_bench", "compare_fleet_scenario"]
 
 
 def _sizes(text: str) -> list[int]:
@@ -86,6 +86,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare_fleet_scenario(folder: str, policies: str, out: Path, *, quiet: bool = False) -> int:
+    """``romanus compare --scenarios FLEET_DIR``: the fleet comparison of a recorded fleet, its
+    runs (every vehicle's KPIs) written to ``OUT/fleet_results.json``."""
+    from romanus.sim.fleet import PF_FADING, SCHEDULERS
+
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if "oracle" in names:  # in the default set; its future depends on the other vehicles' decisions
+        print("romanus: the hindsight oracle cannot run in a fleet: left out", file=sys.stderr)
+        names.remove("oracle")
+    args = argparse.Namespace(
+        scenario=folder,
+        policies=",".join(names),
+        quiet=quiet,
+        json=str(out / "fleet_results.json"),
+        seeds=None,
+        scheduler=SCHEDULERS[0],
+        pf_fading=PF_FADING[0],
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    return _cmd_compare(args)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from romanus.train.fleet import train_fleet
 
@@ -126,7 +148,7 @@ def cmd_fleet_bench(args: argparse.Namespace) -> int:
 
 def add_fleet_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """``romanus fleet record|compare|train|bench``."""
-    from romanus.sim.fleet import PF_FADING, SCHEDULERS
+    from romanus.sim.fleet import PF_FADING, SCHEDULERS  # numpy and simpy only (the CLI loads them anyway)
 
     cell = argparse.ArgumentParser(add_help=False)
     cell.add_argument("--env", default="default", help="the world's preset (default: %(default)s)")

@@ -84,6 +84,10 @@ def test_the_fleet_cli_records_and_compares(tmp_path: Path, capsys: pytest.Captu
     assert main(["fleet", "compare", "--scenario", str(tmp_path / "sc"), "--policies", "offload-all", "-q"]) == 0
     out = capsys.readouterr().out
     assert "| 2 | offload-all |" in out
+    # romanus compare on a fleet folder: the fleet comparison (the oracle left out of the default set)
+    assert main(["compare", "--scenarios", str(tmp_path / "sc"), "--out", str(tmp_path / "cmp"), "-q"]) == 0
+    assert "| 2 | local-robust |" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "cmp" / "fleet_results.json").read_text())["runs"]) >= 5
     code = main(
         ["fleet", "compare", "--vehicles", "1,2", "--seeds", "0:2", "--duration-s", "1", "--policies", "local-robust",
          "--scheduler", "round-robin", "--json", str(tmp_path / "r.json"), "-q"]
