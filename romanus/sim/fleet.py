@@ -39,14 +39,24 @@ The cell's uplink (fluid model)
     ends, or is cancelled at its frame's abandonment) or when a capacity series changes
     segment; between set changes a transfer's progress is ``share * (integral of c_i)``, so
     its end is computed exactly from its own capacity integral
-    (:meth:`CapacitySeries.time_to_reach`), and recomputed for every active user at each set
-    change (event-driven, one SimPy timer for the next end). With one active user
+    (:meth:`CapacitySeries.time_to_reach`), and recomputed for every active user when the set
+    changes, once per instant after that instant's other events (event-driven, one SimPy
+    timer for the next end; a burst of joins costs one recomputation). With one active user
     ``share(1) = 1`` and a transfer ends exactly where the single vehicle's does.
 
     The downlink is not shared (results are a few kB; each vehicle keeps its own downlink
-    capacity series, FIFO), and a transfer's radio energy is the single vehicle's formula
-    over its whole time on the air (a time-shared user stays connected and active while
-    its payload drains, sending in its scheduled TTIs: a lower mean rate, longer on the air).
+    capacity series, FIFO), the fleet is the cell's only traffic, and a transfer's radio
+    energy is the single vehicle's formula over its whole time on the air (a time-shared user
+    stays connected and active while its payload drains, sending in its scheduled TTIs: a
+    lower mean rate, longer on the air).
+
+Coupling to the single vehicle
+    :class:`FleetVehicle` reuses :class:`Simulator`'s internals (its frame bookkeeping, server
+    and downlink legs, record emission) and copies its frame process with the uplink leg
+    replaced, so a change to the single vehicle's frame semantics must be mirrored in
+    :meth:`FleetVehicle._frame`: the fleet-of-one tests fail until it is. Two SimPy internals
+    are used, both to schedule at an exact time or priority (:meth:`FleetVehicle._call_at`,
+    :meth:`Cell._changed`), as :meth:`Simulator._advance` sets the clock.
 
 Seeds
     Vehicle 0 draws its world from the fleet's root seed exactly as a single vehicle does
