@@ -217,6 +217,7 @@ class RiskEstimator:
         self._fixed_ms = e.prefix + e.server_ms + e.fusion_ms
         self.offloads = e.offloads
         self._cand_cache: dict[bytes, _Candidates] = {}
+        self._last: _Last | None = None  # the tail's inputs of the last assessment
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -275,21 +276,16 @@ class RiskEstimator:
 
     # -- assessment --------------------------------------------------------------------------
 
-    def assess(
-        self, view: VehicleView, candidates: np.ndarray | None = None, budgets_ms: tuple[float, ...] = ()
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def assess(self, view: VehicleView, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(P(miss), expected energy mJ) of every mode; offloading modes outside ``candidates``
         (a boolean mask) are not evaluated and get P(miss) = 1 and the compute energy.
-
-        With ``budgets_ms`` (times after capture), also P(the remote path is not back by each
-        budget), per mode, in :attr:`late`: row k for budget k (1 for modes not evaluated)."""
+        :meth:`late` then gives P(the result is not back by a time) from the same samples."""
         e = self._e
         deadline = view.deadline_ms
         backlog = view.accelerator_backlog_ms
         p = np.where(backlog + self._local_ms > deadline + 1e-9, 1.0, 0.0)
         energy = e.compute_mj.copy()
-        #: P(not back by budget k), per mode (see ``budgets_ms``)
-        self.late = np.ones((len(budgets_ms), len(p)))
+        self._last = None
         off = self.offloads if candidates is None else self.offloads & candidates
         cand = self._candidates(off)
         idx = cand.idx
@@ -316,29 +312,41 @@ class RiskEstimator:
         fixed = backlog + view.uplink_backlog_ms + e.promotion_ms(view) + wait + cand.fixed_ms
         slack = (deadline - fixed)[:, None] - up_ms  # what the RTT may take
         slack -= down_ms
-        surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
         p_outage = 1.0 - (1.0 - onset_up) * (1.0 - onset_down)
-        top = len(surv) - 2.0
-
-        def p_late(extra_ms: float) -> np.ndarray:
-            """P(remote path + fusion > deadline - extra_ms), per candidate."""
-            g = slack - extra_ms if extra_ms else slack.copy()
-            g *= 1.0 / _GRID_MS  # the survival grid's cell of the slack
-            np.minimum(g, top, out=g)
-            g[g < 0.0] = -1.0
-            return p_outage + (1.0 - p_outage) * surv.take(g.astype(np.intp)).sum(axis=1) * (1.0 / m)
-
-        p_off = p_late(0.0)
+        self._last = _Last(slack, p_outage, m, cand, backlog, deadline)
+        p_off = self._tail(0.0)
         p[idx] = np.where(backlog + cand.local_ms > deadline + 1e-9, 1.0, p_off)
-        for k, budget in enumerate(budgets_ms):
-            # back by the budget: remote + fusion <= budget + fusion
-            pk = p_late(deadline - budget - e.fusion_ms)
-            self.late[k, idx] = np.where(backlog + cand.local_ms - e.fusion_ms > budget + 1e-9, 1.0, pk)
         horizon_ms = deadline if self._abandon_after_ms is None else self._abandon_after_ms
         up_t = np.minimum(up_ms, horizon_ms, out=up_ms).sum(axis=1) * (1.0 / m)
         down_t = np.minimum(down_ms, horizon_ms, out=down_ms).sum(axis=1) * (1.0 / m)
         energy[idx] += e.radio_mj(up_t, down_t, idx) + e.state_mj(view)
         return p, energy
+
+    def _tail(self, extra_ms: float) -> np.ndarray:
+        """P(remote path + fusion > deadline - ``extra_ms``) per candidate of the last
+        :meth:`assess`: the outage onset, else the mean over the capacity samples of the RTT's
+        survival at the slack they leave."""
+        assert self._last is not None
+        slack, p_outage, m = self._last.slack, self._last.p_outage, self._last.samples
+        surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
+        g = slack - extra_ms if extra_ms else slack.copy()
+        g *= 1.0 / _GRID_MS  # the survival grid's cell of the slack
+        np.minimum(g, len(surv) - 2.0, out=g)
+        g[g < 0.0] = -1.0
+        return p_outage + (1.0 - p_outage) * surv.take(g.astype(np.intp)).sum(axis=1) * (1.0 / m)  # type: ignore[no-any-return]
+
+    def late(self, n_modes: int, budget_ms: float) -> np.ndarray:
+        """P(the result is not back ``budget_ms`` after capture), per mode, for the frame of the
+        last :meth:`assess` (1 for modes it did not evaluate: no evidence, no offload)."""
+        out = np.ones(n_modes)
+        if self._last is None:
+            return out
+        cand, backlog, deadline = self._last.cand, self._last.backlog_ms, self._last.deadline_ms
+        e = self._e
+        # back by the budget: remote path + fusion <= budget + fusion
+        pk = self._tail(deadline - budget_ms - e.fusion_ms)
+        out[cand.idx] = np.where(backlog + cand.local_ms - e.fusion_ms > budget_ms + 1e-9, 1.0, pk)
+        return out
 
     def _candidates(self, off: np.ndarray) -> _Candidates:
         """Per-mode constants of a set of offloading modes (cached: the set depends only on
@@ -362,6 +370,15 @@ class _Candidates(NamedTuple):
     local_ms: np.ndarray
 
 
+class _Last(NamedTuple):
+    slack: np.ndarray  # (candidates x samples) ms the RTT may take
+    p_outage: float
+    samples: int
+    cand: _Candidates
+    backlog_ms: float
+    deadline_ms: float
+
+
 class RiskAssessor:
     """A :class:`RiskEstimator` fed once per decision and assessed once per frame, shared by
     whatever reads it in that decision (the shield, the ``risk`` observation, a policy).
@@ -378,22 +395,36 @@ class RiskAssessor:
         ]
         self._frame = -1
         self._result: tuple[np.ndarray, np.ndarray] = (np.ones(len(catalogue)), np.zeros(len(catalogue)))
-        self._actions_frame = -1
+        self._actions_frame = self._actions_p_frame = -1
         self._actions: tuple[np.ndarray, np.ndarray] = self._result
+        self._actions_p = self._result[0]
 
     def __call__(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
         """(P(miss), expected energy mJ) of every mode for the frame ``view`` decides."""
         if view.frame != self._frame:
             self.estimator.observe(view)
             robust = self.robust[view.scene]
-            times = [t for t in view.fallback_times_ms() if t is not None] if view.actions.has_fallback else []
-            p, energy = self.estimator.assess(view, view.mask & robust, tuple(times))
+            p, energy = self.estimator.assess(view, view.mask & robust)
             p[~robust] = 1.0
             self._result = (p, energy)
-            self._late = self.estimator.late
-            self._times = times
             self._frame = view.frame
         return self._result
+
+    def actions_p(self, view: VehicleView) -> np.ndarray:
+        """P(risky) of every action (the part of :meth:`actions` a shield's mask needs)."""
+        p_mode, _ = self(view)
+        table = view.actions
+        if not table.has_fallback:
+            return p_mode
+        if self._actions_p_frame != view.frame:
+            p = p_mode[table.mode]
+            robust = self.robust[view.scene]
+            for k, t in enumerate(view.fallback_times_ms(), start=1):
+                sel = table.fallback == k
+                p[sel] = 1.0 if t is None else np.where(robust[table.mode[sel]], 0.0, 1.0)
+            self._actions_p = p
+            self._actions_p_frame = view.frame
+        return self._actions_p
 
     def actions(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
         """(P(risky), expected energy mJ) of every action (:mod:`romanus.sim.actions`).
@@ -409,21 +440,13 @@ class RiskAssessor:
             return p_mode, e_mode
         if self._actions_frame != view.frame:
             mode, option = table.mode, table.fallback
-            p, energy = p_mode[mode], e_mode[mode].copy()
-            feasible = [t is not None for t in view.fallback_times_ms()]
+            p = self.actions_p(view)
+            energy = e_mode[mode]
             fb_mj = float(self._fb_compute_mj[view.scene])
-            robust = self.robust[view.scene]
-            row = 0
-            for k, ok in enumerate(feasible, start=1):
-                sel = option == k
-                if not ok:
-                    p[sel] = 1.0
-                    continue
-                modes = mode[sel]
-                late = self._late[row, modes]
-                row += 1
-                p[sel] = np.where(robust[modes], 0.0, 1.0)
-                energy[sel] += late * fb_mj
+            for k, t in enumerate(view.fallback_times_ms(), start=1):
+                if t is not None:
+                    sel = option == k
+                    energy[sel] += self.estimator.late(len(p_mode), t)[mode[sel]] * fb_mj
             self._actions = (p, energy)
             self._actions_frame = view.frame
         return self._actions
@@ -452,7 +475,7 @@ class Shield:
     def mask(self, view: VehicleView) -> np.ndarray:
         """``view.action_mask`` narrowed to the actions within the risk budget (never empty:
         if no action is, the ones least likely to be risky)."""
-        p, _ = self.assessor.actions(view)
+        p = self.assessor.actions_p(view)
         can = view.action_mask
         ok = can & (p <= self.budget)
         if ok.any():
