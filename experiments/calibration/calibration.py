@@ -27,6 +27,7 @@ import numpy as np
 
 from romanus.config import load_preset
 from romanus.policies import Policy
+from romanus.scenario import Scenario, load_suite
 from romanus.sim.simulator import Simulator
 from romanus.vehicle.estimates import RiskAssessor
 from romanus.vehicle.view import VehicleView, drive
@@ -57,11 +58,21 @@ class Probe(Policy):
         return m
 
 
-def probe(preset: str, seed: int, seconds: float, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
-    p = load_preset(preset)
-    sim = Simulator(p, seed)
+def probe(
+    preset: str, seed: int, seconds: float, low: float, high: float, scenario: Path | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted P(miss), missed) of the probed frames of one run: a preset and seed, or a
+    recorded scenario (e.g. one recorded from a drive)."""
+    if scenario is not None:
+        sc = Scenario.load(scenario)
+        sim = Simulator(sc.preset, sc.seed, world=sc.world())
+        frames = sc.frames
+    else:
+        p = load_preset(preset)
+        sim = Simulator(p, seed)
+        frames = round(seconds * 1000.0 / p.period_ms)
     pol = Probe(sim, low, high, np.random.default_rng([seed, 7]))
-    log = drive(sim, pol, round(seconds * 1000.0 / p.period_ms))
+    log = drive(sim, pol, frames)
     missed = {int(f): not bool(m) for f, m in zip(log["frame"], log["deadline_met"], strict=True)}
     frames = sorted(pol.predicted)
     return np.array([pol.predicted[f] for f in frames]), np.array([missed[f] for f in frames])
@@ -106,14 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--low", type=float, default=0.002)
     ap.add_argument("--high", type=float, default=0.2)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--suite", type=Path, action="append", default=[], help="also a scenario suite folder")
     args = ap.parse_args(argv)
     a, _, b = args.seeds.partition(":")
     result: dict[str, Any] = {}
-    for preset in args.presets.split(","):
-        runs = [probe(preset, s, args.seconds, args.low, args.high) for s in range(int(a), int(b))]
+    jobs: list[tuple[str, list[tuple[str, int, Path | None]]]] = [
+        (preset, [(preset, s, None) for s in range(int(a), int(b))]) for preset in args.presets.split(",") if preset
+    ]
+    for suite in args.suite:
+        jobs.append((str(suite), [("", i, f) for i, f in enumerate(load_suite(suite))]))
+    for preset, tasks in jobs:
+        runs = [probe(p, s, args.seconds, args.low, args.high, f) for p, s, f in tasks]
         rows = table(runs, np.random.default_rng(0))
         result[preset] = rows
-        print(f"\n{preset} (seeds {args.seeds}, {sum(len(r[0]) for r in runs)} probed frames)")
+        print(f"\n{preset} ({len(runs)} runs, {sum(len(r[0]) for r in runs)} probed frames)")
         print("| predicted bucket | frames | predicted | observed [95 % CI] | observed / predicted [95 % CI] |")
         print("| --- | --- | --- | --- | --- |")
         for r in rows:

@@ -571,7 +571,7 @@ class Simulator:
         """Frame ``n``'s ordinary work in mode ``m``: the prefix its payload needs (then the
         payload is booked on the uplink: :meth:`_send`), then its purely local work, FIFO in
         capture order, resuming where a fallback preempted it, cut at ``cut``. Returns (when
-        the work is done: inf if cut, busy s)."""
+        the work is done, a time after ``cut`` (its planned end, or inf) if it was cut; busy s)."""
         env = self.env
         key = _ORDINARY + n
         req = self._acc.request(priority=key, preempt=False)

@@ -325,27 +325,34 @@ class RiskEstimator:
 
     def _transfer_ms(self, cum: np.ndarray, offset_ms: np.ndarray, mbit: np.ndarray) -> np.ndarray:
         """Time (ms) to send ``mbit`` starting ``offset_ms`` after now along each path, per
-        candidate (rows) and path (columns); inf where the path ends first."""
+        transfer (rows) and path (columns); inf where the path ends first."""
         m, edges = cum.shape
         slots = edges - 1
-        x = np.clip(offset_ms / self._slot_ms, 0.0, float(slots))
+        x = np.clip(offset_ms * (1.0 / self._slot_ms), 0.0, float(slots))
         k0 = np.minimum(x.astype(np.intp), slots - 1)
         frac = x - k0
-        c_start = cum[:, k0] + frac[None, :] * (cum[:, k0 + 1] - cum[:, k0])  # (paths, candidates)
-        target = c_start + mbit[None, :]
-        span = float(cum[:, -1].max()) + float(mbit.max()) + 1.0
-        base = np.arange(m)[:, None] * span
-        flat = (cum + base).ravel()
-        at = np.searchsorted(flat, (target + base).ravel(), side="left").reshape(target.shape)
-        k = at - np.arange(m)[:, None] * edges  # the first edge reaching the target
-        inside = (k >= 1) & (k <= slots)
-        kk = np.clip(k, 1, slots)
-        rows = np.arange(m)[:, None]
-        lo, hi = cum[rows, kk - 1], cum[rows, kk]
+        cum_t = cum.T  # (edges, paths): each edge's row is contiguous
+        c0 = cum_t[k0]  # (transfers, paths)
+        target = cum_t[k0 + 1] - c0
+        target *= frac[:, None]
+        target += c0
+        target += mbit[:, None]  # the path's capacity carried when the transfer ends
+        # the first slot edge at which the path has carried the target: the edges before it are below
+        k = np.zeros(target.shape, dtype=np.intp)
+        for e in range(1, edges):
+            k += cum_t[e] < target
+        flat = cum_t.ravel()  # edge e of path j at e * m + j
+        col = np.arange(m)
+        hi_at = np.minimum(k + 1, slots) * m + col
+        lo = flat[hi_at - m]
+        hi = flat[hi_at]
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = (kk - 1 + (target - lo) / (hi - lo)) * self._slot_ms
-        t = np.where(inside, t, np.inf) - offset_ms[None, :]
-        return t.T  # type: ignore[no-any-return]
+            t = (target - lo) / (hi - lo)
+        t += np.minimum(k, slots - 1)
+        t *= self._slot_ms
+        t[k >= slots] = np.inf
+        t -= offset_ms[:, None]
+        return t
 
     def _queue_survival(self) -> np.ndarray | None:
         """P(RTT + server wait > x) on the survival grid, from the RTT samples and the queueing
@@ -411,7 +418,8 @@ class RiskEstimator:
         cum, down = cum[:m], down[:m]
         # (modes x samples) matrices, computed in place: this is the hot path of a shielded env
         queued = backlog + view.uplink_backlog_ms + e.promotion_ms(view)
-        up_ms = self._transfer_ms(cum, queued + cand.prefix_ms, cand.up_mbit[:, 0])
+        # each distinct (prefix, payload) once
+        up_ms = self._transfer_ms(cum, queued + cand.u_prefix_ms, cand.u_mbit)[cand.u_inv]
         down_ms = cand.down_mbit / down[None, :]
         down_ms *= 1000.0
         rep = view.server_report
@@ -463,13 +471,16 @@ class RiskEstimator:
         found = self._cand_cache.get(key)
         if found is None:
             e, idx = self._e, np.flatnonzero(off)
+            pairs, inv = np.unique(np.stack([e.prefix[idx], e.up_mbit[idx]], axis=1), axis=0, return_inverse=True)
             found = _Candidates(
                 idx,
                 e.up_mbit[idx, None],
                 e.down_mbit[idx, None],
                 self._fixed_ms[idx],
                 self._local_ms[idx],
-                e.prefix[idx],
+                pairs[:, 0].copy(),
+                pairs[:, 1].copy(),
+                inv.reshape(-1),
             )
             self._cand_cache[key] = found
         return found
@@ -481,7 +492,11 @@ class _Candidates(NamedTuple):
     down_mbit: np.ndarray  # (n, 1)
     fixed_ms: np.ndarray
     local_ms: np.ndarray
-    prefix_ms: np.ndarray  # vehicle work before the payload is ready
+    # the distinct (vehicle work before the payload is ready, payload Mbit) of the candidates,
+    # and each candidate's row among them
+    u_prefix_ms: np.ndarray
+    u_mbit: np.ndarray
+    u_inv: np.ndarray
 
 
 class _Last(NamedTuple):
