@@ -38,7 +38,16 @@ def test_a_fleet_of_one_is_the_single_vehicle_env() -> None:
         assert np.array_equal(obs["vehicle_0"], o)
         assert rewards["vehicle_0"] == r
         assert truncs["vehicle_0"] == trunc
-        for key in ("energy_mj", "reward_energy", "reward_risk", "reward_miss", "offloaded"):
+        for key in (
+            "energy_mj",
+            "reward_energy",
+            "reward_risk",
+            "reward_miss",
+            "offloaded",
+            "fell_back",
+            "fallback",
+            "mode",
+        ):
             assert infos["vehicle_0"][key] == info[key]
         offloaded += info["offloaded"]
     assert trunc and offloaded > 20

@@ -46,7 +46,13 @@ def drive_fleet(fleet: FleetSimulator, policy: str, frames: int, seed: int = 0) 
 
 @pytest.mark.parametrize(
     ("name", "policy"),
-    [("default", "offload-all"), ("default", "random"), ("highway_5g", "offload-all"), ("rural_lte", "random")],
+    [
+        ("default", "offload-all"),
+        ("default", "random"),
+        ("default", "offload-all+fallback"),
+        ("highway_5g", "offload-all"),
+        ("rural_lte", "random"),
+    ],
 )
 def test_a_fleet_of_one_replays_the_single_vehicle_frame_for_frame(name: str, policy: str) -> None:
     preset = load_preset(name)
@@ -277,7 +283,7 @@ def test_bad_input_names_the_field(preset: Preset) -> None:
         FleetSimulator(preset, 0)
     fleet = FleetSimulator(preset, 2)
     fleet.decisions()
-    with pytest.raises(ValueError, match="modes: 1 given for 2"):
+    with pytest.raises(ValueError, match="actions: 1 given for 2"):
         fleet.step([0])
     with pytest.raises(NotImplementedError, match="oracle"):
         fleet.vehicles[0].predict(0)

@@ -21,6 +21,7 @@ from pettingzoo import ParallelEnv
 from romanus.config import EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
 from romanus.policies import Policy, make_policy
+from romanus.sim.actions import ActionTable
 from romanus.sim.fleet import CellConfig, FleetSimulator, fleet_kpis
 from romanus.sim.records import FrameRecord, KpiAccumulator
 from romanus.sim.simulator import build_catalogue
@@ -56,6 +57,7 @@ _EPISODE_KEYS = {
     "episode_latency_p95_ms": "latency_p95_ms",
     "episode_longest_miss_streak": "longest_miss_streak",
     "episode_offload_fraction": "offload_fraction",
+    "episode_fallback_rate": "fallback_rate",
 }
 
 
@@ -77,13 +79,15 @@ def credit(
     """The single vehicle's reward (:class:`romanus.env.core.RomanusEnv`) of the frames that
     resolved in a step, with its terms: ``-w_energy * energy - risk_penalty * risky -
     miss_penalty * missed``."""
-    compute = radio = latency = 0.0
-    risky = missed = 0
+    compute = radio = latency = wasted = 0.0
+    risky = missed = fell_back = 0
     for r in resolved:
         compute += r.compute_mj
         radio += r.radio_mj
         risky += r.risky
         missed += not r.deadline_met
+        fell_back += r.fell_back
+        wasted += r.wasted_mj
         latency = max(latency, r.latency_ms)
     energy = compute + radio
     r_energy = -w_energy * energy
@@ -97,6 +101,8 @@ def credit(
         "risky": risky,
         "missed": missed,
         "latency_ms": latency,
+        "fell_back": fell_back,
+        "wasted_mj": wasted,
         "reward_energy": r_energy,
         "reward_risk": r_risk,
         "reward_miss": r_miss,
@@ -150,11 +156,14 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         ``vehicle_0`` ... ``vehicle_<N-1>``, all live for the whole episode.
 
     Action Space
-        Per agent ``Discrete(n_modes)``, the single vehicle's. The modes an agent may pick now
-        are ``infos[agent]["action_mask"]`` (int8, 1 = allowed; the PettingZoo convention)
-        and :meth:`action_mask`; with a shield (``env.shield.risk_budget``) a mode outside
-        the budget is replaced by the shield's choice (``shielded`` = 1 in the agent's info).
-        A masked mode raises ``ValueError`` naming the agent.
+        Per agent the single vehicle's ``Discrete(n_modes + K x n_offloading)``: the modes,
+        then every offloading mode with each of the K local-fallback options
+        (:mod:`romanus.sim.actions`). The actions an agent may pick now are
+        ``infos[agent]["action_mask"]`` (int8, 1 = allowed; the PettingZoo convention) and
+        :meth:`action_mask`; as in the single env, a shield (``env.shield.risk_budget``)
+        replaces an action outside its budget (``shielded`` = 1) and, without one, a fallback
+        that cannot finish is dropped (``fallback_dropped`` = 1). A mode that cannot run (no
+        server) raises ``ValueError`` naming the agent.
 
     Observation Space
         Per agent the single vehicle's (``Box(0, 1, (n,), float32)``, the preset's or the
@@ -231,11 +240,14 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._risk = rc.risk_penalty
         self._miss = rc.miss_penalty
         self._obs_space = stack.observation.space
-        self._act_space = spaces.Discrete(len(self.catalogue))
+        #: the actions: modes, then offloading modes with a fallback option (romanus.sim.actions)
+        self.actions = ActionTable(self.catalogue, p.fallback.options_ms)
+        self._act_space = spaces.Discrete(len(self.actions))
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._obs_space)
         self.action_spaces = dict.fromkeys(self.possible_agents, self._act_space)
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
-        self._offloads = self.catalogue.offload_mask.tolist()
+        self._offloads = self.actions.extend(self.catalogue.offload_mask).tolist()
+        self._can_run = self.actions.extend(self.catalogue.mask(p.server.enabled))
         self._rng = np.random.default_rng()
         self.sim: FleetSimulator | None = None
         self._views: list[VehicleView] = []
@@ -291,10 +303,10 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         return self.stacks[i].mask(self._views[i]).astype(np.int8)
 
     def action_mask(self, agent: str) -> np.ndarray:
-        """The modes ``agent`` may pick now (bool)."""
+        """The actions ``agent`` may pick now (bool)."""
         i = self._index[agent]
         if not self._views:
-            return self.catalogue.mask(self.preset.server.enabled).copy()
+            return self._can_run.copy()
         return self.stacks[i].mask(self._views[i])
 
     def step(
@@ -312,23 +324,26 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         if missing:
             raise ValueError(f"actions: no action for {', '.join(missing)}")
         sim = self.sim
-        n_modes = len(self.catalogue)
-        modes: list[int] = []
-        shielded: list[tuple[int, int] | None] = []
+        n_actions = len(self.actions)
+        applied_actions: list[int] = []
+        replaced: list[int | None] = []
         for i, agent in enumerate(self.possible_agents):
-            mode = int(actions[agent])
-            if not 0 <= mode < n_modes:
-                raise ValueError(f"actions[{agent!r}]: {mode} is outside Discrete({n_modes})")
-            if not self._views[i].mask[mode]:
-                name = self.catalogue.modes[mode].name
-                raise ValueError(f"actions[{agent!r}]: {mode} ({name}) is masked: it offloads and there is no server")
-            applied, was = self.stacks[i].apply(self._views[i], mode)
-            modes.append(applied)
-            shielded.append((1, mode) if was else None)
+            requested = int(actions[agent])
+            if not 0 <= requested < n_actions:
+                raise ValueError(f"actions[{agent!r}]: {requested} is outside Discrete({n_actions})")
+            if not self._can_run[requested]:
+                name = self.actions.name(requested)
+                raise ValueError(
+                    f"actions[{agent!r}]: {requested} ({name}) is masked: it offloads and there is no server"
+                )
+            applied, was = self.stacks[i].apply(self._views[i], requested)
+            applied_actions.append(applied)
+            replaced.append(requested if was else None)
         frame = self._views[0].frame
         scenes = [v.scene for v in self._views]
+        deadlines = [v.deadline_ms for v in self._views]
         active = sim.active_users
-        resolved = sim.step(modes)
+        resolved = sim.step(applied_actions)
         truncated = sim.frames_started >= self.frames_per_episode
         if truncated:
             for out, more in zip(resolved, sim.drain(), strict=True):
@@ -339,17 +354,25 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         for i, agent in enumerate(self.possible_agents):
             self._kpi[i].add(resolved[i])
             reward, info = credit(resolved[i], self._w_energy, self._risk, self._miss)
+            action = applied_actions[i]
             info.update(
                 frame=frame,
                 scene=scenes[i],
-                mode=modes[i],
-                offloaded=int(self._offloads[modes[i]]),
+                deadline_ms=deadlines[i],
+                action=action,
+                mode=self.actions.mode_list[action],
+                fallback=self.actions.fallback_list[action],
+                offloaded=int(self._offloads[action]),
                 shielded=0,
                 active_users=active,
                 action_mask=self._mask(i),
             )
-            if shielded[i] is not None:
-                info.update(shielded=1, requested_mode=shielded[i][1])  # type: ignore[index]
+            asked = replaced[i]
+            if asked is not None:  # as RomanusEnv: the shield's replacement, or a dropped fallback
+                if self.stacks[i].shield is not None:
+                    info.update(shielded=1, requested_mode=asked)
+                else:
+                    info.update(fallback_dropped=1, requested_mode=asked)
             rewards[agent] = reward
             infos[agent] = info
         if truncated:

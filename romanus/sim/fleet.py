@@ -69,7 +69,6 @@ Seeds
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -83,6 +82,7 @@ import simpy
 from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.rng import SeedPlan
+from romanus.sim.actions import NO_FALLBACK
 from romanus.sim.link import CapacitySeries
 from romanus.sim.records import FrameRecord
 from romanus.sim.server import EdgeServer
@@ -305,16 +305,17 @@ class Cell:
 
 
 class _FleetTrip(_Trip):
-    """An offloaded request of a fleet vehicle, from its payload's readiness to its results."""
+    """An offloaded request of a fleet vehicle, from its payload's readiness to its results
+    (``abandon``: the frame's abandon or fallback time, when its remote part is cancelled)."""
 
-    __slots__ = ("acc_start", "rtt_ms", "sent", "up_mj")
+    __slots__ = ("reached", "rtt_ms", "sent", "up_mj")
 
-    def __init__(self, n: int, m: int, abandon: float, done: simpy.Event, acc_start: float) -> None:
-        super().__init__(n, m, abandon, done)
-        self.acc_start = acc_start
-        self.up_mj = 0.0
+    def __init__(self, n: int, m: int, cut: float, done: simpy.Event) -> None:
+        super().__init__(n, m, cut, math.inf, done)
+        self.up_mj = 0.0  # the uplink's radio energy (``radio_mj`` is the downlink's)
         self.sent = 0
         self.rtt_ms = 0.0
+        self.reached = False  # the request reached the server before the cut
 
 
 class FleetVehicle(Simulator):
@@ -341,7 +342,7 @@ class FleetVehicle(Simulator):
         self.index = index
         self.fleet = fleet
         self.env = fleet.env
-        self._acc = simpy.Resource(self.env, capacity=1)
+        self._acc = simpy.PreemptiveResource(self.env, capacity=1)
         self.server = fleet.server
         self._cell = fleet.cell
         self._queue: deque[_FleetTrip] = deque()  # payloads waiting for the modem
@@ -351,7 +352,7 @@ class FleetVehicle(Simulator):
 
     # -- what the fleet vehicle cannot do alone ----------------------------------------------------
 
-    def predict(self, mode: int) -> Prediction:
+    def predict(self, mode: int, option: int = NO_FALLBACK) -> Prediction:
         raise NotImplementedError(
             "a fleet vehicle's outcome depends on the other vehicles' future decisions: "
             "the hindsight oracle (predict) is not available in a fleet"
@@ -360,7 +361,7 @@ class FleetVehicle(Simulator):
     def decision(self) -> Decision:
         raise RuntimeError("a fleet vehicle is driven by its FleetSimulator (decisions(), step(modes))")
 
-    def step(self, mode: int) -> list[FrameRecord]:
+    def step(self, action: int) -> list[FrameRecord]:
         raise RuntimeError("a fleet vehicle is driven by its FleetSimulator (decisions(), step(modes))")
 
     def drain(self) -> list[FrameRecord]:
@@ -379,19 +380,44 @@ class FleetVehicle(Simulator):
 
     # -- driven by the fleet ---------------------------------------------------------------------
 
-    def _start(self, n: int, t: float, abandon: float, mode: int) -> None:
-        if not 0 <= mode < len(self._prefix):
-            raise ValueError(f"vehicle {self.index}: mode {mode} is outside the catalogue (0..{len(self._prefix) - 1})")
+    def _start(self, n: int, t: float, action: int) -> None:
+        """Start frame ``n`` (captured now, at ``t``) with ``action``: :meth:`Simulator.step`'s
+        bookkeeping, without advancing the clock (the fleet does)."""
+        action = int(action)
+        if not 0 <= action < len(self._action_mode):
+            raise ValueError(
+                f"vehicle {self.index}: action {action} is outside the action table (0..{len(self._action_mode) - 1})"
+            )
+        mode, option = self._action_mode[action], self._action_option[action]
         if not self._mask_list[mode]:
             name = self.catalogue.modes[mode].name
             raise ValueError(
                 f"vehicle {self.index}: mode {mode} ({name}) is masked: it offloads and no edge server is available"
             )
-        self.env.process(self._frame(n, t, abandon, mode, self.scene.at(t)))
+        scene = self.scene.at(t)
+        deadline_ms = self.deadline_ms_at(t, scene)
+        abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
+        if abandon > self._horizon_s:
+            raise HorizonError(
+                f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
+            )
+        fb_at: float | None = None
+        if option != NO_FALLBACK:
+            fb_at = self.fallback_times()[option - 1]
+            if fb_at is None:
+                raise ValueError(
+                    f"vehicle {self.index}: action {action} ({self.actions.name(action)}) is masked: its fallback "
+                    f"cannot finish by the deadline of frame {n} ({deadline_ms:g} ms)"
+                )
+            self._armed[n] = [fb_at, self._fb_work_s[scene], t + deadline_ms / 1000.0]
+        self.env.process(self._frame(n, t, abandon, deadline_ms, mode, scene, option, fb_at))
+        if abandon > self._last_abandon:
+            self._last_abandon = abandon
+        cut = abandon if fb_at is None else fb_at
         start = t if t > self._acc_free else self._acc_free
-        if start < abandon:
+        if start < cut:
             end = start + self._prefix[mode] + self._local[mode]
-            self._acc_free = end if end < abandon else abandon
+            self._acc_free = end if end < cut else cut
         self.frames_started += 1
 
     def _close(self, n: int, t: float, t_next: float) -> list[FrameRecord]:
@@ -405,9 +431,10 @@ class FleetVehicle(Simulator):
             self._closed_mj[n] = state_mj
         else:
             self._emit(fields, state_mj)
-        acks, old = self._acks, t - self._lookback_s
-        while acks and acks[0][0] < old:
-            acks.popleft()
+        old = t - self._lookback_s
+        for q in (self._acks, self._waits):
+            while q and q[0][0] < old:
+                q.popleft()
         if n % 1024 == 0:
             self._forget(t - self._lookback_s)
         fresh, self._fresh = self._fresh, []
@@ -426,39 +453,51 @@ class FleetVehicle(Simulator):
 
     # -- one frame (the single vehicle's, with the uplink leg through the cell) ---------------------
 
-    def _frame(self, n: int, t_cap: float, abandon: float, m: int, scene: int):  # type: ignore[no-untyped-def]
+    def _frame(  # type: ignore[no-untyped-def]
+        self,
+        n: int,
+        t_cap: float,
+        abandon: float,
+        deadline_ms: float,
+        m: int,
+        scene: int,
+        option: int,
+        fb_at: float | None,
+    ):
         env = self.env
-        req = self._acc.request()
-        yield req
-        start = env.now
-        prefix, local = self._prefix[m], self._local[m]
-        local_end = start + prefix + local
-        busy_end = min(local_end, abandon) if start < abandon else start
-        remote = radio = wait_ms = rtt_ms = 0.0
+        cut = abandon if fb_at is None else fb_at
+        box: list[Any] = [None, 0.0, 0, 0.0]
+        local_end, busy = yield from self._own_work(n, m, cut, box)  # calls _send when the payload is ready
+        trip: _FleetTrip | None = box[0]
+        remote = math.inf if self._offloads[m] else 0.0
+        radio = wait_ms = rtt_ms = 0.0
         sent = 0
-        trip: _FleetTrip | None = None
-        if self._offloads[m]:
-            remote = math.inf
-            ready = start + prefix
-            if ready < abandon:
-                trip = _FleetTrip(n, m, abandon, env.event(), start)
-                if prefix > 0.0:
-                    env.timeout(prefix).callbacks.append(partial(self._join, trip, ready))
-                else:
-                    self._join(trip, ready, None)
-        busy = busy_end - start
-        if busy > 0.0:
-            yield env.timeout(busy)
-        self._acc.release(req)
-        self.busy_s += busy
         if trip is not None:
-            remote = yield trip.done
+            remote = yield trip.done  # the uplink through the cell, the server, the downlink
             radio = trip.up_mj
             radio += trip.radio_mj
-            wait_ms = trip.wait_ms
-            sent = trip.sent
-            rtt_ms = trip.rtt_ms
-        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
+            sent, rtt_ms = trip.sent, trip.rtt_ms
+            if trip.reached:
+                wait_ms = trip.wait_ms
+                self._waits.append((remote if remote != math.inf else env.now + self._rtt[n] / 2.0, wait_ms))
+        fell_back = fb_at is not None and not (local_end <= fb_at and remote <= fb_at)
+        wasted = 0.0
+        robust_mode = m
+        if fell_back:
+            assert fb_at is not None
+            wasted = radio + self.energy.compute_mj(busy)
+            if env.now < fb_at:
+                yield env.timeout(fb_at - env.now)
+            armed = self._armed[n]
+            now = env.now
+            self._acc_free = (self._acc_free if self._acc_free > now else now) + armed[1]
+            local_end, fb_busy = yield from self._fallback_work(round(armed[2] * 1e6), armed[1], abandon)
+            busy += fb_busy
+            remote = 0.0
+            robust_mode = self._fb_mode[scene]
+        self._armed.pop(n, None)
+        self.busy_s += busy
+        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon, deadline_ms)
         if t_final > env.now:
             yield env.timeout(t_final - env.now)
         fields = (
@@ -473,14 +512,18 @@ class FleetVehicle(Simulator):
             radio,
             sent,
             self._offloads[m],
-            self._robustness[m][scene],
-            (not met) or not self._robust_ok[m][scene],
+            self._robustness[robust_mode][scene],
+            (not met) or not self._robust_ok[robust_mode][scene],
             wait_ms,
             rtt_ms,
             radio,
+            deadline_ms,
+            option,
+            fell_back,
+            wasted,
         )
         self.frames_finished += 1
-        if 0.0 < remote <= abandon:
+        if 0.0 < remote <= abandon and not fell_back:
             self.last_rtt_ms = rtt_ms
             self.last_rtt_at_s = remote
             self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
@@ -490,16 +533,23 @@ class FleetVehicle(Simulator):
         else:
             self._emit(fields, state_mj)
 
+    def _send(self, n: int, m: int, ready: float, cut: float, trip_box: list[Any]) -> None:
+        """Frame ``n``'s payload is ready (now): it queues for the modem, then the cell; the
+        frame waits for the trip (uplink, server, downlink) to end."""
+        trip = _FleetTrip(n, m, cut, self.env.event())
+        trip_box[:] = [trip, 0.0, 0, 0.0]
+        self._join(trip, ready)
+
     # -- the modem's FIFO --------------------------------------------------------------------------
 
-    def _join(self, trip: _FleetTrip, ready: float, _event: object) -> None:
+    def _join(self, trip: _FleetTrip, ready: float) -> None:
         """The payload is ready (now): it queues for the modem."""
         if self._modem_busy:
             self._queue.append(trip)
         else:
-            self._send(trip, ready)
+            self._transmit(trip, ready)
 
-    def _send(self, trip: _FleetTrip, t0: float) -> None:
+    def _transmit(self, trip: _FleetTrip, t0: float) -> None:
         """The modem takes ``trip``'s payload at ``t0`` (now): promotion, then the cell."""
         if t0 < self._blocked_until:
             t0 = self._blocked_until
@@ -542,8 +592,10 @@ class FleetVehicle(Simulator):
             trip.rtt_ms = rtt * 1000.0
             self._acks.append((arrive + rtt / 2.0, trip.rtt_ms))
             if arrive < trip.abandon and self.server is not None:
-                # the same float the single vehicle schedules its server arrival at
-                self._call_at(trip.acc_start + (arrive - trip.acc_start), partial(self._at_server, trip))
+                # the request joins the server's queue when it arrives (in time order)
+                trip.arrive = arrive
+                trip.reached = True
+                self.env.timeout(arrive - self.env.now).callbacks.append(partial(self._at_server, trip))
             else:
                 trip.done.succeed(math.inf)
         self._next_payload(None)
@@ -551,25 +603,16 @@ class FleetVehicle(Simulator):
     def _next_payload(self, _event: object) -> None:
         while self._queue and not self._modem_busy:
             trip = self._queue.popleft()
-            self._send(trip, self.env.now)
+            self._transmit(trip, self.env.now)
 
     def _at_server(self, trip: _Trip, _event: object) -> None:
         log = self.fleet.request_log
         if log is not None:
-            log.append((self.index, trip.n, self.env.now, self._server_s[trip.m] * self._jitter[trip.n], trip.abandon))
+            log.append((self.index, trip.n, trip.arrive, self._server_s[trip.m] * self._jitter[trip.n], trip.abandon))
         super()._at_server(trip, _event)
 
     def _fail(self, trip: _FleetTrip) -> None:
         trip.done.succeed(math.inf)
-
-    def _call_at(self, t: float, callback: Any) -> None:
-        """Run ``callback`` at exactly time ``t`` (``now + (t - now)`` may round away from it)."""
-        env = self.env
-        ev = env.event()
-        ev._ok = True
-        ev._value = None
-        ev.callbacks.append(callback)  # type: ignore[union-attr]
-        heapq.heappush(env._queue, (t, simpy.events.NORMAL, next(env._eid), ev))  # type: ignore[attr-defined]
 
 
 class FleetSimulator:
@@ -619,12 +662,10 @@ class FleetSimulator:
                 raise ValueError("the preset has an edge server but vehicle 0's world has no background requests")
             self.server = EdgeServer(preset.server, bg)
         self._period_ms = preset.period_ms
-        self._abandon_ms = preset.abandon_ms
         self.vehicles: list[FleetVehicle] = [
             FleetVehicle(self, i, w, catalogue=self.catalogue, keep_records=keep_records)
             for i, w in enumerate(self.worlds)
         ]
-        self._horizon_s = min(w.horizon_s for w in self.worlds)
         self.frames_started = 0
         #: (vehicle, frame, arrival s, service s, abandon s) of every request that reached the
         #: server, in arrival order, when set to a list (for tests and analysis)
@@ -640,9 +681,6 @@ class FleetSimulator:
     def capture_s(self, n: int) -> float:
         return n * self._period_ms / 1000.0
 
-    def abandon_s(self, n: int) -> float:
-        return (n * self._period_ms + self._abandon_ms) / 1000.0
-
     def _advance(self, t: float) -> None:
         env = self.env
         peek, step = env.peek, env.step
@@ -656,24 +694,24 @@ class FleetSimulator:
         n = self.frames_started
         t = self.capture_s(n)
         self._advance(t)
-        return [Decision(n, t, v.scene.at(t)) for v in self.vehicles]
+        out = []
+        for v in self.vehicles:
+            scene = v.scene.at(t)
+            out.append(Decision(n, t, scene, v.deadline_ms_at(t, scene)))
+        return out
 
-    def step(self, modes: Sequence[int]) -> list[list[FrameRecord]]:
-        """Start every vehicle's next frame (``modes[i]`` for vehicle ``i``) and run to the
+    def step(self, actions: Sequence[int]) -> list[list[FrameRecord]]:
+        """Start every vehicle's next frame (``actions[i]`` for vehicle ``i``: a mode, or an
+        offloading mode with a fallback option, :attr:`Simulator.actions`) and run to the
         following capture; per vehicle, the frames that resolved in that interval."""
-        if len(modes) != len(self.vehicles):
-            raise ValueError(f"modes: {len(modes)} given for {len(self.vehicles)} vehicles")
+        if len(actions) != len(self.vehicles):
+            raise ValueError(f"actions: {len(actions)} given for {len(self.vehicles)} vehicles")
         n = self.frames_started
         t = self.capture_s(n)
-        abandon = self.abandon_s(n)
-        if abandon > self._horizon_s:
-            raise HorizonError(
-                f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
-            )
         if self.env.now != t or self.env.peek() <= t + _TIME_EPS:
             self._advance(t)
-        for v, mode in zip(self.vehicles, modes, strict=True):
-            v._start(n, t, abandon, int(mode))
+        for v, action in zip(self.vehicles, actions, strict=True):
+            v._start(n, t, int(action))
         self.frames_started += 1
         t_next = self.capture_s(self.frames_started)
         self._advance(t_next)
@@ -682,7 +720,7 @@ class FleetSimulator:
     def drain(self) -> list[list[FrameRecord]]:
         """Run until every started frame has resolved; per vehicle, the frames that resolved."""
         if self.frames_started:
-            self._advance(self.abandon_s(self.frames_started - 1))
+            self._advance(max(v._last_abandon for v in self.vehicles))
         return [v._final_tail() for v in self.vehicles]
 
     @property
