@@ -287,3 +287,15 @@ def test_bad_input_names_the_field(preset: Preset) -> None:
         fleet.step([0])
     with pytest.raises(NotImplementedError, match="oracle"):
         fleet.vehicles[0].predict(0)
+
+
+def test_the_risk_estimate_survives_a_history_without_usable_periods() -> None:
+    """Found by a fleet of 64 (vehicle 63 of seed 1): a world whose uplink history has no
+    period the path sampler can use made the risk estimate fail on an empty reshape; the
+    same world alone, under risk-budget-greedy, must run."""
+    preset = load_preset("default", {"radio": {"accounting": "connected"}})
+    sim = Simulator(preset, vehicle_seed(1, 63))
+    policy = make_policy("risk-budget-greedy", sim.catalogue, preset)
+    for _ in range(40):
+        sim.step(policy.act(next_view(sim)))
+    assert sim.frames_started == 40

@@ -317,7 +317,8 @@ class RiskEstimator:
             d = np.abs(np.log(prev[usable] / now))
             usable = usable[np.argpartition(d, self.neighbours)[: self.neighbours]]
         j = start[usable]
-        paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), -1)
+        # explicit width: with no usable period (a history of outages) -1 cannot be inferred
+        paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), k_ahead * fine.shape[1])
         paths *= (now / prev[usable])[:, None]
         cum = np.zeros((len(j), paths.shape[1] + 1))
         np.cumsum(paths * (self._slot_ms / 1000.0), axis=1, out=cum[:, 1:])
