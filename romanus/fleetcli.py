@@ -125,7 +125,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         env_options=options,
         progress=not args.quiet,
     )
-    print(f"{run}: a shared policy for {args.vehicles} vehicles; use it as --policies ppo:{run}")
+    print(f"{run}: a shared policy for {args.vehicles} vehicles; use it as --policies {args.algo}:{run}")
     return 0
 
 
