@@ -73,7 +73,11 @@ class Kpis(NamedTuple):
 
 
 def _interp_speed(drive: Drive) -> np.ndarray:
+    """Speed per sample, linear in time between the fixes that report one (0 if none does)."""
     rows = fix_rows(drive)
+    rows = rows[np.isfinite(drive.speed_kmh[rows])]
+    if len(rows) == 0:
+        return np.zeros(len(drive))
     return np.interp(drive.time_s, drive.time_s[rows], drive.speed_kmh[rows])
 
 
@@ -96,8 +100,6 @@ class Place:
         self.kpi_delay_s = float(kpi_delay_s)
         a = self.arrays
         self._t = a["time_s"].tolist()
-        self._t_arr = a["time_s"]
-        self._speed = a["speed_kmh"]
         self._lon, self._lat = a["lon"], a["lat"]
         self._kpi = list(
             zip(
@@ -111,7 +113,9 @@ class Place:
             )
         )
         self._handovers = a["handover_s"].tolist()
-        self._routes: dict[int, tuple[CoverageMap, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._speed_l = a["speed_kmh"].tolist()
+        self._lon_l, self._lat_l = a["lon"].tolist(), a["lat"].tolist()
+        self._routes: dict[int, tuple[CoverageMap, list[float], list[float], list[float]]] = {}
 
     @classmethod
     def from_drive(cls, drive: Drive, start_s: float = 0.0, kpi_delay_s: float = 1.0) -> Place:
@@ -148,11 +152,11 @@ class Place:
     def speed_mps(self, t: float) -> float:
         """The vehicle's speed (m/s) at simulation time ``t`` (held before the first and after
         the last sample)."""
-        return float(np.interp(t, self._t_arr, self._speed)) / 3.6
+        return _interp(self._t, self._speed_l, t) / 3.6
 
     def position(self, t: float) -> tuple[float, float]:
         """(longitude, latitude) in degrees at simulation time ``t``."""
-        return float(np.interp(t, self._t_arr, self._lon)), float(np.interp(t, self._t_arr, self._lat))
+        return _interp(self._t, self._lon_l, t), _interp(self._t, self._lat_l, t)
 
     def mode_at(self, t: float) -> str:
         """The network mode of the serving cell at ``t``: the sample whose interval
@@ -178,13 +182,13 @@ class Place:
         i = bisect_right(self._handovers, seen) - 1
         return math.inf if i < 0 else t - self._handovers[i]
 
-    def _route(self, cmap: CoverageMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _route(self, cmap: CoverageMap) -> tuple[list[float], list[float], list[float]]:
         """The route in ``cmap``'s metres and the distance along it (cached per map)."""
         entry = self._routes.get(id(cmap))
         if entry is None or entry[0] is not cmap:
             e, n = cmap.metres(self._lon, self._lat)
             along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(e), np.diff(n)))])
-            entry = (cmap, e, n, along)
+            entry = (cmap, e.tolist(), n.tolist(), along.tolist())
             self._routes[id(cmap)] = entry
         return entry[1], entry[2], entry[3]
 
@@ -195,13 +199,25 @@ class Place:
         the position at ``t``, at the speed at ``t`` (as :meth:`CoverageMap.ahead`; the route
         is the planned path, its future timing is not used)."""
         e, n, along = self._route(cmap)
-        here = float(np.interp(t, self._t_arr, along))
+        here = _interp(self._t, along, t)
         v = max(self.speed_mps(t), 0.0)
-        end = float(along[-1])
+        end = along[-1]
         out: list[CellStats | None] = []
         size = cmap.cell_m
+        cells = cmap.cells
         for k in range(1, round(horizon_s / step_s) + 1):
             d = min(here + v * k * step_s, end)
-            x, y = float(np.interp(d, along, e)), float(np.interp(d, along, n))
-            out.append(cmap.cells.get((math.floor(x / size), math.floor(y / size))))
+            x, y = _interp(along, e, d), _interp(along, n, d)
+            out.append(cells.get((math.floor(x / size), math.floor(y / size))))
         return tuple(out)
+
+
+def _interp(xs: list[float], ys: list[float], x: float) -> float:
+    """``np.interp(x, xs, ys)`` for one point, with numpy's arithmetic (held at both ends)."""
+    j = bisect_right(xs, x) - 1
+    if j < 0:
+        return ys[0]
+    if j >= len(xs) - 1:
+        return ys[-1]
+    slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+    return slope * (x - xs[j]) + ys[j]
