@@ -351,13 +351,19 @@ def test_place_observation_reads_the_delayed_kpis_and_the_map(tmp_path: Path) ->
         assert v["mode_nr"] == (1.0 if k["network_mode"] == "5G" else 0.0)
         assert v["mode_lte"] == (1.0 if k["network_mode"] == "LTE" else 0.0)
         cells = sim.world.place.lookahead(view.time_s, cmap, 5.0)  # type: ignore[union-attr]
-        known = [c for c in cells if c is not None]
-        assert v["ahead_5s_unknown"] == pytest.approx(1.0 - len(known) / 5, abs=1e-6)
-        if known:
-            seen += 1
+        for h in (1, 3, 5):
+            known = [c for c in cells[:h] if c is not None]
+            assert v[f"ahead_{h}s_unknown"] == pytest.approx(1.0 - len(known) / h, abs=1e-6)
+            if not known:
+                assert v[f"ahead_{h}s_uplink"] == v[f"ahead_{h}s_outage"] == v[f"ahead_{h}s_handover"] == 0.0
+                continue
+            seen += h == 5
             mean = sum(c.uplink_mean_mbps for c in known) / len(known)
-            assert v["ahead_5s_uplink"] == pytest.approx(math.log1p(mean) / math.log1p(1000.0), abs=1e-6)
-            assert v["ahead_5s_outage"] == pytest.approx(sum(c.outage_share for c in known) / len(known), abs=1e-6)
+            outage = sum(c.outage_share for c in known) / len(known)
+            p_handover = 1.0 - math.exp(-sum(c.handovers_per_s for c in known))
+            assert v[f"ahead_{h}s_uplink"] == pytest.approx(math.log1p(mean) / math.log1p(1000.0), abs=1e-6)
+            assert v[f"ahead_{h}s_outage"] == pytest.approx(outage, abs=1e-6)
+            assert v[f"ahead_{h}s_handover"] == pytest.approx(p_handover, abs=1e-6)
         sim.step(policy.act(view))
     assert seen > 100
 

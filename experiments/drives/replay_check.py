@@ -65,9 +65,8 @@ def main() -> None:
             ok.append(live.keys() == rep.keys() and all(np.array_equal(live[k], rep[k]) for k in live))
         frames_total += sc.frames
         m = sc.manifest
-        print(
-            f"{p.name}: {m['split']} {m['drive']['day']} {sc.frames} frames, replay equal: {dict(zip(args.policies, ok))}"
-        )
+        equal = dict(zip(args.policies, ok, strict=True))
+        print(f"{p.name}: {m['split']} {m['drive']['day']} {sc.frames} frames, replay equal: {equal}")
         if not all(ok):
             raise SystemExit(f"{p}: replay differs from the live run")
     print(f"all {len(paths)} scenarios ({frames_total} frames) replay their live runs exactly")
@@ -82,9 +81,8 @@ def main() -> None:
             _, _, term, trunc, _ = env.step(0)
             if term or trunc:
                 env.reset()
-        print(
-            f"env, observation {obs} {env.observation_space.shape}: {args.env_steps / (time.perf_counter() - t):.0f} steps/s"
-        )
+        rate = args.env_steps / (time.perf_counter() - t)
+        print(f"env, observation {obs} {env.observation_space.shape}: {rate:.0f} steps/s")
 
 
 if __name__ == "__main__":

@@ -420,6 +420,7 @@ class PlaceObservation(VehicleObservation):
         self.coverage: CoverageMap | None = None
         if preset.coverage_map is not None:
             self.coverage = _coverage_cached(preset.coverage_map)
+        self._horizon_max = max(self.horizons_s)
         self._unknown = self._place_features(None, 0.0)
 
     def _place_features(self, place: Place | None, now: float) -> list[float]:
@@ -449,18 +450,23 @@ class PlaceObservation(VehicleObservation):
             for _ in self.horizons_s:
                 out += [0.0, 0.0, 0.0, 1.0]
             return out
-        cells = place.lookahead(now, self.coverage, float(max(self.horizons_s)))
-        for h in self.horizons_s:
-            seen = [c for c in cells[:h] if c is not None]
-            if not seen:
+        cells = place.lookahead(now, self.coverage, float(self._horizon_max))
+        seen = 0
+        up = outage = rate = 0.0
+        j = 0
+        for h in self.horizons_s:  # running sums over the cells 1..h s ahead
+            while j < h:
+                c = cells[j]
+                j += 1
+                if c is not None:
+                    seen += 1
+                    up += c.uplink_mean_mbps
+                    outage += c.outage_share
+                    rate += c.handovers_per_s
+            if seen == 0:
                 out += [0.0, 0.0, 0.0, 1.0]
-                continue
-            out += [
-                _log_rate(sum(c.uplink_mean_mbps for c in seen) / len(seen)),
-                _clip(sum(c.outage_share for c in seen) / len(seen)),
-                _clip(1.0 - math.exp(-sum(c.handovers_per_s for c in seen))),
-                1.0 - len(seen) / h,
-            ]
+            else:
+                out += [_log_rate(up / seen), _clip(outage / seen), _clip(1.0 - math.exp(-rate)), 1.0 - seen / h]
         return out
 
     def _vehicle(self, view: VehicleView) -> list[float]:
