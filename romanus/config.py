@@ -36,8 +36,10 @@ __all__ = [
     "CalibrationConfig",
     "CapacityConfig",
     "ConfigError",
+    "DeadlineConfig",
     "DriveConfig",
     "EnvConfig",
+    "FallbackConfig",
     "OutageConfig",
     "PipelineConfig",
     "Preset",
@@ -673,6 +675,81 @@ class EnvConfig:
     shield: ShieldConfig = field(default_factory=ShieldConfig)
 
 
+#: [assumed] per-scene deadlines of the ``scene`` deadline model (ms), from the time headway
+#: a scene allows (SEO, arXiv 2302.12493, turns the driving safety state into a per-frame
+#: deadline; these values are ours): long headways on an open motorway or rural road leave
+#: more time than dense city traffic and junctions; in rain, snow and fog vehicles drive
+#: slower at longer headways; night keeps the design deadline.
+DEFAULT_SCENE_DEADLINES_MS: dict[str, float] = {
+    "city": 100.0,
+    "junction": 100.0,
+    "motorway": 200.0,
+    "rural": 150.0,
+    "rain": 150.0,
+    "snow": 150.0,
+    "fog": 150.0,
+    "night": 100.0,
+}
+
+
+@dataclass(frozen=True)
+class DeadlineConfig:
+    """Per-frame deadlines from the driving context (docs/physics.md, "Deadlines").
+
+    ``fixed``: ``deadline_ms`` for every frame. ``scene``: the deadline of the scene at capture
+    (``scene_ms``; a scene without a row keeps ``deadline_ms``). ``speed``: from the vehicle's
+    speed on a recorded drive, the time to cover ``budget_m`` metres, clipped to
+    [``min_ms``, ``max_ms``] (a world without speed, i.e. a synthetic one, uses ``deadline_ms``).
+    """
+
+    model: Literal["fixed", "scene", "speed"] = "fixed"
+    scene_ms: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_SCENE_DEADLINES_MS),
+        doc="[assumed] scene -> deadline (ms) of the scene model (each 1 ms .. 10 s)",
+    )
+    budget_m: float = field(
+        3.0,
+        gt=0,
+        le=1000,
+        doc="[assumed] speed model: metres the vehicle may travel while a frame is perceived (<= 1 km)",
+    )
+    min_ms: float = field(100.0, gt=0, le=10_000, doc="speed model: shortest deadline (<= 10 s)")
+    max_ms: float = field(300.0, gt=0, le=10_000, doc="speed model: longest deadline, also when stopped (<= 10 s)")
+
+    def __post_init__(self) -> None:
+        for scene, ms in self.scene_ms.items():
+            if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 1.0 <= ms <= 10_000.0:
+                raise Invalid(f"scene_ms.{scene}", f"must be a number of ms in [1, 10000], got {ms!r}")
+        if self.max_ms < self.min_ms:
+            raise Invalid("max_ms", f"must be >= min_ms ({self.min_ms}), got {self.max_ms}")
+
+
+@dataclass(frozen=True)
+class FallbackConfig:
+    """The just-in-time local fallback of offloaded frames (EnergyShield, arXiv 2302.06572).
+
+    An offloading action may carry a fallback: if the frame's result is not back on the
+    vehicle by its fallback time, the vehicle runs the scene's robust tier itself (preempting
+    later frames' work on the accelerator) and discards the late result. Fallback option k
+    triggers ``options_ms[k]`` before the just-in-time time = deadline - the fallback's
+    vehicle time - fusion - ``margin_ms`` - fallbacks of earlier deadlines still pending.
+    ``options_ms: []`` offers no fallback actions (the action space is the mode catalogue).
+    """
+
+    options_ms: tuple[float, ...] = field(
+        (0.0, 20.0), ge=0, le=1000, doc="fallback options: ms before the just-in-time time (each 0 .. 1000; at most 8)"
+    )
+    margin_ms: float = field(
+        2.0, ge=0, le=1000, doc="[assumed] safety margin before the just-in-time time (preemption latency; <= 1 s)"
+    )
+
+    def __post_init__(self) -> None:
+        if len(self.options_ms) > 8:
+            raise Invalid("options_ms", f"at most 8 options, got {len(self.options_ms)}")
+        if len(set(self.options_ms)) != len(self.options_ms):
+            raise Invalid("options_ms", f"options must differ, got {list(self.options_ms)}")
+
+
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -698,6 +775,8 @@ class Preset:
     estimate_window_ms: float = field(
         1000.0, ge=1, le=60_000, doc="window of the vehicle's uplink throughput estimate (1 ms .. 1 min)"
     )
+    deadlines: DeadlineConfig = field(default_factory=DeadlineConfig)
+    fallback: FallbackConfig = field(default_factory=FallbackConfig)
     vehicle: VehicleConfig = field(default_factory=VehicleConfig)
     radio: RadioConfig = field(default_factory=RadioConfig)
     uplink: CapacityConfig = field(default_factory=CapacityConfig)
@@ -715,9 +794,10 @@ class Preset:
             raise Invalid("name", f"must be letters, digits and underscores starting with a letter, got {self.name!r}")
         if self.env.episode_s < self.period_ms / 1000.0:
             raise Invalid("env.episode_s", f"must cover at least one period ({self.period_ms} ms)")
-        if self.abandon_after_ms is not None and self.abandon_after_ms < self.deadline_ms:
+        if self.abandon_after_ms is not None and self.abandon_after_ms < self.max_deadline_ms:
+            what = "deadline_ms" if self.deadlines.model == "fixed" else "the longest dynamic deadline"
             raise Invalid(
-                "abandon_after_ms", f"must be >= deadline_ms ({self.deadline_ms}), got {self.abandon_after_ms}"
+                "abandon_after_ms", f"must be >= {what} ({self.max_deadline_ms:g}), got {self.abandon_after_ms}"
             )
         for link in ("uplink", "downlink"):
             if getattr(self, link).model == "drive" and self.drive is None:
@@ -727,6 +807,10 @@ class Preset:
         for scene in self.scene.mix:
             if scene not in self.pipeline.robustness:
                 raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
+        if self.deadlines.model == "scene":
+            for scene in self.deadlines.scene_ms:
+                if scene not in self.pipeline.robustness and scene not in DEFAULT_SCENE_DEADLINES_MS:
+                    raise Invalid(f"deadlines.scene_ms.{scene}", "scene type has no row in pipeline.robustness")
         # Work per simulated frame stays bounded (a run of N frames takes time and memory in
         # proportion to N): requests, frames in flight and acknowledgements per period.
         if self.abandon_ms / self.period_ms > MAX_FRAMES_IN_FLIGHT:
@@ -753,8 +837,20 @@ class Preset:
         return f"romanus/{self.name}-v{self.version}"
 
     @property
+    def max_deadline_ms(self) -> float:
+        """The longest deadline a frame can have (``deadline_ms`` with fixed deadlines)."""
+        d = self.deadlines
+        if d.model == "scene":
+            return max([self.deadline_ms, *(d.scene_ms.get(s, self.deadline_ms) for s in self.scene.mix)])
+        if d.model == "speed":
+            return max(self.deadline_ms, d.max_ms)
+        return self.deadline_ms
+
+    @property
     def abandon_ms(self) -> float:
-        return self.deadline_ms if self.abandon_after_ms is None else self.abandon_after_ms
+        """The longest a frame may stay unresolved: ``abandon_after_ms``, else the longest
+        deadline (a frame's own abandon time is its deadline then)."""
+        return self.max_deadline_ms if self.abandon_after_ms is None else self.abandon_after_ms
 
     def replace(self, **changes: Any) -> Preset:
         return dataclasses.replace(self, **changes)

@@ -389,3 +389,32 @@ def test_env_runs_on_drive_scenarios_and_passes_both_checkers(drives_dir: Path, 
         assert env.observation_space.contains(obs) and not terminated
         frames += 1
     assert frames == 601  # the first scenario, start to end
+
+
+def test_speed_deadlines_follow_the_drive_and_replay_exactly(tmp_path: Path) -> None:
+    """The deadline model ``speed`` (per-frame deadlines from World.place.speed_mps) on a drive:
+    each frame's deadline is the time to cover ``budget_m`` at the drive's speed at capture
+    (GPS speeds interpolated between fixes), and the recording replays the live run."""
+    d = load_drive(LTE_5G)
+    start = 700.0
+    preset = load_preset(
+        "default",
+        {
+            "drive": {"file": str(LTE_5G), "start_s": start},
+            "uplink": {"model": "drive", "outage": None},
+            "deadlines": {"model": "speed", "budget_m": 3.0, "min_ms": 100.0, "max_ms": 300.0},
+            "abandon_after_ms": 300.0,
+        },
+    )
+    sc = record_scenario(preset, 5, 30.0)
+    live = run(Simulator(preset, 5), "random", sc.frames)
+    loaded = Scenario.load(sc.save(tmp_path / "speed.scenario"))
+    replay = run(Simulator(loaded.preset, loaded.seed, world=loaded.world()), "random", loaded.frames)
+    for name in live:
+        np.testing.assert_array_equal(replay[name], live[name], err_msg=name)
+    rows = fix_rows(d)
+    capture = start + live["frame"] * preset.period_ms / 1000.0
+    speed = np.interp(capture, d.time_s[rows], d.speed_kmh[rows]) / 3.6
+    expected = np.clip(np.where(speed > 0, 3.0 / np.maximum(speed, 1e-12) * 1000.0, np.inf), 100.0, 300.0)
+    np.testing.assert_allclose(live["deadline_ms"], expected, rtol=1e-9)
+    assert live["deadline_ms"].min() < live["deadline_ms"].max()  # the speed changes over the window

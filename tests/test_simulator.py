@@ -77,7 +77,7 @@ def test_policies_do_not_shift_the_world(preset: Preset) -> None:
     assert len(set(EXOGENOUS_STREAMS)) == len(EXOGENOUS_STREAMS)
 
 
-class MonitoredResource(simpy.Resource):
+class MonitoredResource(simpy.PreemptiveResource):
     """Logs every grant and release of the accelerator, independently of the simulator."""
 
     def __init__(self, env: simpy.Environment) -> None:
@@ -85,8 +85,8 @@ class MonitoredResource(simpy.Resource):
         self.grants: list[float] = []
         self.releases: list[float] = []
 
-    def request(self):  # type: ignore[no-untyped-def, override]
-        req = super().request()
+    def request(self, priority: float = 0, preempt: bool = True):  # type: ignore[no-untyped-def, override]
+        req = super().request(priority=priority, preempt=preempt)
         req.callbacks.append(lambda _: self.grants.append(self._env.now))
         return req
 
@@ -236,8 +236,11 @@ def test_masked_modes_are_refused_not_remapped(preset: Preset) -> None:
     assert not ctx.mask[off]
     with pytest.raises(ValueError, match="is masked: it offloads and no edge server is available"):
         sim.step(off)
-    with pytest.raises(ValueError, match="outside the catalogue"):
-        Simulator(preset, seed=0).step(len(sim.catalogue))
+    with pytest.raises(ValueError, match="outside the action table"):
+        Simulator(preset, seed=0).step(len(sim.actions))
+    # an offloading mode with a fallback is masked with it
+    with pytest.raises(ValueError, match="is masked: it offloads"):
+        sim.step(sim.actions.index(off, 1))
 
 
 def test_risky_flags_non_robust_branch_sets(preset: Preset) -> None:

@@ -40,6 +40,11 @@ class FrameRecord(NamedTuple):
     # promotion and tail energy consumed during its period [capture, next capture); the last
     # frame's period lasts until the radio is idle (romanus.sim.radio)
     radio_state_mj: float
+    deadline_ms: float  # the deadline in force for this frame (romanus.config.DeadlineConfig)
+    fallback: int  # fallback option of the action (0: none; romanus.sim.actions)
+    fell_back: bool  # the result was late: the vehicle ran the scene's robust tier itself
+    # energy of a discarded offload attempt (its radio transfers and its vehicle work), when it fell back
+    wasted_mj: float
 
 
 _FIELDS = FrameRecord._fields
@@ -62,6 +67,8 @@ class FrameLog:
             "completed": bool,
             "offloaded": bool,
             "risky": bool,
+            "fallback": np.int64,
+            "fell_back": bool,
         }
         self.columns: dict[str, np.ndarray] = {
             name: np.asarray(col, dtype=dtypes.get(name, np.float64)) for name, col in zip(_FIELDS, cols, strict=True)
@@ -128,6 +135,10 @@ def kpis(log: FrameLog) -> dict[str, float]:
         capture=log["capture_s"],
         done=done,
         duration_s=log.duration_s,
+        armed=int((log["fallback"] > 0).sum()),
+        fell_back=int(log["fell_back"].sum()),
+        wasted=float(log["wasted_mj"].sum()),
+        deadline=float(log["deadline_ms"].sum()),
     )
 
 
@@ -146,6 +157,10 @@ def _kpi_table(
     capture: np.ndarray,
     done: np.ndarray,
     duration_s: float,
+    armed: int,
+    fell_back: int,
+    wasted: float,
+    deadline: float,
 ) -> dict[str, float]:
     """The KPI dictionary from a run's totals and per-frame series (one place for both
     :func:`kpis` and :class:`KpiAccumulator`)."""
@@ -171,6 +186,10 @@ def _kpi_table(
         "uplink_kbytes_per_frame": uplink_bytes / n / 1000.0,
         "aoi_mean_ms": aoi_mean,
         "aoi_peak_ms": aoi_peak,
+        "fallback_armed_fraction": armed / n,
+        "fallback_rate": fell_back / n,
+        "wasted_energy_per_frame_mj": wasted / n,
+        "deadline_mean_ms": deadline / n,
     }
 
 
@@ -184,6 +203,8 @@ class KpiAccumulator:
         self.n = 0
         self._compute = self._radio = self._transfer = 0.0
         self._risky = self._offloaded = self._bytes = 0
+        self._armed = self._fell_back = 0
+        self._wasted = self._deadline = 0.0
         self._lat = array("d")
         self._capture = array("d")
         self._done = array("d")
@@ -198,6 +219,10 @@ class KpiAccumulator:
             self._risky += r.risky
             self._offloaded += r.offloaded
             self._bytes += r.uplink_bytes
+            self._armed += r.fallback > 0
+            self._fell_back += r.fell_back
+            self._wasted += r.wasted_mj
+            self._deadline += r.deadline_ms
             self._lat.append(r.latency_ms)
             self._capture.append(r.capture_s)
             self._done.append(r.capture_s + r.latency_ms / 1000.0 if r.completed else math.inf)
@@ -224,6 +249,10 @@ class KpiAccumulator:
             capture=np.frombuffer(self._capture, dtype=np.float64),
             done=np.frombuffer(self._done, dtype=np.float64),
             duration_s=duration_s,
+            armed=self._armed,
+            fell_back=self._fell_back,
+            wasted=self._wasted,
+            deadline=self._deadline,
         )
 
 

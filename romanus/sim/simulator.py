@@ -14,10 +14,22 @@ for it. Its life:
    the CPU) yields the frame's detections.
 
 Frames overlap: frame n+1 can compute while frame n uploads. A frame still unfinished
-``abandon_after_ms`` after capture (default: the deadline) is abandoned: its queued or
+``abandon_after_ms`` after capture (default: its deadline) is abandoned: its queued or
 running work is cancelled (accelerator, uplink, downlink; a server request that has not
 started leaves the queue). So every frame resolves, met or missed, by capture + abandon time,
 and frames in always equals frames recorded.
+
+Deadlines are per frame (``deadlines``: fixed, from the scene, or from the vehicle's speed on a
+recorded drive), fixed at capture. An offloading frame may carry a **local fallback**
+(:mod:`romanus.sim.actions`): if its results (and its own vehicle work) are not done by its
+fallback time, its remote part is cancelled there (what was sent is wasted) and the vehicle
+runs the scene's robust tier itself. The accelerator is a preemptive priority resource:
+fallbacks run earliest deadline first and preempt the frames' ordinary work, which runs FIFO
+in capture order and resumes where it was preempted. The just-in-time fallback time is the
+deadline minus fusion, the fallback's vehicle time, a margin and the fallbacks of earlier
+deadlines still pending, so a fallback that triggers finishes in time unless a fallback of an
+earlier deadline armed later preempts it (possible only with dynamic deadlines; it is then a
+miss like any other).
 
 The accelerator queue, the frame processes and the clock are SimPy's. The uplink and
 downlink are FIFO: a transfer's end is computed when it joins them, exactly, from the
@@ -39,12 +51,14 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
+import numpy as np
 import simpy
 
 from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.pipeline.profile import PipelineProfile
 from romanus.rng import SeedPlan
+from romanus.sim.actions import NO_FALLBACK, ActionTable
 from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.link import CapacitySeries
 from romanus.sim.radio import Radio
@@ -58,6 +72,9 @@ __all__ = ["LOOKBACK_S", "Decision", "Prediction", "Simulator", "build_catalogue
 LOOKBACK_S = 5.0
 #: events this close after a decision time (s) belong to it: absorbs float rounding of times
 _TIME_EPS = 1e-9
+#: accelerator priority of a frame's ordinary work (plus its frame number: FIFO in capture
+#: order); a fallback's priority is its absolute deadline in microseconds, always smaller
+_ORDINARY = 10**18
 
 
 def build_catalogue(preset: Preset) -> ModeCatalogue:
@@ -67,12 +84,13 @@ def build_catalogue(preset: Preset) -> ModeCatalogue:
 
 
 class Decision(NamedTuple):
-    """A decision point: the frame about to be captured, when, and in which scene (what the
-    vehicle's views are built around, :mod:`romanus.vehicle`)."""
+    """A decision point: the frame about to be captured, when, in which scene, and its
+    deadline (what the vehicle's views are built around, :mod:`romanus.vehicle`)."""
 
     frame: int
     time_s: float
     scene: int
+    deadline_ms: float
 
 
 def past_rate(series: CapacitySeries, now: float, window_s: float) -> float:
@@ -107,6 +125,7 @@ class Prediction(NamedTuple):
     compute_mj: float
     radio_mj: float
     risky: bool
+    fell_back: bool = False
 
 
 class Simulator:
@@ -132,14 +151,29 @@ class Simulator:
         self.catalogue = catalogue if catalogue is not None else build_catalogue(preset)
         cat = self.catalogue
         self.env = simpy.Environment()
-        self._acc = simpy.Resource(self.env, capacity=1)
+        #: the vehicle accelerator: ordinary work FIFO, fallbacks earliest deadline first, preempting
+        self._acc = simpy.PreemptiveResource(self.env, capacity=1)
         self.period_s = preset.period_ms / 1000.0
         self._period_ms = preset.period_ms
-        self.deadline_s = preset.deadline_ms / 1000.0
-        self._abandon_s = preset.abandon_ms / 1000.0
-        self._abandon_ms = preset.abandon_ms
+        self._abandon_s = preset.abandon_ms / 1000.0  # the longest (sizes the history kept)
+        self._abandon_after_ms = preset.abandon_after_ms
         self._deadline_ms = preset.deadline_ms
         self._fusion_s = preset.pipeline.fusion_ms / 1000.0
+        dl = preset.deadlines
+        self._deadline_model = dl.model
+        self._scene_deadline_ms = [
+            dl.scene_ms.get(name, preset.deadline_ms) if dl.model == "scene" else preset.deadline_ms
+            for name in cat.scenes
+        ]
+        self._budget_m, self._min_deadline_ms, self._max_deadline_ms = dl.budget_m, dl.min_ms, dl.max_ms
+        #: the actions a policy may pick: modes, and offloading modes with a fallback option
+        self.actions = ActionTable(cat, preset.fallback.options_ms)
+        self._action_mode = self.actions.mode_list
+        self._action_option = self.actions.fallback_list
+        self._fb_early_s = [e / 1000.0 for e in preset.fallback.options_ms]
+        self._fb_margin_ms = preset.fallback.margin_ms
+        #: per scene: the fallback's mode (the scene's robust tier on the vehicle) and its work (s)
+        self._fb_mode = [cat.local_robust(s) for s in range(len(cat.scenes))]
         self.energy = EnergyModel(preset)
         self.costs = costs = ModeCosts(cat, self.energy)
         # per-mode costs in seconds / Mbit, as plain lists for the hot path
@@ -151,6 +185,8 @@ class Simulator:
         self._offloads = costs.offloads_list
         self._robust_ok = costs.robust_ok_list
         self._robustness = cat.robustness.tolist()
+        self._fb_work_s = [self._local[m] for m in self._fb_mode]
+        #: modes that can run (offloading ones need an edge server)
         self.mask = cat.mask(server_available=preset.server.enabled)
         self._mask_list = self.mask.tolist()
         # the exogenous world: generated from the seed, or a recording of one
@@ -162,6 +198,13 @@ class Simulator:
         self._rtt = w.rtt_s
         self._jitter = w.jitter
         self._horizon_s = w.horizon_s
+        #: the drive's context (speed, position, modem KPIs), None in a synthetic world
+        self._place = getattr(w, "place", None)
+        if self._deadline_model == "speed" and self._place is None:
+            raise ValueError(
+                "deadlines.model is 'speed' but this world has no speed (a synthetic world): "
+                "record the scenario from a drive, or use deadlines.model 'fixed' or 'scene'"
+            )
         #: the modem's RRC states (romanus.sim.radio)
         self.radio = Radio(self.energy, keep_history=keep_records)
         # state energy of a frame period [capture n, capture n+1) is known when it closes
@@ -175,7 +218,12 @@ class Simulator:
                 raise ValueError("the preset has an edge server but the world has no background requests for it")
             self.server = EdgeServer(preset.server, w.background)
         # state
-        self._acc_free = 0.0  # when the accelerator's FIFO will have run everything started
+        self._acc_free = 0.0  # when the accelerator will have run everything started (as known now)
+        self._last_abandon = 0.0  # latest abandon time of the frames started
+        #: fallbacks armed or running: frame -> [fallback time, work s left, absolute deadline]
+        self._armed: dict[int, list[float]] = {}
+        self._fb_frame = -1  # the frame whose fallback times are cached
+        self._fb_times: list[float | None] = []
         self._up_free = 0.0
         self._down_free = 0.0
         self.frames_started = 0
@@ -241,9 +289,60 @@ class Simulator:
         period resolves at exactly the next capture)."""
         return n * self._period_ms / 1000.0
 
+    def deadline_ms_at(self, t: float, scene: int) -> float:
+        """The deadline (ms) of a frame captured at ``t`` in ``scene`` (``deadlines``)."""
+        model = self._deadline_model
+        if model == "fixed":
+            return self._deadline_ms
+        if model == "scene":
+            return self._scene_deadline_ms[scene]
+        v = self._place.speed_mps(t)  # type: ignore[union-attr]  # checked at construction
+        d = self._budget_m / v * 1000.0 if v > 0.0 else math.inf
+        return min(max(d, self._min_deadline_ms), self._max_deadline_ms)
+
+    def frame_deadline_ms(self, n: int) -> float:
+        """Frame ``n``'s deadline (ms)."""
+        t = self.capture_s(n)
+        return self.deadline_ms_at(t, self.scene.at(t))
+
+    def _abandon_ms_of(self, deadline_ms: float) -> float:
+        return deadline_ms if self._abandon_after_ms is None else self._abandon_after_ms
+
     def abandon_s(self, n: int) -> float:
         """When frame ``n``'s unfinished work is abandoned."""
-        return (n * self._period_ms + self._abandon_ms) / 1000.0
+        return (n * self._period_ms + self._abandon_ms_of(self.frame_deadline_ms(n))) / 1000.0
+
+    def fallback_times(self) -> list[float | None]:
+        """Per fallback option (1 .. K), the fallback time (s) of the frame about to be
+        captured, or None where a fallback from it could not finish by the deadline.
+
+        Just in time = capture + deadline - fusion - margin - the fallback's vehicle time -
+        the work of pending fallbacks with an earlier or equal deadline (they run first);
+        option k is ``fallback.options_ms[k - 1]`` earlier."""
+        n = self.frames_started
+        if n == self._fb_frame:
+            return self._fb_times
+        if not self._fb_early_s:
+            times: list[float | None] = []
+        else:
+            t = self.capture_s(n)
+            scene = self.scene.at(t)
+            deadline_ms = self.deadline_ms_at(t, scene)
+            due = t + deadline_ms / 1000.0
+            ahead = sum(a[1] for a in self._armed.values() if a[2] <= due)
+            jit = t + (deadline_ms - self._fb_margin_ms) / 1000.0 - self._fusion_s - self._fb_work_s[scene] - ahead
+            times = [jit - e if jit - e >= t else None for e in self._fb_early_s]
+        self._fb_frame, self._fb_times = n, times
+        return times
+
+    def action_mask(self) -> np.ndarray:
+        """The actions that can run for the frame about to be captured: the modes of
+        :attr:`mask`, and their fallback options whose fallback can finish in time."""
+        mask = self.mask[self.actions.mode]
+        if self.actions.has_fallback:
+            feasible = [True] + [t is not None for t in self.fallback_times()]
+            mask &= np.asarray(feasible)[self.actions.fallback]
+        return mask
 
     def _advance(self, t: float) -> None:
         """Process every event up to and including time ``t``, then set the clock to ``t``.
@@ -265,34 +364,52 @@ class Simulator:
         views of it are built by :mod:`romanus.vehicle`)."""
         t = self.next_capture_s
         self._advance(t)
-        return Decision(self.frames_started, t, self.scene.at(t))
+        scene = self.scene.at(t)
+        return Decision(self.frames_started, t, scene, self.deadline_ms_at(t, scene))
 
-    def step(self, mode: int) -> list[FrameRecord]:
-        """Start the next frame in ``mode`` and run to the following capture.
+    def step(self, action: int) -> list[FrameRecord]:
+        """Start the next frame with ``action`` (a mode index, or an offloading mode with a
+        fallback option: :attr:`actions`) and run to the following capture.
 
         Returns the frames that resolved (met or missed) in that interval.
         """
-        mode = int(mode)
-        if not 0 <= mode < len(self._prefix):
-            raise ValueError(f"mode {mode} is outside the catalogue (0..{len(self._prefix) - 1})")
+        action = int(action)
+        if not 0 <= action < len(self._action_mode):
+            raise ValueError(f"action {action} is outside the action table (0..{len(self._action_mode) - 1})")
+        mode, option = self._action_mode[action], self._action_option[action]
         if not self._mask_list[mode]:
             name = self.catalogue.modes[mode].name
             raise ValueError(f"mode {mode} ({name}) is masked: it offloads and no edge server is available")
         n = self.frames_started
         t = self.capture_s(n)
-        abandon = self.abandon_s(n)
+        scene = self.scene.at(t)
+        deadline_ms = self.deadline_ms_at(t, scene)
+        abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
         if abandon > self._horizon_s:
             raise HorizonError(
                 f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
             )
+        fb_at: float | None = None
+        if option != NO_FALLBACK:
+            fb_at = self.fallback_times()[option - 1]
+            if fb_at is None:
+                raise ValueError(
+                    f"action {action} ({self.actions.name(action)}) is masked: its fallback cannot finish by the "
+                    f"deadline of frame {n} ({deadline_ms:g} ms)"
+                )
+            self._armed[n] = [fb_at, self._fb_work_s[scene], t + deadline_ms / 1000.0]
         if self.env.now != t or self.env.peek() <= t + _TIME_EPS:
             self._advance(t)
-        self.env.process(self._frame(n, t, abandon, mode, self.scene.at(t)))
-        # The accelerator is FIFO, so the vehicle knows when it will have run this frame.
+        self.env.process(self._frame(n, t, abandon, deadline_ms, mode, scene, option, fb_at))
+        if abandon > self._last_abandon:
+            self._last_abandon = abandon
+        # Ordinary work is FIFO, so the vehicle knows when it will have run this frame (unless a
+        # fallback preempts it).
+        cut = abandon if fb_at is None else fb_at
         start = t if t > self._acc_free else self._acc_free
-        if start < abandon:
+        if start < cut:
             end = start + self._prefix[mode] + self._local[mode]
-            self._acc_free = end if end < abandon else abandon
+            self._acc_free = end if end < cut else cut
         self.frames_started += 1
         t_next = self.capture_s(self.frames_started)
         self._advance(t_next)
@@ -315,7 +432,7 @@ class Simulator:
         """Run until every started frame has resolved; returns the frames that resolved."""
         if self.frames_started:
             last = self.frames_started - 1
-            self._advance(self.abandon_s(last))
+            self._advance(self._last_abandon)
             # the last frame's period lasts until the radio is idle (its final tail)
             t = self.capture_s(self.frames_started)
             extra = self.radio.state_mj(t, max(t, self.radio.idle_from()))
@@ -346,9 +463,9 @@ class Simulator:
             )
 
     def _emit(self, fields: tuple[Any, ...], state_mj: float) -> None:
-        """Record a resolved frame whose period has closed: ``fields`` are its record's up to
-        ``radio_transfer_mj`` (``radio_mj`` holding the transfer energy alone)."""
-        rec = _make_record((*fields[:8], fields[8] + state_mj, *fields[9:], state_mj))
+        """Record a resolved frame whose period has closed: ``fields`` are its record's without
+        ``radio_state_mj`` (``radio_mj`` holding the transfer energy alone)."""
+        rec = _make_record((*fields[:8], fields[8] + state_mj, *fields[9:16], state_mj, *fields[16:]))
         self.last_record = rec
         self._fresh.append(rec)
         if self._keep:
@@ -374,85 +491,247 @@ class Simulator:
     # -- one frame ------------------------------------------------------------------------------
 
     def _outcome(
-        self, t_cap: float, local_end: float, remote: float, abandon: float
+        self, t_cap: float, local_end: float, remote: float, abandon: float, deadline_ms: float
     ) -> tuple[float, bool, bool, float]:
         """(time the frame resolves, completed, deadline met, latency ms)."""
         done = (max(local_end, remote) + self._fusion_s) if local_end <= abandon else math.inf
         completed = done <= abandon
         t_final = done if completed else abandon
         # An abandoned frame's latency is censored at exactly the abandon time.
-        latency_ms = (t_final - t_cap) * 1000.0 if completed else self._abandon_ms
-        return t_final, completed, completed and latency_ms <= self._deadline_ms, latency_ms
+        latency_ms = (t_final - t_cap) * 1000.0 if completed else self._abandon_ms_of(deadline_ms)
+        return t_final, completed, completed and latency_ms <= deadline_ms, latency_ms
 
-    def predict(self, mode: int) -> Prediction:
-        """What the frame about to be captured would do in ``mode``, computed from the current
-        state and the world's future (the world is deterministic). Nothing is booked.
+    def predict(self, mode: int, option: int = NO_FALLBACK) -> Prediction:
+        """What the frame about to be captured would do in ``mode`` (with fallback ``option``),
+        computed from the current state and the world's future (the world is deterministic).
+        Nothing is booked.
 
         Exact when every earlier frame has resolved by the capture (the default, where the
         abandon time equals the period); otherwise earlier frames whose payload is not ready
-        yet have not booked the uplink and server, and the prediction ignores them there.
+        yet have not booked the uplink and server, and the prediction ignores them there (and
+        the fallbacks they may still trigger).
         The latency includes any promotion the radio needs first; ``radio_mj`` is the transfer
         energy plus the marginal state energy of offloading now
         (:meth:`EnergyModel.offload_state_mj`), the same per-frame price the estimators use.
         """
         n = self.frames_started
         t = self.capture_s(n)
-        abandon = self.abandon_s(n)
+        scene = self.scene.at(t)
+        deadline_ms = self.deadline_ms_at(t, scene)
+        abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
+        fb_at = None if option == NO_FALLBACK else self.fallback_times()[option - 1]
+        if option != NO_FALLBACK and fb_at is None:
+            raise ValueError(f"fallback option {option} cannot finish by the deadline of frame {n}")
+        cut = abandon if fb_at is None else fb_at
         start = t if t > self._acc_free else self._acc_free
         prefix, local = self._prefix[mode], self._local[mode]
         local_end = start + prefix + local
-        busy_end = min(local_end, abandon) if start < abandon else start
+        busy_end = min(local_end, cut) if start < cut else start
         remote = radio = 0.0
         if self._offloads[mode]:
             remote = math.inf
             ready = start + prefix
-            if ready < abandon:
-                arrive, radio, _ = self._uplink_leg(n, mode, ready, abandon, commit=False)
-                if arrive < abandon and self.server is not None:
-                    res = self.server.peek(arrive, self._server_s[mode] * self._jitter[n], abandon)
+            if ready < cut:
+                arrive, radio, _ = self._uplink_leg(n, mode, ready, cut, commit=False)
+                if arrive < cut and self.server is not None:
+                    res = self.server.peek(arrive, self._server_s[mode] * self._jitter[n], cut)
                     if res is not None:
-                        remote, radio_down = self._downlink_leg(mode, res[1], abandon, self._rtt[n], commit=False)
+                        remote, radio_down = self._downlink_leg(mode, res[1], cut, self._rtt[n], commit=False)
                         radio += radio_down
-        if self._offloads[mode]:
             radio += self.energy.offload_state_mj(*self.radio.state_at(t))
-        _, completed, met, latency_ms = self._outcome(t, local_end, remote, abandon)
-        scene = self.scene.at(t)
-        compute = self.energy.compute_mj(busy_end - start)
+        busy = busy_end - start
+        if fb_at is not None and not (local_end <= fb_at and remote <= fb_at):
+            end = fb_at + self._fb_work_s[scene]
+            _, completed, met, latency_ms = self._outcome(t, end, 0.0, abandon, deadline_ms)
+            compute = self.energy.compute_mj(busy + min(end, abandon) - fb_at)
+            risky = not (met and self._robust_ok[self._fb_mode[scene]][scene])
+            return Prediction(latency_ms, met, completed, compute, radio, risky, True)
+        _, completed, met, latency_ms = self._outcome(t, local_end, remote, abandon, deadline_ms)
+        compute = self.energy.compute_mj(busy)
         return Prediction(latency_ms, met, completed, compute, radio, not (met and self._robust_ok[mode][scene]))
 
-    def _frame(self, n: int, t_cap: float, abandon: float, m: int, scene: int):  # type: ignore[no-untyped-def]
+    def _own_work(self, n: int, m: int, cut: float, trip_box: list[Any]):  # type: ignore[no-untyped-def]
+        """Frame ``n``'s ordinary work in mode ``m``: the prefix its payload needs (then the
+        payload is booked on the uplink: :meth:`_send`), then its purely local work, FIFO in
+        capture order, resuming where a fallback preempted it, cut at ``cut``. Returns (when
+        the work is done: inf if cut, busy s)."""
         env = self.env
-        req = self._acc.request()
+        key = _ORDINARY + n
+        req = self._acc.request(priority=key, preempt=False)
         yield req
         start = env.now
         prefix, local = self._prefix[m], self._local[m]
-        local_end = start + prefix + local
-        busy_end = min(local_end, abandon) if start < abandon else start
-        remote = radio = wait_ms = rtt_ms = 0.0
-        sent = 0
-        trip: _Trip | None = None
-        if self._offloads[m]:
-            remote = math.inf
-            ready = start + prefix
-            if ready < abandon:
-                arrive, radio, sent = self._uplink_leg(n, m, ready, abandon, commit=True)
-                if arrive != math.inf:
-                    rtt_ms = self._rtt[n] * 1000.0
-                    self._acks.append((arrive + self._rtt[n] / 2.0, rtt_ms))
-                if arrive < abandon and self.server is not None:
-                    # The request reaches the server later: join its queue then, in time order.
-                    trip = _Trip(n, m, abandon, env.event())
-                    env.timeout(arrive - start).callbacks.append(partial(self._at_server, trip))
-        busy = busy_end - start
-        if busy > 0.0:
-            yield env.timeout(busy)
-        self._acc.release(req)
-        self.busy_s += busy
+        planned_end = start + prefix + local
+        send = self._offloads[m]
+        if not send and start < cut:  # the common case: one stretch of work
+            end = planned_end if planned_end < cut else cut
+            try:
+                yield env.timeout(end - start)
+            except simpy.Interrupt:
+                pass
+            else:
+                self._acc.release(req)
+                return planned_end, end - start
+            # preempted: carry on below with what is left
+            done_work = env.now - start
+        else:
+            done_work = 0.0
+            if start >= cut:
+                self._acc.release(req)
+                return math.inf, 0.0
+            end = start + prefix
+            stop = end if end < cut else cut
+            interrupted = False
+            try:
+                yield env.timeout(stop - start)
+            except simpy.Interrupt:
+                interrupted = True
+            if not interrupted:
+                if stop == end:  # the payload is ready
+                    self._send(n, m, end, cut, trip_box)
+                    send = False
+                    if local <= 0.0:
+                        self._acc.release(req)
+                        return planned_end, end - start
+                    stop2 = planned_end if planned_end < cut else cut
+                    try:
+                        yield env.timeout(stop2 - env.now)
+                    except simpy.Interrupt:
+                        done_work = env.now - start
+                    else:
+                        self._acc.release(req)
+                        return planned_end, stop2 - start
+                else:  # cut before the payload was ready
+                    self._acc.release(req)
+                    return math.inf, stop - start
+            else:
+                done_work = env.now - start
+        # Preempted by a fallback: resume in turn (first among ordinary work), to the end.
+        busy = done_work
+        while True:
+            req = self._acc.request(priority=key, preempt=False)
+            yield req
+            begin = env.now
+            if begin >= cut:
+                self._acc.release(req)
+                return math.inf, busy
+            goal = prefix if send else prefix + local
+            stop = begin + (goal - done_work)
+            if stop > cut:
+                stop = cut
+            try:
+                yield env.timeout(stop - begin)
+            except simpy.Interrupt:
+                busy += env.now - begin
+                done_work += env.now - begin
+                continue
+            busy += stop - begin
+            done_work += stop - begin
+            if stop >= cut and done_work < goal - 1e-12:
+                self._acc.release(req)
+                return math.inf, busy
+            if send:
+                self._send(n, m, stop, cut, trip_box)
+                send = False
+                if local > 0.0:
+                    # keep the accelerator: the local work follows at once
+                    stop2 = stop + local if stop + local < cut else cut
+                    try:
+                        yield env.timeout(stop2 - stop)
+                    except simpy.Interrupt:
+                        busy += env.now - stop
+                        done_work += env.now - stop
+                        continue
+                    busy += stop2 - stop
+                    done_work += stop2 - stop
+                    stop = stop2
+                    if stop >= cut and done_work < prefix + local - 1e-12:
+                        self._acc.release(req)
+                        return math.inf, busy
+            self._acc.release(req)
+            return stop, busy
+
+    def _send(self, n: int, m: int, ready: float, cut: float, trip_box: list[Any]) -> None:
+        """Frame ``n``'s payload is ready at ``ready`` (now): it joins the uplink; the request
+        will join the server's queue when it arrives (``trip_box`` receives the :class:`_Trip`
+        and the leg's (radio mJ, bytes sent, RTT ms))."""
+        arrive, radio, sent = self._uplink_leg(n, m, ready, cut, commit=True)
+        rtt_ms = 0.0
+        if arrive != math.inf:
+            rtt_ms = self._rtt[n] * 1000.0
+            self._acks.append((arrive + self._rtt[n] / 2.0, rtt_ms))
+        trip = None
+        if arrive < cut and self.server is not None:
+            # The request reaches the server later: join its queue then, in time order.
+            trip = _Trip(n, m, cut, arrive, self.env.event())
+            self.env.timeout(arrive - self.env.now).callbacks.append(partial(self._at_server, trip))
+        trip_box[:] = [trip, radio, sent, rtt_ms]
+
+    def _fallback_work(self, key: int, work_s: float, until: float):  # type: ignore[no-untyped-def]
+        """A fallback's work at priority ``key`` (its absolute deadline: earliest deadline
+        first), preempting ordinary work, not past ``until``: (end or inf if cut, busy s)."""
+        env = self.env
+        left, busy = work_s, 0.0
+        while True:
+            req = self._acc.request(priority=key, preempt=True)
+            yield req
+            begin = env.now
+            if begin >= until:
+                self._acc.release(req)
+                return math.inf, busy
+            end = begin + left
+            stop = end if end < until else until
+            try:
+                yield env.timeout(stop - begin)
+            except simpy.Interrupt:  # a fallback of an earlier deadline
+                busy += env.now - begin
+                left -= env.now - begin
+                continue
+            self._acc.release(req)
+            busy += stop - begin
+            return (end if end <= until else math.inf), busy
+
+    def _frame(  # type: ignore[no-untyped-def]
+        self,
+        n: int,
+        t_cap: float,
+        abandon: float,
+        deadline_ms: float,
+        m: int,
+        scene: int,
+        option: int,
+        fb_at: float | None,
+    ):
+        env = self.env
+        cut = abandon if fb_at is None else fb_at
+        box: list[Any] = [None, 0.0, 0, 0.0]
+        local_end, busy = yield from self._own_work(n, m, cut, box)
+        trip, radio, sent, rtt_ms = box
+        remote = math.inf if self._offloads[m] else 0.0
+        wait_ms = 0.0
         if trip is not None:
             remote = yield trip.done
             radio += trip.radio_mj
             wait_ms = trip.wait_ms
-        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon)
+        fell_back = fb_at is not None and not (local_end <= fb_at and remote <= fb_at)
+        wasted = 0.0
+        robust_mode = m
+        if fell_back:
+            assert fb_at is not None
+            # the late result is discarded: what the attempt cost is wasted
+            wasted = radio + self.energy.compute_mj(busy)
+            if env.now < fb_at:
+                yield env.timeout(fb_at - env.now)
+            armed = self._armed[n]
+            now = env.now
+            self._acc_free = (self._acc_free if self._acc_free > now else now) + armed[1]
+            local_end, fb_busy = yield from self._fallback_work(round(armed[2] * 1e6), armed[1], abandon)
+            busy += fb_busy
+            remote = 0.0
+            robust_mode = self._fb_mode[scene]
+        self._armed.pop(n, None)
+        self.busy_s += busy
+        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon, deadline_ms)
         if t_final > env.now:
             yield env.timeout(t_final - env.now)
         fields = (
@@ -467,14 +746,18 @@ class Simulator:
             radio,
             sent,
             self._offloads[m],
-            self._robustness[m][scene],
-            (not met) or not self._robust_ok[m][scene],
+            self._robustness[robust_mode][scene],
+            (not met) or not self._robust_ok[robust_mode][scene],
             wait_ms,
             rtt_ms,
             radio,
+            deadline_ms,
+            option,
+            fell_back,
+            wasted,
         )
         self.frames_finished += 1
-        if 0.0 < remote <= abandon:  # the response arrived: the vehicle measured its RTT
+        if 0.0 < remote <= abandon and not fell_back:  # the response arrived: the vehicle measured its RTT
             self.last_rtt_ms = rtt_ms
             self.last_rtt_at_s = remote
             self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
@@ -532,7 +815,7 @@ class Simulator:
     def _at_server(self, trip: _Trip, _event: object) -> None:
         """The request reaches the server (now): it joins the FCFS queue."""
         assert self.server is not None
-        now = self.env.now
+        now = trip.arrive
         res = self.server.submit(now, self._server_s[trip.m] * self._jitter[trip.n], trip.abandon)
         if res is None:  # it would not start before abandonment: cancelled
             trip.wait_ms = (trip.abandon - now) * 1000.0
@@ -543,7 +826,7 @@ class Simulator:
         if end >= trip.abandon:
             trip.done.succeed(math.inf)  # the results could not come back in time
             return
-        self.env.timeout(end - now).callbacks.append(partial(self._at_result, trip))
+        self.env.timeout(end - self.env.now).callbacks.append(partial(self._at_result, trip))
 
     def _at_result(self, trip: _Trip, _event: object) -> None:
         """The server finished the request (now): the results take the downlink."""
@@ -557,12 +840,13 @@ _make_record = FrameRecord._make
 class _Trip:
     """An offloaded request on its way through the server and back."""
 
-    __slots__ = ("abandon", "done", "m", "n", "radio_mj", "wait_ms")
+    __slots__ = ("abandon", "arrive", "done", "m", "n", "radio_mj", "wait_ms")
 
-    def __init__(self, n: int, m: int, abandon: float, done: simpy.Event) -> None:
+    def __init__(self, n: int, m: int, abandon: float, arrive: float, done: simpy.Event) -> None:
         self.n = n
         self.m = m
-        self.abandon = abandon
+        self.abandon = abandon  # the remote part is cancelled then (the frame's abandon or fallback time)
+        self.arrive = arrive  # when the request reaches the server
         self.done = done  # succeeds with the time the results are on the vehicle (inf: never)
         self.radio_mj = 0.0  # downlink energy
         self.wait_ms = 0.0

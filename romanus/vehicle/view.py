@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.actions import ActionTable
 from romanus.sim.place import Place
 from romanus.sim.records import FrameLog, FrameRecord, KpiAccumulator
 from romanus.sim.server import ServerReport
@@ -30,13 +31,34 @@ __all__ = ["Decider", "OracleView", "VehicleView", "drive", "next_view"]
 class VehicleView:
     """The vehicle's knowledge when it picks the mode of the frame captured at ``time_s``."""
 
-    __slots__ = ("_sim", "frame", "mask", "scene", "time_s")
+    __slots__ = ("_action_mask", "_sim", "deadline_ms", "frame", "mask", "scene", "time_s")
 
     def __init__(self, sim: Simulator, decision: Decision) -> None:
         self._sim = sim
-        self.frame, self.time_s, self.scene = decision
+        #: the frame's number, capture time (s), scene and deadline (ms; from the driving context)
+        self.frame, self.time_s, self.scene, self.deadline_ms = decision
         #: modes that can run (offloading ones need an edge server)
         self.mask: np.ndarray = sim.mask
+        self._action_mask: np.ndarray | None = None
+
+    @property
+    def actions(self) -> ActionTable:
+        """The action table: modes, and offloading modes with a fallback option."""
+        return self._sim.actions
+
+    @property
+    def action_mask(self) -> np.ndarray:
+        """The actions that can run now: :attr:`mask`'s modes, and fallback options that can
+        finish by the deadline."""
+        if self._action_mask is None:
+            self._action_mask = self._sim.action_mask()
+        return self._action_mask
+
+    def fallback_times_ms(self) -> list[float | None]:
+        """Per fallback option (1 .. K), its fallback time in ms after capture, or None where
+        a fallback could not finish by the deadline (the vehicle knows its own accelerator)."""
+        t = self.time_s
+        return [None if f is None else (f - t) * 1000.0 for f in self._sim.fallback_times()]
 
     @property
     def catalogue(self) -> ModeCatalogue:
@@ -134,9 +156,10 @@ class OracleView(VehicleView):
 
     __slots__ = ()
 
-    def predict(self, mode: int) -> Prediction:
-        """The frame's exact outcome in ``mode``, from the world's known future."""
-        return self._sim.predict(mode)
+    def predict(self, mode: int, option: int = 0) -> Prediction:
+        """The frame's exact outcome in ``mode`` (with fallback ``option``), from the world's
+        known future."""
+        return self._sim.predict(mode, option)
 
     @property
     def true_uplink_now_mbps(self) -> float:
@@ -154,7 +177,7 @@ class OracleView(VehicleView):
 
 
 class Decider(Protocol):
-    """Anything that picks modes from a view (every policy)."""
+    """Anything that picks actions (modes, or modes with a fallback) from a view (every policy)."""
 
     name: str
     #: whether it needs an :class:`OracleView` (the hindsight oracle)
