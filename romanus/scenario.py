@@ -764,16 +764,16 @@ def record_suite(
     return [out / e["file"] for e in index]
 
 
-def drive_windows(duration_s: float, window_s: float | None, period_s: float) -> list[tuple[float, float]]:
+def drive_windows(duration_s: float, window_s: float | None, period_ms: float) -> list[tuple[float, float]]:
     """(start, duration) of the scenarios of a drive of ``duration_s``: the whole drive, or
     consecutive windows of ``window_s`` (a remainder shorter than a window is left out; a
     drive shorter than one window is one scenario). Durations are whole periods."""
 
     def whole(d: float) -> float:
-        return math.floor(d / period_s + 1e-9) * period_s
+        return math.floor(d * 1000.0 / period_ms + 1e-9) * period_ms / 1000.0
 
     if window_s is None or duration_s < window_s:
-        return [(0.0, whole(duration_s))] if whole(duration_s) >= period_s else []
+        return [(0.0, whole(duration_s))] if whole(duration_s) * 1000.0 >= period_ms else []
     n = math.floor(duration_s / window_s + 1e-9)
     return [(k * window_s, whole(window_s)) for k in range(n)]
 
@@ -842,13 +842,13 @@ def record_drive_suite(
         raise ScenarioError(str(drives_dir), f"test day {unknown[0]} has no drive (days: {', '.join(days)})")
     train_days = [d for d in days if d not in chosen]
     split_days = {"train": train_days, "test": chosen}
-    period_s = load_preset(env).period_ms / 1000.0
+    period_ms = load_preset(env).period_ms
     out = Path(out_dir)
     tasks: dict[str, list[tuple[str, dict[str, Any], int, float, dict[str, Any], str]]] = {"train": [], "test": []}
     i = 0
     for path, d in zip(files, drives, strict=True):
         part = "test" if d.day in chosen else "train"
-        for k, (start, duration) in enumerate(drive_windows(d.duration_s, window_s, period_s)):
+        for k, (start, duration) in enumerate(drive_windows(d.duration_s, window_s, period_ms)):
             overrides: dict[str, Any] = {
                 "drive": {"file": str(path), "start_s": start, "uplink_model": uplink_model},
                 "uplink": {"model": "drive", "outage": None},

@@ -33,7 +33,15 @@ from romanus.drives import (
 )
 from romanus.env.core import RomanusEnv
 from romanus.policies import policy_for
-from romanus.scenario import FORMAT_VERSION, Scenario, ScenarioError, _checksum, record_drive_suite, record_scenario
+from romanus.scenario import (
+    FORMAT_VERSION,
+    Scenario,
+    ScenarioError,
+    _checksum,
+    drive_windows,
+    record_drive_suite,
+    record_scenario,
+)
 from romanus.sim.place import Place
 from romanus.sim.simulator import Simulator
 from romanus.vehicle.observations import PlaceObservation, make_observation
@@ -228,6 +236,13 @@ def test_a_place_in_a_version_1_file_or_a_broken_place_is_refused(tmp_path: Path
             Scenario.load(path)
 
 
+def test_drive_windows_are_whole_periods_and_skip_a_short_remainder() -> None:
+    assert drive_windows(145.3, 60.0, 100.0) == [(0.0, 60.0), (60.0, 60.0)]
+    assert drive_windows(145.37, None, 100.0) == [(0.0, 145.3)]
+    assert drive_windows(50.0, 60.0, 100.0) == [(0.0, 50.0)]  # shorter than a window: all of it
+    assert drive_windows(0.05, None, 100.0) == []  # not one period
+
+
 def truncated(src: Path, dest: Path, rows: int) -> Path:
     """The first ``rows`` rows of a real drive (a short drive of its own)."""
     lines = src.read_text().splitlines()[: rows + 1]
@@ -269,7 +284,7 @@ def test_cli_records_a_drive_suite_split_by_day(drives_dir: Path, tmp_path: Path
         sc = Scenario.load(out / e["split"] / e["file"])
         assert sc.manifest["split"] == e["split"] and sc.manifest["drive"]["day"] == e["day"]
         assert sc.manifest["split_days"] == {"train": ["2019-12-16", "2019-12-17"], "test": ["2020-01-16"]}
-        assert sc.frames == 600 and sc.checksum == e["checksum"]
+        assert sc.frames == 600 and sc.duration_s == e["duration_s"] == 60.0 and sc.checksum == e["checksum"]
         assert sc.manifest["drive"]["sha256"] == load_drive(drives_dir / sc.manifest["drive"]["file"]).sha256
     # one split only, chosen days
     only = tmp_path / "only"
