@@ -92,13 +92,22 @@ class Place:
         n = len(self.arrays["time_s"])
         if n < 2 or any(len(v) != n for k, v in self.arrays.items() if k != "handover_s"):
             raise ValueError("a place needs at least two samples and one length for its per-sample series")
-        if np.any(np.diff(self.arrays["time_s"]) <= 0):
-            raise ValueError("a place's sample times must increase")
+        a = self.arrays
+        if not (np.all(np.isfinite(a["time_s"])) and np.all(np.diff(a["time_s"]) > 0)):
+            raise ValueError("a place's sample times must be finite and increase")
         if np.any(self.arrays["mode"] < 0) or np.any(self.arrays["mode"] >= len(mode_names)):
             raise ValueError("a place's network modes must index its mode names")
+        hos = self.arrays["handover_s"]
+        if not np.all(np.isfinite(hos)) or np.any(np.diff(hos) < 0):
+            raise ValueError("a place's handover times must be finite and in order")
+        if not np.all((a["speed_kmh"] >= 0) & (a["speed_kmh"] <= 500)):
+            raise ValueError("a place's speeds must be in [0, 500] km/h")
+        if not np.all((np.abs(a["lon"]) <= 180) & (np.abs(a["lat"]) <= 90)):
+            raise ValueError("a place's positions must be longitudes and latitudes in degrees")
+        if not 0 <= kpi_delay_s <= 60:
+            raise ValueError(f"a place's KPI delay must be in [0, 60] s, got {kpi_delay_s!r}")
         self.mode_names = tuple(mode_names)
         self.kpi_delay_s = float(kpi_delay_s)
-        a = self.arrays
         self._t = a["time_s"].tolist()
         self._lon, self._lat = a["lon"], a["lat"]
         self._kpi = list(
