@@ -384,12 +384,15 @@ def test_place_observation_reads_the_delayed_kpis_and_the_map(tmp_path: Path) ->
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_env_runs_on_drive_scenarios_and_passes_both_checkers(drives_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("observation", ["place", "risk_place"])
+def test_env_runs_on_drive_scenarios_and_passes_both_checkers(
+    drives_dir: Path, tmp_path: Path, observation: str
+) -> None:
     record_drive_suite(drives_dir, tmp_path / "s", window_s=60.0, split="all")
     cmap = build_coverage([load_drive(p) for p in sorted(drives_dir.glob("*.csv"))[:2]], 100.0)
     map_path = cmap.save(tmp_path / "map.json")
     make = lambda: RomanusEnv(  # noqa: E731
-        "default", scenario=tmp_path / "s" / "train", observation="place", overrides={"coverage_map": str(map_path)}
+        "default", scenario=tmp_path / "s" / "train", observation=observation, overrides={"coverage_map": str(map_path)}
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -433,3 +436,18 @@ def test_speed_deadlines_follow_the_drive_and_replay_exactly(tmp_path: Path) -> 
     expected = np.clip(np.where(speed > 0, 3.0 / np.maximum(speed, 1e-12) * 1000.0, np.inf), 100.0, 300.0)
     np.testing.assert_allclose(live["deadline_ms"], expected, rtol=1e-9)
     assert live["deadline_ms"].min() < live["deadline_ms"].max()  # the speed changes over the window
+
+
+def test_risk_place_is_risk_then_place(drives_dir: Path, tmp_path: Path) -> None:
+    record_drive_suite(drives_dir, tmp_path, window_s=60.0, split="test")
+    envs = {
+        name: RomanusEnv("default", scenario=tmp_path / "test", observation=name)
+        for name in ("vehicle", "risk", "place", "risk_place")
+    }
+    n_vehicle = envs["vehicle"].observation_space.shape[0]
+    obs = {name: env.reset(seed=1)[0] for name, env in envs.items()}
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        np.testing.assert_array_equal(obs["risk_place"], np.concatenate([obs["risk"], obs["place"][n_vehicle:]]))
+        action = int(rng.integers(envs["vehicle"].action_space.n))
+        obs = {name: env.step(action)[0] for name, env in envs.items()}

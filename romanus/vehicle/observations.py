@@ -38,6 +38,7 @@ __all__ = [
     "OracleObservation",
     "PlaceObservation",
     "RiskObservation",
+    "RiskPlaceObservation",
     "VehicleObservation",
     "make_observation",
 ]
@@ -476,6 +477,13 @@ class PlaceObservation(VehicleObservation):
         return out
 
 
+class RiskPlaceObservation(PlaceObservation, RiskObservation):
+    """``risk``'s features, then ``place``'s: the learner of a map-aware study sees the
+    vehicle's own risk assessment and where it is."""
+
+    name = "risk_place"
+
+
 _COVERAGE: dict[str, CoverageMap] = {}
 
 
@@ -493,6 +501,7 @@ OBSERVATIONS: dict[str, type[VehicleObservation]] = {
     OracleObservation.name: OracleObservation,
     RiskObservation.name: RiskObservation,
     PlaceObservation.name: PlaceObservation,
+    RiskPlaceObservation.name: RiskPlaceObservation,
 }
 
 
