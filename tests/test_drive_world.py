@@ -137,6 +137,24 @@ def test_place_answers_from_the_drive() -> None:
     assert place.mode_at(float(d.time_s[i]) - start - 0.01) == d.mode_of(i)
 
 
+def test_a_window_sees_what_the_whole_drive_sees_at_the_same_drive_time() -> None:
+    d = load_drive(LTE_5G)
+    cmap = build_coverage([load_drive(p) for p in irish_files() if load_drive(p).day != d.day])
+    whole, window = Place.from_drive(d, 0.0), Place.from_drive(d, 600.0)
+    for t in np.linspace(0.0, 300.0, 97).tolist():
+        ours, theirs = window.kpis(t), whole.kpis(600.0 + t)
+        assert ours._replace(age_s=0.0) == theirs._replace(age_s=0.0)
+        assert ours.age_s == pytest.approx(theirs.age_s, abs=1e-9)
+        assert window.speed_mps(t) == pytest.approx(whole.speed_mps(600.0 + t), rel=1e-12)
+        assert window.position(t) == pytest.approx(whole.position(600.0 + t), abs=1e-12)
+        assert window.mode_at(t) == whole.mode_at(600.0 + t)
+        assert min(window.seconds_since_handover(t), 60.0) == pytest.approx(
+            min(whole.seconds_since_handover(600.0 + t), 60.0), abs=1e-9
+        )
+        ahead = zip(window.lookahead(t, cmap, 5.0), whole.lookahead(600.0 + t, cmap, 5.0), strict=True)
+        assert all(a is b for a, b in ahead)
+
+
 def test_place_before_the_first_report_is_unknown() -> None:
     place = Place.from_drive(load_drive(LTE_5G), 0.0, kpi_delay_s=1.0)
     k = place.kpis(0.5)
