@@ -737,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration-s",
         type=cliargs.duration_s,
         default=60.0,
-        help="simulated seconds per scenario (default: %(default)s)",
+        help="simulated seconds per scenario (default: %(default)s; with --drives: the drive or --window-s)",
     )
     p.add_argument(
         "--uplink-traces", metavar="DIR", help="drive the uplink with these traces, one per scenario in turn"

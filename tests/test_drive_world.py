@@ -469,3 +469,25 @@ def test_risk_place_is_risk_then_place(drives_dir: Path, tmp_path: Path) -> None
         np.testing.assert_array_equal(obs["risk_place"], np.concatenate([obs["risk"], obs["place"][n_vehicle:]]))
         action = int(rng.integers(envs["vehicle"].action_space.n))
         obs = {name: env.step(action)[0] for name, env in envs.items()}
+
+
+def test_cli_drive_suite_errors_name_the_file_and_line(tmp_path: Path, capsys: Any) -> None:
+    good = truncated(MIXED, tmp_path / MIXED.name, 50)
+    lines = (IRISH / "B_2020.01.16_09.56.56.csv").read_text().splitlines()[:30]
+    fields = lines[19].split(",")
+    fields[1] = "-800.1"  # longitude
+    lines[19] = ",".join(fields)
+    (tmp_path / "B_2020.01.16_09.56.56.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    assert main(["scenario", "suite", "--drives", str(tmp_path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "B_2020.01.16_09.56.56.csv: line 20: Longitude -800.1 outside the plausible range" in err
+    assert not list(out.rglob("*.scenario"))  # nothing half-recorded
+    (tmp_path / "B_2020.01.16_09.56.56.csv").unlink()
+    good.unlink()
+    assert main(["scenario", "suite", "--drives", str(tmp_path), "-o", str(out)]) == 2
+    assert "no G-NetTrack drive logs in this folder" in capsys.readouterr().err
+    assert main(["scenario", "suite", "--drives", str(tmp_path), "--seeds", "0:3", "-o", str(out)]) == 2
+    assert "--drives takes neither --seeds" in capsys.readouterr().err
+    assert main(["scenario", "suite", "-o", str(out)]) == 2
+    assert "give --seeds A:B (synthetic worlds) or --drives DIR" in capsys.readouterr().err
