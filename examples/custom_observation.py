@@ -95,7 +95,7 @@ def main() -> None:
             obs, reward, _, truncated, info = env.step(int(action))
             total += float(reward)
         print(f"after {args.timesteps} MaskablePPO steps: return {total:.1f}, risky {info['episode_risky_rate']:.2%}")
-    assert isinstance(gym.make("romanus/Default-v1", observation="compact").observation_space, gym.spaces.Box)
+    assert isinstance(gym.make("romanus/Default-v2", observation="compact").observation_space, gym.spaces.Box)
 
 
 if __name__ == "__main__":

@@ -246,7 +246,7 @@ def bench_simulator(frames: int, repeats: int) -> dict[str, dict[str, float]]:
     return rows
 
 
-def bench_ppo(steps: int, repeats: int, env_id: str = "romanus/Default-v1") -> dict[str, Any]:
+def bench_ppo(steps: int, repeats: int, env_id: str = "romanus/Default-v2") -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
@@ -354,7 +354,7 @@ def run_bench(quick: bool = False, progress: Any = None) -> dict[str, Any]:
     step("ppo")
     report["ppo"] = bench_ppo(2_048 if quick else 8_192, 1 if quick else 4)
     step("ppo_shielded")
-    report["ppo_shielded"] = bench_ppo(2_048 if quick else 8_192, 1 if quick else 4, "romanus/DefaultShielded-v1")
+    report["ppo_shielded"] = bench_ppo(2_048 if quick else 8_192, 1 if quick else 4, "romanus/DefaultShielded-v2")
     step("compare")
     report["compare"] = bench_compare(2 if quick else 20, 5.0 if quick else 60.0, 2)
     step("memory")

@@ -475,7 +475,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"1/3 training MaskablePPO on the default preset for {args.timesteps} steps (run folder in {out / 'runs'})")
     run, state = train(
         TrainSpec(
-            env="romanus/Default-v1",
+            env="romanus/Default-v2",
             algo="maskable_ppo",
             seed=args.seed,
             timesteps=args.timesteps,
@@ -613,7 +613,7 @@ def _print_kpis(result: dict[str, float]) -> None:
         print(f"  {label:<28} {text:>12} {unit}")
 
 
-ENV_HELP = "shipped preset name, preset YAML path or Gymnasium id, e.g. romanus/Default-v1 (default: %(default)s)"
+ENV_HELP = "shipped preset name, preset YAML path or Gymnasium id, e.g. romanus/Default-v2 (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -790,9 +790,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0:5", metavar="A:B", help="training seeds (default: %(default)s)")
     p.add_argument(
         "--env",
-        default="romanus/DefaultShielded-v1",
+        default="romanus/DefaultShielded-v2",
         help="training env: the default world posed with or without the shield (default: %(default)s; "
-        "romanus/Default-v1 for the unshielded learner)",
+        "romanus/Default-v2 for the unshielded learner)",
     )
     p.add_argument("--algo", default="maskable_ppo", choices=list(ALGORITHMS))
     p.add_argument(

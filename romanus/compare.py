@@ -89,6 +89,10 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "uplink_kbytes_per_frame",
     "aoi_mean_ms",
     "aoi_peak_ms",
+    "fallback_armed_fraction",
+    "fallback_rate",
+    "wasted_energy_per_frame_mj",
+    "deadline_mean_ms",
 )
 
 #: the policy every other is paired against, scenario by scenario
@@ -109,6 +113,8 @@ SUMMARY_METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("latency_p99_ms", "p99 latency", 1.0, "ms"),
     ("longest_miss_streak", "longest miss streak", 1.0, "frames"),
     ("offload_fraction", "offloaded", 100.0, "%"),
+    ("fallback_rate", "fell back", 100.0, "%"),
+    ("wasted_energy_per_frame_mj", "wasted/frame", 1.0, "mJ"),
 )
 
 

@@ -51,12 +51,14 @@ import numpy as np
 
 from romanus.config import Preset
 from romanus.pipeline.modes import LOCAL, ModeCatalogue
+from romanus.sim.actions import JUST_IN_TIME
 from romanus.sim.simulator import Simulator
 from romanus.vehicle.estimates import Estimator, RiskAssessor, cheapest_within
 from romanus.vehicle.view import OracleView, VehicleView
 
 __all__ = [
     "AGENT_ENTRY_POINT",
+    "FALLBACK_SUFFIX",
     "POLICIES",
     "POLICY_NAMES",
     "LocalCheapestRobust",
@@ -71,10 +73,15 @@ __all__ = [
     "RiskBudgetGreedy",
     "RobustAgnostic",
     "SceneAwareGreedy",
+    "WithFallback",
     "make_policy",
     "policy_for",
     "policy_names",
 ]
+
+
+#: the suffix of a policy's hedged variant (``offload-all+fallback``)
+FALLBACK_SUFFIX = "+fallback"
 
 
 class Policy:
@@ -153,16 +160,47 @@ class RandomPolicy(Policy):
         return int(allowed[self._rng.integers(len(allowed))])
 
 
+class WithFallback(Policy):
+    """``NAME+fallback``: the policy's choice, with the just-in-time local fallback armed
+    whenever the chosen mode offloads (EnergyShield's hedge, arXiv 2302.06572;
+    ``offload-all+fallback`` is its baseline). It offloads only hedged: when no fallback can
+    finish by the frame's deadline, the frame runs the scene's robust tier on the vehicle."""
+
+    def __init__(self, inner: Policy, catalogue: ModeCatalogue) -> None:
+        self.inner = inner
+        self.name = inner.name + FALLBACK_SUFFIX
+        self._local = [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
+
+    def reset(self, seed: int | None = None) -> None:
+        self.inner.reset(seed)
+
+    def act(self, view: VehicleView) -> int:
+        mode = self.inner.act(view)
+        if mode >= view.actions.n_modes or not view.catalogue.modes[mode].offloaded:
+            return mode
+        action = view.actions.index(mode, JUST_IN_TIME)
+        return action if view.action_mask[action] else self._local[view.scene]
+
+
+def _hedge_ties(view: VehicleView, action: int, energy: np.ndarray, allowed: np.ndarray) -> int:
+    """``action``, or its just-in-time hedged twin if that is allowed and expected to cost no
+    more (a fallback that is not expected to trigger is free insurance)."""
+    table = view.actions
+    if action >= table.n_modes or not table.has_fallback or not view.catalogue.modes[action].offloaded:
+        return action
+    twin = table.index(action, JUST_IN_TIME)
+    return twin if allowed[twin] and energy[twin] <= energy[action] else action
+
+
 class RobustAgnostic(Policy):
     name = "robust-agnostic"
 
     def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
         self._estimate = Estimator(preset, catalogue)
-        self._deadline = preset.deadline_ms
 
     def act(self, view: VehicleView) -> int:
         latency, energy = self._estimate(view)
-        return cheapest_within(latency, energy, view.mask, self._deadline)
+        return cheapest_within(latency, energy, view.mask, view.deadline_ms)
 
 
 class Neurosurgeon(Policy):
@@ -181,31 +219,52 @@ class Neurosurgeon(Policy):
 
 
 class SceneAwareGreedy(Policy):
+    """With ``fallback``, it chooses among every action, fallbacks included
+    (:meth:`Estimator.actions`)."""
+
     name = "scene-aware-greedy"
     default_pessimism = 0.25
 
-    def __init__(self, preset: Preset, catalogue: ModeCatalogue, pessimism: float = default_pessimism) -> None:
+    def __init__(
+        self, preset: Preset, catalogue: ModeCatalogue, pessimism: float = default_pessimism, fallback: bool = False
+    ) -> None:
         self._estimate = Estimator(preset, catalogue, pessimism)
-        self._deadline = preset.deadline_ms
         self._robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
+        self._fallback = fallback
 
     def act(self, view: VehicleView) -> int:
+        robust = self._robust[view.scene]
+        if self._fallback:
+            latency, energy = self._estimate.actions(view)
+            allowed = view.actions.extend(robust) & view.action_mask
+            action = cheapest_within(latency, energy, allowed, view.deadline_ms)
+            return _hedge_ties(view, action, energy, allowed & (latency <= view.deadline_ms))
         latency, energy = self._estimate(view)
-        return cheapest_within(latency, energy, self._robust[view.scene] & view.mask, self._deadline)
+        return cheapest_within(latency, energy, robust & view.mask, view.deadline_ms)
 
 
 class RiskBudgetGreedy(Policy):
+    """With ``fallback``, it chooses among every action, fallbacks included
+    (:meth:`RiskAssessor.actions`)."""
+
     name = "risk-budget-greedy"
     default_budget = 0.005
 
-    def __init__(self, preset: Preset, catalogue: ModeCatalogue, budget: float = default_budget) -> None:
+    def __init__(
+        self, preset: Preset, catalogue: ModeCatalogue, budget: float = default_budget, fallback: bool = False
+    ) -> None:
         self._preset, self._catalogue, self.budget = preset, catalogue, budget
         self._assess = RiskAssessor(preset, catalogue)
+        self._fallback = fallback
 
     def reset(self, seed: int | None = None) -> None:
         self._assess = RiskAssessor(self._preset, self._catalogue)
 
     def act(self, view: VehicleView) -> int:
+        if self._fallback:
+            p, energy = self._assess.actions(view)
+            action = cheapest_within(p, energy, view.action_mask, self.budget)
+            return _hedge_ties(view, action, energy, view.action_mask & (p <= self.budget))
         p, energy = self._assess(view)
         return cheapest_within(p, energy, view.mask, self.budget)
 
@@ -281,6 +340,13 @@ class PolicyEntry:
     #: in the default comparison set (``romanus compare``, the demo, the study)
     default: bool = True
     setting: Setting | None = None
+    #: the ``NAME+fallback`` variant (None: the policy has none, it never offloads or it is the oracle)
+    hedged: Factory | None = None
+
+
+def _armed(factory: Factory) -> Factory:
+    """The ``+fallback`` variant that arms the just-in-time fallback on the policy's choice."""
+    return lambda p, c, g, x: WithFallback(factory(p, c, g, x), c)
 
 
 def _entries() -> dict[str, PolicyEntry]:
@@ -300,16 +366,19 @@ def _entries() -> dict[str, PolicyEntry]:
             "offload-all",
             "the scene's robust tier with every sensor group at the default split point",
             lambda p, c, g, x: OffloadAll(c),
+            hedged=_armed(lambda p, c, g, x: OffloadAll(c)),
         ),
         PolicyEntry(
             "robust-agnostic",
             "least expected energy meeting the deadline over every mode, scene ignored (the paper's baseline)",
             lambda p, c, g, x: RobustAgnostic(p, c),
+            hedged=_armed(lambda p, c, g, x: RobustAgnostic(p, c)),
         ),
         PolicyEntry(
             "neurosurgeon",
             "the scene's robust tier at the split with the least expected latency",
             lambda p, c, g, x: Neurosurgeon(p, c),
+            hedged=_armed(lambda p, c, g, x: Neurosurgeon(p, c)),
         ),
         PolicyEntry(
             "scene-aware-greedy",
@@ -318,6 +387,9 @@ def _entries() -> dict[str, PolicyEntry]:
             setting=Setting(
                 "pessimism", SceneAwareGreedy.default_pessimism, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"
             ),
+            hedged=lambda p, c, g, x: SceneAwareGreedy(
+                p, c, SceneAwareGreedy.default_pessimism if x is None else x, fallback=True
+            ),
         ),
         PolicyEntry(
             "risk-budget-greedy",
@@ -325,6 +397,9 @@ def _entries() -> dict[str, PolicyEntry]:
             lambda p, c, g, x: RiskBudgetGreedy(p, c, RiskBudgetGreedy.default_budget if x is None else x),
             setting=Setting(
                 "risk budget", RiskBudgetGreedy.default_budget, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]"
+            ),
+            hedged=lambda p, c, g, x: RiskBudgetGreedy(
+                p, c, RiskBudgetGreedy.default_budget if x is None else x, fallback=True
             ),
         ),
         PolicyEntry("random", "uniform over the modes that can run", lambda p, c, g, x: RandomPolicy(g)),
@@ -339,6 +414,8 @@ def _entries() -> dict[str, PolicyEntry]:
 
 #: every fixed policy by name (``local-<tier>`` is one more family, one per pipeline tier)
 POLICIES: dict[str, PolicyEntry] = _entries()
+#: the policies whose ``+fallback`` variant optimises over fallback actions (the others arm it)
+_CHOOSES_FALLBACK = ("scene-aware-greedy", "risk-budget-greedy")
 #: the fixed policies every comparison runs by default
 POLICY_NAMES: tuple[str, ...] = tuple(name for name, e in POLICIES.items() if e.default)
 #: where trained agents (``<algo>:RUN_DIR``) are resolved: ``module:callable(spec, preset, catalogue)``
@@ -352,6 +429,8 @@ def policy_names(catalogue: ModeCatalogue) -> list[str]:
         names.append(name)
         if e.setting is not None:
             names.append(f"{name}@<{e.setting.what.replace(' ', '-')}>")
+        if e.hedged is not None:
+            names.append(f"{name}{FALLBACK_SUFFIX}")
         if name == "local-robust":
             names += [f"local-{t}" for t in catalogue.pipeline.tiers]
     return names
@@ -366,6 +445,11 @@ def policy_descriptions(catalogue: ModeCatalogue) -> list[tuple[str, str]]:
             rows.append(
                 (f"{name}@X", f"the same with {e.setting.what} X, {e.setting.expected} (default {e.setting.default:g})")
             )
+        if e.hedged is not None:
+            how = "chooses among actions with a fallback too" if name in _CHOOSES_FALLBACK else "arms it on its choice"
+            rows.append(
+                (f"{name}{FALLBACK_SUFFIX}", f"the same with the just-in-time local fallback ({how}; also with @X)")
+            )
         if name == "local-robust":
             rows += [
                 (f"local-{t}", f"tier {t} ({'+'.join(b)}), all on the vehicle")
@@ -377,14 +461,26 @@ def policy_descriptions(catalogue: ModeCatalogue) -> list[tuple[str, str]]:
     return rows
 
 
-def _parse(spec: str, catalogue: ModeCatalogue) -> tuple[PolicyEntry | None, float | None]:
-    """(registry entry, setting) of a fixed policy name; (None, None) for ``local-<tier>``."""
+def _parse(spec: str, catalogue: ModeCatalogue) -> tuple[PolicyEntry | None, float | None, bool]:
+    """(registry entry, setting, hedged) of a fixed policy name; (None, None, False) for
+    ``local-<tier>``. ``NAME+fallback`` and ``NAME+fallback@X`` name the hedged variant."""
     base, at, rest = spec.partition("@")
+    hedged = base.endswith(FALLBACK_SUFFIX)
+    if hedged:
+        base = base[: -len(FALLBACK_SUFFIX)]
+        entry = POLICIES.get(base)
+        if entry is None or entry.hedged is None:
+            raise ValueError(
+                f"unknown policy {spec!r}: only {', '.join(n for n, e in POLICIES.items() if e.hedged)} "
+                f"have a {FALLBACK_SUFFIX} variant"
+            )
+        if not at:
+            return entry, None, True
     if not at:
         if spec in POLICIES:
-            return POLICIES[spec], None
+            return POLICIES[spec], None, False
         if spec.startswith("local-") and spec[len("local-") :] in catalogue.pipeline.tiers:
-            return None, None
+            return None, None, False
         raise ValueError(f"unknown policy {spec!r} (known: {', '.join(policy_names(catalogue))})")
     entry = POLICIES.get(base)
     if entry is None or entry.setting is None:
@@ -397,7 +493,7 @@ def _parse(spec: str, catalogue: ModeCatalogue) -> tuple[PolicyEntry | None, flo
         value = math.nan
     if not entry.setting.valid(value):
         raise ValueError(f"{spec}: the {entry.setting.what} after @ must be {entry.setting.expected}")
-    return entry, value
+    return entry, value, hedged
 
 
 def make_policy(
@@ -409,10 +505,16 @@ def make_policy(
         module, _, attr = AGENT_ENTRY_POINT.partition(":")
         factory = getattr(importlib.import_module(module), attr)
         return factory(name, preset, catalogue)  # type: ignore[no-any-return]
-    entry, value = _parse(name, catalogue)
+    entry, value, hedged = _parse(name, catalogue)
     if entry is None:
         return LocalTier(catalogue, name[len("local-") :])
-    policy = entry.factory(preset, catalogue, seed, value)
+    if hedged:
+        if not preset.fallback.options_ms:
+            raise ValueError(f"{name}: preset {preset.name} offers no fallback (its fallback.options_ms is empty)")
+        assert entry.hedged is not None
+        policy = entry.hedged(preset, catalogue, seed, value)
+    else:
+        policy = entry.factory(preset, catalogue, seed, value)
     policy.name = name
     return policy
 

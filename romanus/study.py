@@ -1,7 +1,7 @@
 """The paper study: reproduce the Romanus result in the open, with confidence intervals.
 
 ``romanus reproduce`` trains agents on the default world (by default posed with the risk
-observation and the shield, ``romanus/DefaultShielded-v1``) over several seeds (a sweep:
+observation and the shield, ``romanus/DefaultShielded-v2``) over several seeds (a sweep:
 resumable, one trial per seed), records held-out test scenarios, evaluates the agents, every
 fixed baseline and the hindsight oracle on them, and repeats the evaluation on every other
 preset and on suites recorded from real traces the agents never saw. It writes ``study.md``:
@@ -28,7 +28,7 @@ __all__ = ["PAPER", "StudySpec", "run_study"]
 
 #: the paper's headline numbers (Chen, Odema, Al Faruque, ICCAD 2022)
 PAPER = {"energy_saving_vs_local_robust": 0.1499, "risky_reduction_vs_robust_agnostic": 0.7706}
-OTHER_PRESETS = ("romanus/Highway5G-v1", "romanus/AdverseWeather-v1", "romanus/RuralLTE-v1")
+OTHER_PRESETS = ("romanus/Highway5G-v2", "romanus/AdverseWeather-v2", "romanus/RuralLTE-v2")
 #: scene-aware-greedy at several pessimism levels: the heuristic's energy-vs-risk frontier
 FRONTIER = tuple(f"scene-aware-greedy@{p}" for p in (0.5, 0.7, 0.85, 0.9))
 #: risk-budget-greedy at several budgets: the distribution-aware heuristic's frontier
@@ -38,7 +38,7 @@ RISK_FRONTIER = tuple(f"risk-budget-greedy@{b}" for b in (0.002, 0.01, 0.02, 0.0
 @dataclass(frozen=True)
 class StudySpec:
     out: str = "study"
-    env: str = "romanus/DefaultShielded-v1"  # the training env: a preset of the default world
+    env: str = "romanus/DefaultShielded-v2"  # the training env: a preset of the default world
     algo: str = "maskable_ppo"
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     timesteps: int | None = None  # default: the shipped hyper-parameters' budget

@@ -3,7 +3,7 @@
 A sweep file (YAML)::
 
     name: lr-study
-    presets: [romanus/Default-v1]          # env ids or preset names
+    presets: [romanus/Default-v2]          # env ids or preset names
     algos: [ppo, maskable_ppo]
     seeds: "0:3"                           # a range A:B, or a list
     timesteps: 100000                      # optional: overrides the hyper-parameters' budget

@@ -106,7 +106,7 @@ def test_bench_quick_reports_every_documented_key(tmp_path: Path) -> None:
             assert f"`{sub}`" in readme, sub
     for case in BENCH_KEYS["simulator"]:
         assert set(SIMULATOR_KEYS) <= set(report["simulator"][case])
-    assert set(report["env_steps_per_s"]) >= {"romanus/Default-v1"}
+    assert set(report["env_steps_per_s"]) >= {"romanus/Default-v2"}
     assert report["compare"]["identical"] is True
     assert report["memory"]["growth_mb"] < 50
 
@@ -157,7 +157,7 @@ ENV_FORMS = (
     "highway_5g",
     *(
         pytest.param(f, marks=pytest.mark.slow)
-        for f in ("Highway_5G", "romanus/Highway5G-v1", "romanus:romanus/Highway5G-v1", "YAML")
+        for f in ("Highway_5G", "romanus/Highway5G-v2", "romanus:romanus/Highway5G-v2", "YAML")
     ),
 )
 
@@ -202,11 +202,11 @@ def test_every_env_form_works_in_every_command(form: str, tmp_path: Path, capsys
     capsys.readouterr()
     from romanus.train.train import resolve_env
 
-    assert resolve_env(env)[0] == "romanus/Highway5G-v1"
+    assert resolve_env(env)[0] == "romanus/Highway5G-v2"
 
 
 def test_a_wrong_env_names_every_accepted_form(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--env", "romanus/Nope-v1"]) == 2
+    assert main(["simulate", "--env", "romanus/Nope-v2"]) == 2
     err = capsys.readouterr().err
     assert "not a shipped preset" in err and "YAML" in err and "Gymnasium id" in err
 
@@ -237,7 +237,7 @@ def test_the_public_api_is_importable_from_the_package() -> None:
     code = (
         "import sys; from romanus import RomanusEnv, Simulator, make_policy, load_preset, Scenario; "
         "assert 'gymnasium' in sys.modules; import romanus; "
-        "import gymnasium as gym; gym.make('romanus/Default-v1'); print(romanus.__version__)"
+        "import gymnasium as gym; gym.make('romanus/Default-v2'); print(romanus.__version__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -53,7 +53,7 @@ def test_an_agent_sees_in_evaluation_what_it_saw_in_training(tmp_path: Path, alg
         kw = {"action_masks": mask} if algo == "maskable_ppo" else {}
         action, _ = model.predict(obs, deterministic=True, **kw)
         next_obs, _, _, truncated, info = env.step(int(action))
-        trained.append((obs, mask, info["mode"], info["shielded"]))
+        trained.append((obs, mask, info["action"], info["shielded"]))
         obs = next_obs
 
     # evaluation: the same model as a policy, through the simulator
@@ -79,7 +79,7 @@ def test_an_agent_sees_in_evaluation_what_it_saw_in_training(tmp_path: Path, alg
     for i, (a, b) in enumerate(zip(trained, seen, strict=True)):
         assert np.array_equal(a[0], b[0]), f"frame {i}: observations differ"
         assert np.array_equal(a[1], b[1]), f"frame {i}: masks differ"
-        assert a[2:] == b[2:], f"frame {i}: modes / shield decisions differ"
+        assert a[2:] == b[2:], f"frame {i}: actions / shield decisions differ"
     shielded = sum(t[3] for t in trained)
     if algo == "ppo":  # an unmasked learner gets replaced: the comparison covers the shield
         assert shielded > 0

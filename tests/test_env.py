@@ -25,11 +25,11 @@ ALLOWED_WARNINGS: tuple[str, ...] = ()  # none needed today
 
 def test_every_shipped_preset_is_registered() -> None:
     assert set(IDS) == {
-        "romanus/Default-v1",
-        "romanus/DefaultShielded-v1",
-        "romanus/Highway5G-v1",
-        "romanus/AdverseWeather-v1",
-        "romanus/RuralLTE-v1",
+        "romanus/Default-v2",
+        "romanus/DefaultShielded-v2",
+        "romanus/Highway5G-v2",
+        "romanus/AdverseWeather-v2",
+        "romanus/RuralLTE-v2",
     }
     romanus.env.registration.register_envs()  # idempotent
     assert all(i in gym.registry for i in IDS)
@@ -70,7 +70,7 @@ def test_same_seed_same_rollout_exactly(env_id: str) -> None:
 
 
 def test_info_is_flat_deterministic_scalars_with_kpis_on_the_last_step() -> None:
-    env = gym.make("romanus/Default-v1", episode_s=30.0)
+    env = gym.make("romanus/Default-v2", episode_s=30.0)
     env.reset(seed=0)
     infos = []
     truncated = False
@@ -105,7 +105,7 @@ def test_pickle_round_trip_continues_the_same_rollout() -> None:
 
 
 def _make_in_child(queue: Any) -> None:
-    env = gym.make("romanus:romanus/Default-v1")
+    env = gym.make("romanus:romanus/Default-v2")
     obs, _ = env.reset(seed=5)
     queue.put((obs.tobytes(), env.action_space.n))
 
@@ -119,19 +119,19 @@ def test_make_works_in_a_spawned_subprocess() -> None:
     obs, n = queue.get(timeout=120)
     proc.join(timeout=60)
     assert proc.exitcode == 0
-    env = gym.make("romanus/Default-v1")
+    env = gym.make("romanus/Default-v2")
     assert obs == env.reset(seed=5)[0].tobytes() and n == env.action_space.n
 
 
 def test_vector_envs() -> None:
     from stable_baselines3.common.env_util import make_vec_env
 
-    vec = gym.vector.SyncVectorEnv([lambda: gym.make("romanus/Highway5G-v1") for _ in range(2)])
+    vec = gym.vector.SyncVectorEnv([lambda: gym.make("romanus/Highway5G-v2") for _ in range(2)])
     obs, _ = vec.reset(seed=0)
     assert obs.shape == (2, *vec.single_observation_space.shape)
     obs, rew, *_ = vec.step(np.array([0, 3]))
     assert rew.shape == (2,)
-    venv = make_vec_env("romanus/Default-v1", n_envs=2, seed=0)
+    venv = make_vec_env("romanus/Default-v2", n_envs=2, seed=0)
     venv.reset()
     obs, rew, _done, infos = venv.step(np.array([1, 2]))
     assert obs.shape[0] == 2 and len(infos) == 2
@@ -141,7 +141,8 @@ def test_masks_are_exactly_the_modes_that_cannot_run() -> None:
     env = RomanusEnv("default", overrides={"server": {"enabled": False}})
     env.reset(seed=0)
     mask = env.action_masks()
-    assert np.array_equal(mask, ~env.catalogue.offload_mask)
+    assert np.array_equal(mask, env.actions.extend(~env.catalogue.offload_mask))
+    assert len(mask) == len(env.catalogue) + len(env.preset.fallback.options_ms) * env.catalogue.offload_mask.sum()
     assert mask.any() and not mask.all()
     with pytest.raises(ValueError, match="is masked"):
         env.step(int(np.flatnonzero(~mask)[0]))
@@ -237,6 +238,7 @@ def test_docs_describe_every_feature() -> None:
             key = re.sub(r"_(city|junction|motorway|rural|rain|snow|fog|night)$", "_<scene>", f.name)
             key = re.sub(r"^gate_.*", "gate_<branch>", key)
             key = re.sub(r"^(risk_min|risk_cheapest|energy_cheapest)_.*", r"\1_<tier>", key)
+            key = re.sub(r"^fallback_time_\d+$", "fallback_time_<k>", key)
             assert f"`{key}`" in text, key
 
 
@@ -248,7 +250,7 @@ def test_tiny_ppo_and_maskable_ppo_train() -> None:
 
     torch.set_num_threads(1)
     for algo in (PPO, MaskablePPO):
-        env = gym.make("romanus/Default-v1", episode_s=20.0)
+        env = gym.make("romanus/Default-v2", episode_s=20.0)
         model = algo("MlpPolicy", env, n_steps=256, batch_size=64, n_epochs=2, seed=0, device="cpu")
         model.learn(total_timesteps=2048)
         assert model.num_timesteps >= 2048

@@ -26,7 +26,7 @@ def test_every_example_is_tested() -> None:
 
 def test_custom_preset_extends_default_and_simulates() -> None:
     out = _run("custom_preset.py", "--frames", "200")
-    assert "romanus/FastUplinkTightDeadline-v1" in out
+    assert "romanus/FastUplinkTightDeadline-v2" in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
     assert set(rows) == {"local-robust", "offload-all", "scene-aware-greedy"}
     assert rows["local-robust"][3] == "0.00%" and rows["offload-all"][3] == "100.00%"

@@ -211,12 +211,12 @@ def test_bounds_still_accept_the_physical_range(tmp_path: Path) -> None:
 def test_n_envs_100000_is_refused(tmp_path: Path) -> None:
     from romanus.train.hyperparams import load_hyperparams
 
-    path = write(tmp_path, "romanus/Default-v1: {n_envs: 100000}\n", "ppo.yml")
+    path = write(tmp_path, "romanus/Default-v2: {n_envs: 100000}\n", "ppo.yml")
     with pytest.raises(ConfigError) as info:
-        load_hyperparams("ppo", "romanus/Default-v1", path)
-    assert one_line(info.value).startswith(f"{path}: romanus/Default-v1.n_envs: must be <= 64")
+        load_hyperparams("ppo", "romanus/Default-v2", path)
+    assert one_line(info.value).startswith(f"{path}: romanus/Default-v2.n_envs: must be <= 64")
     assert (
-        load_hyperparams("ppo", "romanus/Default-v1", write(tmp_path, "romanus/Default-v1: {n_envs: 8}\n")).n_envs == 8
+        load_hyperparams("ppo", "romanus/Default-v2", write(tmp_path, "romanus/Default-v2: {n_envs: 8}\n")).n_envs == 8
     )
 
 
@@ -224,16 +224,16 @@ def test_n_envs_100000_is_refused(tmp_path: Path) -> None:
 def test_absurd_learning_rates_are_refused(tmp_path: Path, lr: str) -> None:
     from romanus.train.hyperparams import load_hyperparams
 
-    path = write(tmp_path, f"romanus/Default-v1: {{learning_rate: {lr}}}\n", "ppo.yml")
+    path = write(tmp_path, f"romanus/Default-v2: {{learning_rate: {lr}}}\n", "ppo.yml")
     with pytest.raises(ConfigError, match="learning_rate"):
-        load_hyperparams("ppo", "romanus/Default-v1", path)
+        load_hyperparams("ppo", "romanus/Default-v2", path)
 
 
 def test_run_config_missing_keys_name_the_file_and_key(tmp_path: Path) -> None:
     from romanus.train.hyperparams import read_run_config
 
     good = {
-        "env_id": "romanus/Default-v1",
+        "env_id": "romanus/Default-v2",
         "preset_ref": "default",
         "algo": "ppo",
         "seed": 0,
@@ -296,8 +296,8 @@ def test_sweep_files_that_would_exhaust_memory_are_refused(tmp_path: Path, text:
 def test_sweep_trial_for_an_env_without_shipped_hyperparams_is_a_config_error() -> None:
     from romanus.sweep import _trial_hyperparams
 
-    trial = {"algo": "ppo", "env_id": "romanus/Nowhere-v1", "overrides": {}, "trial": "t"}
-    with pytest.raises(ConfigError, match="romanus/Nowhere-v1: no hyper-parameters"):
+    trial = {"algo": "ppo", "env_id": "romanus/Nowhere-v2", "overrides": {}, "trial": "t"}
+    with pytest.raises(ConfigError, match="romanus/Nowhere-v2: no hyper-parameters"):
         _trial_hyperparams(trial)
 
 

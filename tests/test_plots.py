@@ -22,7 +22,7 @@ from romanus.scenario import record_scenario
 from romanus.sim.simulator import build_catalogue
 from romanus.stats import MeanCI
 
-RUN = "runs/Default-v1__maskable_ppo__0__20261202-013512"
+RUN = "runs/Default-v2__maskable_ppo__0__20261202-013512"
 
 
 @pytest.fixture
@@ -64,9 +64,9 @@ def test_short_label(policy: str, label: str) -> None:
 def test_short_labels_are_short_and_unique() -> None:
     long = "a-policy-name-that-goes-on-and-on-and-on"
     assert short_label(long, max_len=20) == long[:19] + "…" and len(short_label(long, max_len=20)) == 20
-    other = RUN.replace("Default-v1", "Highway-v0")
+    other = RUN.replace("Default-v2", "Highway-v0")
     labels = short_labels([f"maskable_ppo:{RUN}", f"maskable_ppo:{other}", "random", "random"])
-    assert labels == ["maskable_ppo#0 Default-v1", "maskable_ppo#0 Highway-v0", "random (1)", "random (2)"]
+    assert labels == ["maskable_ppo#0 Default-v2", "maskable_ppo#0 Highway-v0", "random (1)", "random (2)"]
 
 
 def test_spread_labels_keeps_order_gap_and_range() -> None:

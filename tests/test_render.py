@@ -27,7 +27,7 @@ def _play(env: gym.Env, steps: int, seed: int = 0) -> None:
 def test_metadata_declares_both_modes_and_a_frame_rate() -> None:
     assert set(RomanusEnv.metadata["render_modes"]) == {"human", "rgb_array"}
     assert RomanusEnv.metadata["render_fps"] > 0
-    env = gym.make("romanus/Default-v1", render_mode="rgb_array")
+    env = gym.make("romanus/Default-v2", render_mode="rgb_array")
     assert env.render_mode == "rgb_array" and env.unwrapped.render_mode == "rgb_array"
     with pytest.raises(ValueError, match="render_mode 'rgb'"):
         RomanusEnv("default", render_mode="rgb")
@@ -93,8 +93,8 @@ def test_no_history_without_a_render_mode_and_render_says_why() -> None:
 def test_env_does_not_import_matplotlib_unless_it_renders() -> None:
     code = (
         "import sys, gymnasium as gym, romanus\n"
-        "env = gym.make('romanus/Default-v1'); env.reset(seed=0); env.step(0)\n"
-        "env = gym.make('romanus/Default-v1', render_mode='rgb_array'); env.reset(seed=0); env.step(0)\n"
+        "env = gym.make('romanus/Default-v2'); env.reset(seed=0); env.step(0)\n"
+        "env = gym.make('romanus/Default-v2', render_mode='rgb_array'); env.reset(seed=0); env.step(0)\n"
         "assert 'matplotlib' not in sys.modules, 'imported before render()'\n"
         "env.render(); assert 'matplotlib' in sys.modules\n"
     )
@@ -127,7 +127,7 @@ def test_sb3_make_vec_env_renders_without_warnings() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        venv = make_vec_env("romanus/Default-v1", n_envs=2, seed=0, env_kwargs={"render_mode": "rgb_array"})
+        venv = make_vec_env("romanus/Default-v2", n_envs=2, seed=0, env_kwargs={"render_mode": "rgb_array"})
         venv.reset()
         venv.step(np.array([0, 1]))
         tiled = venv.render()
@@ -151,7 +151,7 @@ def test_record_video_writes_an_episode(tmp_path: Path) -> None:
     from gymnasium.wrappers import RecordVideo
 
     env = RecordVideo(
-        gym.make("romanus/Default-v1", render_mode="rgb_array", episode_s=2.0),
+        gym.make("romanus/Default-v2", render_mode="rgb_array", episode_s=2.0),
         str(tmp_path / "videos"),
         episode_trigger=lambda episode: episode == 0,
         disable_logger=True,
@@ -169,7 +169,7 @@ def test_gymnasium_checker_passes_its_render_check(mode: str) -> None:
     matplotlib.use("Agg")
     from gymnasium.utils.env_checker import check_env
 
-    env = gym.make("romanus/Default-v1", render_mode=mode)
+    env = gym.make("romanus/Default-v2", render_mode=mode)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)  # its render check included

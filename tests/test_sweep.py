@@ -19,7 +19,7 @@ from romanus.sweep import load_sweep
 
 TINY = """
 name: tiny
-presets: [romanus/Default-v1]
+presets: [romanus/Default-v2]
 algos: [ppo, maskable_ppo]
 seeds: "0:2"
 timesteps: 512
@@ -66,7 +66,7 @@ def test_tiny_sweep_survives_a_kill_and_finishes_only_what_is_missing(tmp_path: 
     rows = metrics(out / "results.csv")
     assert len(rows) == 4 and all(r[1] == "ok" for r in rows)
     summary = (out / "summary.md").read_text()
-    assert "| romanus/Default-v1 | ppo | base | 2 |" in summary and "`local-robust` (baseline)" in summary
+    assert "| romanus/Default-v2 | ppo | base | 2 |" in summary and "`local-robust` (baseline)" in summary
     assert (out / "pareto.png").stat().st_size > 0
 
 

@@ -17,7 +17,7 @@ from romanus.env.core import RomanusEnv
 from romanus.scenario import record_suite
 
 TINY = """
-romanus/Default-v1:
+romanus/Default-v2:
   n_timesteps: 1024
   policy: MlpPolicy
   n_envs: 2
@@ -29,7 +29,7 @@ romanus/Default-v1:
   policy_kwargs: {net_arch: [16]}
 """
 TINY_DQN = """
-romanus/Default-v1:
+romanus/Default-v2:
   n_timesteps: 1024
   policy: MlpPolicy
   buffer_size: 2000
@@ -54,7 +54,7 @@ def run_train(tiny: dict[str, Path], out: Path, *extra: str, algo: str = "maskab
     args = [
         "train",
         "--env",
-        "romanus/Default-v1",
+        "romanus/Default-v2",
         "--algo",
         algo,
         "--seed",
@@ -117,7 +117,7 @@ def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, caps
     assert len(list((run / "checkpoints").glob("rl_model_*_steps.zip"))) >= 2
     assert list((run / "tb").rglob("events.out.tfevents.*"))
     first, header = (run / "monitor" / "0.monitor.csv").read_text().splitlines()[:2]
-    assert json.loads(first.lstrip("#"))["env_id"] == "romanus/Default-v1"
+    assert json.loads(first.lstrip("#"))["env_id"] == "romanus/Default-v2"
     assert "episode_energy_per_frame_mj" in header and "episode_risky_rate" in header
     evals = json.loads((run / "eval.json").read_text())
     assert len(evals) == 1 and {"mean_reward", "energy_per_frame_mj", "risky_rate"} <= set(evals[0])
@@ -234,10 +234,10 @@ def test_same_seed_same_first_actions(tiny: dict[str, Path], tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("text", "key"),
     [
-        ("romanus/Default-v1: {n_timesteps: 10, learning_rte: 0.1}\n", "romanus/Default-v1.learning_rte"),
-        ("romanus/Default-v1: {n_timesteps: -5}\n", "romanus/Default-v1.n_timesteps"),
-        ("romanus/Default-v1: {learning_rate: lin_fast}\n", "romanus/Default-v1.learning_rate"),
-        ("romanus/Other-v1: {n_timesteps: 10}\n", "romanus/Default-v1"),
+        ("romanus/Default-v2: {n_timesteps: 10, learning_rte: 0.1}\n", "romanus/Default-v2.learning_rte"),
+        ("romanus/Default-v2: {n_timesteps: -5}\n", "romanus/Default-v2.n_timesteps"),
+        ("romanus/Default-v2: {learning_rate: lin_fast}\n", "romanus/Default-v2.learning_rate"),
+        ("romanus/Other-v2: {n_timesteps: 10}\n", "romanus/Default-v2"),
     ],
 )
 def test_bad_hyperparameter_file_names_the_key(
@@ -249,7 +249,7 @@ def test_bad_hyperparameter_file_names_the_key(
         [
             "train",
             "--env",
-            "romanus/Default-v1",
+            "romanus/Default-v2",
             "--algo",
             "ppo",
             "--hyperparams",
@@ -275,7 +275,7 @@ def test_rl_zoo3_trains_a_romanus_env(tmp_path: Path) -> None:
             "--algo",
             "ppo",
             "--env",
-            "romanus/Default-v1",
+            "romanus/Default-v2",
             "--gym-packages",
             "romanus",
             "-n",
@@ -302,7 +302,7 @@ def test_eval_suite_of_another_world_is_refused_before_any_folder(
 ) -> None:
     record_suite("rural_lte", range(2), 2.0, tmp_path / "rural")
     out = tmp_path / "runs"
-    args = ["train", "--env", "romanus/Default-v1", "--algo", "ppo", "--hyperparams", str(tiny["hp"])]
+    args = ["train", "--env", "romanus/Default-v2", "--algo", "ppo", "--hyperparams", str(tiny["hp"])]
     assert main([*args, "--eval-scenarios", str(tmp_path / "rural"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "different world" in err and "seed-00000.scenario" in err

@@ -16,6 +16,7 @@ from romanus.config import CapacityConfig, EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
 from romanus.env.render import DecisionRow, OutcomeRow, RenderHistory  # numpy only: matplotlib loads on render()
 from romanus.scenario import Scenario, load_suite
+from romanus.sim.actions import ActionTable
 from romanus.sim.records import FrameRecord, kpis
 from romanus.sim.simulator import Simulator, build_catalogue
 from romanus.vehicle.decision import DecisionStack
@@ -111,16 +112,26 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         frames (a missed deadline, or a branch set not robust enough for the scene).
 
     Action Space
-        ``Discrete(n_modes)``: an index into the preset's operating-mode catalogue
-        (``romanus modes --env NAME`` lists it). ``action_masks()`` returns the modes that can
-        run now (every mode when the preset has an edge server, only local ones otherwise);
-        a mode that cannot run raises ``ValueError``, it is never remapped. With a shield
+        ``Discrete(n_modes + K x n_offloading)`` (:mod:`romanus.sim.actions`): actions
+        ``0 .. n_modes - 1`` are the preset's operating modes (``romanus modes --env NAME``
+        lists them), then, for each of the K fallback options (``fallback.options_ms``; the
+        shipped presets offer just in time and 20 ms earlier), every offloading mode with that
+        local fallback: if its result is not back by the fallback time, the vehicle runs the
+        scene's robust tier itself and discards the late result (EnergyShield). The default
+        preset has 47 modes, 43 of them offloading: 133 actions. ``action_masks()`` returns the
+        actions that can run now (every mode when the preset has an edge server, only local
+        ones otherwise; a fallback option only when its fallback can finish by this frame's
+        deadline); a mode that cannot run raises ``ValueError``, it is never remapped, and a
+        fallback that cannot finish is dropped (the mode runs unhedged,
+        ``info["fallback_dropped"]`` = 1) unless a shield replaces the action. With a shield
         (``env.shield.risk_budget``; :mod:`romanus.vehicle.estimates`) the mask also leaves out, per frame,
-        the modes whose estimated probability of a risky frame exceeds the budget (those not
-        robust enough for the scene, and those likely to miss the deadline); an action it leaves
-        out is replaced by the least expected energy allowed mode (``info["shielded"]`` = 1,
-        ``info["requested_mode"]``), so learners that ignore masks stay within the budget too.
-        The default preset's catalogue (47 modes) is, by index:
+        the actions whose estimated probability of a risky frame exceeds the budget (those not
+        robust enough for the scene, and those likely to miss the deadline; an action with a
+        feasible fallback is not risky); an action it leaves out is replaced by the least
+        expected energy allowed action (``info["shielded"]`` = 1, ``info["requested_mode"]``),
+        so learners that ignore masks stay within the budget too. ``info`` names the action,
+        its ``mode`` and ``fallback`` option and the frame's ``deadline_ms``. The default
+        preset's catalogue (47 modes) is, by index:
 
         0-7 camera_right | camera = local, raw, bottleneck-c3-b8, bottleneck-c6-b8,
         bottleneck-c12-b8, layer2, layer3, layer4;
@@ -208,6 +219,10 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         reset and step, without blocking). Rendering changes no dynamics.
 
     Version History
+        v2: actions include offloading modes with a just-in-time local fallback (preempting
+        the accelerator); per-frame deadlines (``deadlines``; fixed 100 ms in the shipped
+        presets); the ``vehicle`` observation gains the last frame's fallback, the frame's
+        deadline and each fallback option's time.
         v1: the modem's RRC states (promotion, tail) and measured power on the air, per-frame
         radio transfer and state energy, bottleneck heads timed by their MACs; the ``vehicle``
         observation gains the radio state and the time since the last transfer.
@@ -272,13 +287,15 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self._risk = rc.risk_penalty
         self._miss = rc.miss_penalty
         self.observation_space = self.stack.observation.space
-        self.action_space = spaces.Discrete(len(self.catalogue))
+        #: the actions: the catalogue's modes, then offloading modes with a fallback option
+        self.actions = ActionTable(self.catalogue, p.fallback.options_ms)
+        self.action_space = spaces.Discrete(len(self.actions))
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
         self._period_s = p.period_ms / 1000.0
         if p.period_ms != 100.0:  # videos play in simulated real time whatever the period
             self.metadata = {**self.metadata, "render_fps": 1000.0 / p.period_ms}
-        self._mask = self.catalogue.mask(p.server.enabled)
-        self._offloads = self.catalogue.offload_mask.tolist()
+        self._mask = self.actions.extend(self.catalogue.mask(p.server.enabled))
+        self._offloads = self.actions.extend(self.catalogue.offload_mask).tolist()
         self.sim: Simulator | None = None
         self._view: VehicleView | None = None
         self._episode_seed = 0
@@ -354,30 +371,32 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: np.int64 | int) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         if self.sim is None or self._view is None:
             raise RuntimeError("call reset() before step()")
-        mode = int(action)
-        if not 0 <= mode < len(self._mask):
+        requested = int(action)
+        if not 0 <= requested < len(self._mask):
             raise ValueError(f"action {action!r} is outside Discrete({len(self._mask)})")
-        if not self._mask[mode]:
-            name = self.catalogue.modes[mode].name
-            raise ValueError(f"action {mode} ({name}) is masked: it offloads and this preset has no edge server")
-        applied, shielded = self.stack.apply(self._view, mode)
-        if shielded:
-            obs, reward, terminated, truncated, info = self._advance(applied)
-            info.update(shielded=1, requested_mode=mode)
-        else:
-            obs, reward, terminated, truncated, info = self._advance(mode)
+        if not self._mask[requested]:
+            name = self.actions.name(requested)
+            raise ValueError(f"action {requested} ({name}) is masked: it offloads and this preset has no edge server")
+        applied, replaced = self.stack.apply(self._view, requested)
+        obs, reward, terminated, truncated, info = self._advance(applied)
+        if replaced:
+            if self.stack.shield is not None:
+                info.update(shielded=1, requested_mode=requested)
+            else:
+                info.update(fallback_dropped=1, requested_mode=requested)
         if self.render_mode == "human":
             self.render()
         return obs, reward, terminated, truncated, info
 
-    def _advance(self, mode: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def _advance(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.sim
         assert sim is not None and self._view is not None
-        frame, scene = self._view.frame, self._view.scene
+        frame, scene, deadline = self._view.frame, self._view.scene, self._view.deadline_ms
+        mode, option = self.actions.mode_list[action], self.actions.fallback_list[action]
         if self._history is not None:
             self._remember_decision(self._view, mode)
-        resolved = sim.step(mode)
-        self._actions.append(mode)
+        resolved = sim.step(action)
+        self._actions.append(action)
         truncated = sim.frames_started >= self._episode_frames
         if truncated:
             resolved += sim.drain()
@@ -386,7 +405,16 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             self._remember_outcomes(resolved, self._view.time_s)
         obs = self.stack.observe(self._view)
         reward, info = self._credit(resolved)
-        info.update(frame=frame, scene=scene, mode=mode, offloaded=int(self._offloads[mode]), shielded=0)
+        info.update(
+            frame=frame,
+            scene=scene,
+            deadline_ms=deadline,
+            action=action,
+            mode=mode,
+            fallback=option,
+            offloaded=int(self._offloads[action]),
+            shielded=0,
+        )
         if truncated:
             k = kpis(sim.log())
             info.update(
@@ -396,17 +424,21 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
                 episode_latency_p95_ms=k["latency_p95_ms"],
                 episode_longest_miss_streak=k["longest_miss_streak"],
                 episode_offload_fraction=k["offload_fraction"],
+                episode_fallback_rate=k["fallback_rate"],
             )
         return obs, reward, False, truncated, info
 
     def _credit(self, resolved: list[FrameRecord]) -> tuple[float, dict[str, Any]]:
         energy = compute = radio = latency = 0.0
-        risky = missed = 0
+        risky = missed = fell_back = 0
+        wasted = 0.0
         for r in resolved:
             compute += r.compute_mj
             radio += r.radio_mj
             risky += r.risky
             missed += not r.deadline_met
+            fell_back += r.fell_back
+            wasted += r.wasted_mj
             latency = max(latency, r.latency_ms)
         energy = compute + radio
         r_energy = -self._w_energy * energy
@@ -420,6 +452,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             "risky": risky,
             "missed": missed,
             "latency_ms": latency,
+            "fell_back": fell_back,
+            "wasted_mj": wasted,
             "reward_energy": r_energy,
             "reward_risk": r_risk,
             "reward_miss": r_miss,
@@ -503,8 +537,9 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         super().close()
 
     def action_masks(self) -> np.ndarray:
-        """Modes that can run now, within the shield's risk budget if there is one (for
-        sb3-contrib's MaskablePPO)."""
+        """Actions that can run now (a fallback only where it can finish by the frame's
+        deadline), within the shield's risk budget if there is one (for sb3-contrib's
+        MaskablePPO)."""
         if self._view is not None:
             return self.stack.mask(self._view)
         return self._mask.copy()

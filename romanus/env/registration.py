@@ -1,7 +1,7 @@
 """Register every shipped preset as the Gymnasium id ``romanus/<Name>-v<version>``.
 
 Called as soon as gymnasium is imported alongside romanus (Gymnasium 1.x ignores plugin
-entry points; see :mod:`romanus`), so ``gym.make("romanus:romanus/Default-v1")`` works in any
+entry points; see :mod:`romanus`), so ``gym.make("romanus:romanus/Default-v2")`` works in any
 process, spawned ones included. Idempotent: ids already registered are left alone.
 
 :func:`preset_ref` reads every form an ``--env`` takes.
@@ -35,7 +35,7 @@ def register_envs() -> list[str]:
 def preset_ref(env: str) -> str:
     """The preset (shipped name or YAML path) that ``env`` names: a shipped preset name
     (any case), a YAML path, or a registered Gymnasium id of a romanus environment (with or
-    without the ``module:`` prefix, e.g. ``romanus/Default-v1``)."""
+    without the ``module:`` prefix, e.g. ``romanus/Default-v2``)."""
     if env.endswith((".yaml", ".yml")) or Path(env).is_file():
         return env
     shipped = list_presets()
@@ -56,5 +56,5 @@ def preset_ref(env: str) -> str:
         return preset
     raise ValueError(
         f"--env {env!r}: not a shipped preset ({', '.join(shipped)}), a YAML file or a registered Gymnasium id "
-        "(e.g. romanus/Default-v1)"
+        "(e.g. romanus/Default-v2)"
     )

@@ -14,10 +14,12 @@ import numpy as np
 
 from romanus.pipeline.modes import ModeCatalogue
 
-__all__ = ["NO_FALLBACK", "ActionTable"]
+__all__ = ["JUST_IN_TIME", "NO_FALLBACK", "ActionTable"]
 
 #: the fallback option of an action without one
 NO_FALLBACK = 0
+#: the first fallback option (the just-in-time one in the shipped presets: ``options_ms[0] = 0``)
+JUST_IN_TIME = 1
 
 
 class ActionTable:

@@ -316,9 +316,11 @@ class Simulator:
         """Per fallback option (1 .. K), the fallback time (s) of the frame about to be
         captured, or None where a fallback from it could not finish by the deadline.
 
-        Just in time = capture + deadline - fusion - margin - the fallback's vehicle time -
-        the work of pending fallbacks with an earlier or equal deadline (they run first);
-        option k is ``fallback.options_ms[k - 1]`` earlier."""
+        Just in time = capture + deadline - fusion - margin - the fallback's vehicle time;
+        option k is ``fallback.options_ms[k - 1]`` earlier. Fallbacks armed for earlier frames
+        with an earlier or equal deadline run first (earliest deadline first): if, all of them
+        triggering, they would still hold the accelerator at the just-in-time time, no option
+        is feasible (a guarantee, not an estimate)."""
         n = self.frames_started
         if n == self._fb_frame:
             return self._fb_times
@@ -329,9 +331,14 @@ class Simulator:
             scene = self.scene.at(t)
             deadline_ms = self.deadline_ms_at(t, scene)
             due = t + deadline_ms / 1000.0
-            ahead = sum(a[1] for a in self._armed.values() if a[2] <= due)
-            jit = t + (deadline_ms - self._fb_margin_ms) / 1000.0 - self._fusion_s - self._fb_work_s[scene] - ahead
-            times = [jit - e if jit - e >= t else None for e in self._fb_early_s]
+            jit = t + (deadline_ms - self._fb_margin_ms) / 1000.0 - self._fusion_s - self._fb_work_s[scene]
+            # Fallbacks of earlier (or equal) deadlines run first (EDF): if every one of them
+            # triggers, the accelerator is theirs until ``cursor``; ours must start after.
+            cursor = -math.inf
+            for at, work, d in sorted(self._armed.values()):
+                if d <= due:
+                    cursor = (cursor if cursor > at else at) + work
+            times = [jit - e if jit - e >= t and cursor <= jit else None for e in self._fb_early_s]
         self._fb_frame, self._fb_times = n, times
         return times
 

@@ -25,6 +25,7 @@ import yaml
 from romanus.config import Preset
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.policies import Policy
+from romanus.sim.actions import ActionTable
 from romanus.train.algorithms import ALGORITHMS, algorithm
 from romanus.vehicle.decision import DecisionStack
 from romanus.vehicle.view import VehicleView
@@ -205,7 +206,8 @@ def load_agent(algo: str, path: str, config: dict[str, Any], obs_dim: int, n_act
 
 
 class AgentPolicy(Policy):
-    """A trained stable-baselines3 model choosing modes from the env's observation.
+    """A trained stable-baselines3 model choosing actions (modes, or offloading modes with a
+    local fallback) from the env's observation.
 
     It decides through the same :class:`~romanus.vehicle.decision.DecisionStack` it was
     trained through (the observation, energy scale and shield recorded in the run's
@@ -234,12 +236,13 @@ class AgentPolicy(Policy):
         self.sees_future = self.stack.sees_future
         self.reset()
         #: the trained policy network (an SB3 policy: ``predict(obs, deterministic=True)``)
-        self.model = load_agent(algo, str(path), config, len(self.stack.observation.features), len(catalogue))
+        n_actions = len(ActionTable(catalogue, preset.fallback.options_ms))
+        self.model = load_agent(algo, str(path), config, len(self.stack.observation.features), n_actions)
         got = self.model.observation_space.shape
-        if got != (len(self.stack.observation.features),) or self.model.action_space.n != len(catalogue):
+        if got != (len(self.stack.observation.features),) or self.model.action_space.n != n_actions:
             raise ValueError(
                 f"{spec}: the model expects observations {got} and {self.model.action_space.n} actions; this world "
-                f"gives {len(self.stack.observation.features)} and {len(catalogue)} (trained on another preset or "
+                f"gives {len(self.stack.observation.features)} and {n_actions} (trained on another preset or "
                 "observation?)"
             )
 
@@ -253,5 +256,5 @@ class AgentPolicy(Policy):
             action, _ = self.model.predict(obs, deterministic=True, action_masks=mask)
         else:
             action, _ = self.model.predict(obs, deterministic=True)
-        mode, _ = self.stack.apply(view, int(action))
-        return mode
+        chosen, _ = self.stack.apply(view, int(action))
+        return chosen

@@ -84,13 +84,22 @@ class DecisionStack:
         return self.observation.observe(view)
 
     def mask(self, view: VehicleView) -> np.ndarray:
-        """The modes the decider may pick: those that can run, within the shield's budget."""
+        """The actions the decider may pick: those that can run (a fallback only where it can
+        finish by the deadline), within the shield's budget."""
         if self.shield is not None:
             return self.shield.mask(view)
-        return view.mask.copy()
+        return view.action_mask.copy()
 
     def apply(self, view: VehicleView, action: int) -> tuple[int, bool]:
-        """(the mode that runs, whether the shield replaced ``action``)."""
-        if self.shield is not None and not self.shield.mask(view)[action]:
-            return self.shield.fallback(view), True
+        """(the action that runs, whether it differs from ``action``): the shield replaces an
+        action outside its budget; without a shield, a fallback that cannot finish by the
+        deadline is dropped (the mode runs unhedged), so learners that ignore masks can run."""
+        if self.shield is not None:
+            if not self.shield.mask(view)[action]:
+                return self.shield.replacement(view), True
+            return action, False
+        if not view.action_mask[action]:
+            mode = int(view.actions.mode[action])
+            if view.mask[mode]:
+                return mode, True
         return action, False

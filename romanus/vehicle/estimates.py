@@ -124,6 +124,26 @@ class Estimator:
         radio = np.where(self.offloads, self.radio_mj(up_ms, down_ms) + self.state_mj(view), 0.0)
         return latency, self.compute_mj + radio
 
+    def actions(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
+        """Expected latency (ms) and energy (mJ) of every action (:mod:`romanus.sim.actions`).
+
+        An action with a fallback is expected to fall back when the expected remote path (or
+        its own vehicle work) ends after its fallback time: its latency is then the fallback
+        time + the fallback's vehicle time + fusion, and its energy adds the fallback's compute."""
+        latency, energy = self(view)
+        table = view.actions
+        if not table.has_fallback:
+            return latency, energy
+        mode, option = table.mode, table.fallback
+        lat, en = latency[mode], energy[mode]
+        fb = view.catalogue.local_robust(view.scene)
+        times = [math.inf, *(math.inf if t is None else t for t in view.fallback_times_ms())]
+        at = np.asarray(times)[option]
+        late = (option > 0) & (lat - self.fusion_ms > at)
+        lat = np.where(late, at + self.vehicle[fb] + self.fusion_ms, lat)
+        en = np.where(late, en + self.compute_mj[fb], en)
+        return lat, en
+
     def promotion_ms(self, view: VehicleView) -> float:
         """The promotion an offload waits for: a whole one from idle (also, as an upper bound,
         while one is under way), none while connected."""
@@ -177,8 +197,8 @@ class RiskEstimator:
         e = Estimator(preset, catalogue)
         self._e = e
         self.period_s = preset.period_ms / 1000.0
-        self.deadline_ms = preset.deadline_ms
-        self.abandon_ms = preset.abandon_ms
+        self._abandon_after_ms = preset.abandon_after_ms
+        self.abandon_ms = preset.abandon_ms  # the longest a frame can be in flight
         self._cap = max(2, round(history_s / self.period_s) + 1)
         self.min_history = min_history
         self.neighbours = neighbours
@@ -192,11 +212,12 @@ class RiskEstimator:
         self._n_rtt = 0
         self._last_s = -math.inf
         self._surv: np.ndarray | None = None
-        self._grid_n = math.ceil(max(self.abandon_ms, self.deadline_ms) / _GRID_MS) + 2
+        self._grid_n = math.ceil(self.abandon_ms / _GRID_MS) + 2
         self._local_ms = e.vehicle + e.fusion_ms
         self._fixed_ms = e.prefix + e.server_ms + e.fusion_ms
         self.offloads = e.offloads
         self._cand_cache: dict[bytes, _Candidates] = {}
+        self._last: _Last | None = None  # the tail's inputs of the last assessment
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -257,11 +278,14 @@ class RiskEstimator:
 
     def assess(self, view: VehicleView, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(P(miss), expected energy mJ) of every mode; offloading modes outside ``candidates``
-        (a boolean mask) are not evaluated and get P(miss) = 1 and the compute energy."""
+        (a boolean mask) are not evaluated and get P(miss) = 1 and the compute energy.
+        :meth:`late` then gives P(the result is not back by a time) from the same samples."""
         e = self._e
+        deadline = view.deadline_ms
         backlog = view.accelerator_backlog_ms
-        p = np.where(backlog + self._local_ms > self.deadline_ms + 1e-9, 1.0, 0.0)
+        p = np.where(backlog + self._local_ms > deadline + 1e-9, 1.0, 0.0)
         energy = e.compute_mj.copy()
+        self._last = None
         off = self.offloads if candidates is None else self.offloads & candidates
         cand = self._candidates(off)
         idx = cand.idx
@@ -286,21 +310,43 @@ class RiskEstimator:
         rep = view.server_report
         wait = 0.0 if rep is None else rep.wait_ms
         fixed = backlog + view.uplink_backlog_ms + e.promotion_ms(view) + wait + cand.fixed_ms
-        slack = (self.deadline_ms - fixed)[:, None] - up_ms  # what the RTT may take
+        slack = (deadline - fixed)[:, None] - up_ms  # what the RTT may take
         slack -= down_ms
-        surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
-        slack *= 1.0 / _GRID_MS  # the survival grid's cell of the slack
-        np.minimum(slack, len(surv) - 2.0, out=slack)
-        slack[slack < 0.0] = -1.0
-        k = slack.astype(np.intp)
         p_outage = 1.0 - (1.0 - onset_up) * (1.0 - onset_down)
-        p_off = p_outage + (1.0 - p_outage) * surv.take(k).sum(axis=1) * (1.0 / m)
-        p[idx] = np.where(backlog + cand.local_ms > self.deadline_ms + 1e-9, 1.0, p_off)
-        horizon_ms = self.abandon_ms
+        self._last = _Last(slack, p_outage, m, cand, backlog, deadline)
+        p_off = self._tail(0.0)
+        p[idx] = np.where(backlog + cand.local_ms > deadline + 1e-9, 1.0, p_off)
+        horizon_ms = deadline if self._abandon_after_ms is None else self._abandon_after_ms
         up_t = np.minimum(up_ms, horizon_ms, out=up_ms).sum(axis=1) * (1.0 / m)
         down_t = np.minimum(down_ms, horizon_ms, out=down_ms).sum(axis=1) * (1.0 / m)
         energy[idx] += e.radio_mj(up_t, down_t, idx) + e.state_mj(view)
         return p, energy
+
+    def _tail(self, extra_ms: float) -> np.ndarray:
+        """P(remote path + fusion > deadline - ``extra_ms``) per candidate of the last
+        :meth:`assess`: the outage onset, else the mean over the capacity samples of the RTT's
+        survival at the slack they leave."""
+        assert self._last is not None
+        slack, p_outage, m = self._last.slack, self._last.p_outage, self._last.samples
+        surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
+        g = slack - extra_ms if extra_ms else slack.copy()
+        g *= 1.0 / _GRID_MS  # the survival grid's cell of the slack
+        np.minimum(g, len(surv) - 2.0, out=g)
+        g[g < 0.0] = -1.0
+        return p_outage + (1.0 - p_outage) * surv.take(g.astype(np.intp)).sum(axis=1) * (1.0 / m)  # type: ignore[no-any-return]
+
+    def late(self, n_modes: int, budget_ms: float) -> np.ndarray:
+        """P(the result is not back ``budget_ms`` after capture), per mode, for the frame of the
+        last :meth:`assess` (1 for modes it did not evaluate: no evidence, no offload)."""
+        out = np.ones(n_modes)
+        if self._last is None:
+            return out
+        cand, backlog, deadline = self._last.cand, self._last.backlog_ms, self._last.deadline_ms
+        e = self._e
+        # back by the budget: remote path + fusion <= budget + fusion
+        pk = self._tail(deadline - budget_ms - e.fusion_ms)
+        out[cand.idx] = np.where(backlog + cand.local_ms - e.fusion_ms > budget_ms + 1e-9, 1.0, pk)
+        return out
 
     def _candidates(self, off: np.ndarray) -> _Candidates:
         """Per-mode constants of a set of offloading modes (cached: the set depends only on
@@ -324,6 +370,15 @@ class _Candidates(NamedTuple):
     local_ms: np.ndarray
 
 
+class _Last(NamedTuple):
+    slack: np.ndarray  # (candidates x samples) ms the RTT may take
+    p_outage: float
+    samples: int
+    cand: _Candidates
+    backlog_ms: float
+    deadline_ms: float
+
+
 class RiskAssessor:
     """A :class:`RiskEstimator` fed once per decision and assessed once per frame, shared by
     whatever reads it in that decision (the shield, the ``risk`` observation, a policy).
@@ -335,8 +390,14 @@ class RiskAssessor:
     def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
         self.estimator = RiskEstimator(preset, catalogue)
         self.robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
+        self._fb_compute_mj = self.estimator._e.compute_mj[
+            [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
+        ]
         self._frame = -1
         self._result: tuple[np.ndarray, np.ndarray] = (np.ones(len(catalogue)), np.zeros(len(catalogue)))
+        self._actions_frame = self._actions_p_frame = -1
+        self._actions: tuple[np.ndarray, np.ndarray] = self._result
+        self._actions_p = self._result[0]
 
     def __call__(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
         """(P(miss), expected energy mJ) of every mode for the frame ``view`` decides."""
@@ -348,6 +409,47 @@ class RiskAssessor:
             self._result = (p, energy)
             self._frame = view.frame
         return self._result
+
+    def actions_p(self, view: VehicleView) -> np.ndarray:
+        """P(risky) of every action (the part of :meth:`actions` a shield's mask needs)."""
+        p_mode, _ = self(view)
+        table = view.actions
+        if not table.has_fallback:
+            return p_mode
+        if self._actions_p_frame != view.frame:
+            p = p_mode[table.mode]
+            robust = self.robust[view.scene]
+            for k, t in enumerate(view.fallback_times_ms(), start=1):
+                sel = table.fallback == k
+                p[sel] = 1.0 if t is None else np.where(robust[table.mode[sel]], 0.0, 1.0)
+            self._actions_p = p
+            self._actions_p_frame = view.frame
+        return self._actions_p
+
+    def actions(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
+        """(P(risky), expected energy mJ) of every action (:mod:`romanus.sim.actions`).
+
+        With a fallback that can finish in time, a frame is risky only if the fallback cannot
+        finish (excluded by the fallback time, up to preemption by fallbacks of earlier
+        deadlines armed later) or the offloaded mode is not robust enough and its result comes
+        back in time: P(risky) = 0 for robust modes. Expected energy adds the fallback's compute
+        times P(the result is not back by the fallback time). Infeasible fallbacks get P = 1."""
+        p_mode, e_mode = self(view)
+        table = view.actions
+        if not table.has_fallback:
+            return p_mode, e_mode
+        if self._actions_frame != view.frame:
+            mode, option = table.mode, table.fallback
+            p = self.actions_p(view)
+            energy = e_mode[mode]
+            fb_mj = float(self._fb_compute_mj[view.scene])
+            for k, t in enumerate(view.fallback_times_ms(), start=1):
+                if t is not None:
+                    sel = option == k
+                    energy[sel] += self.estimator.late(len(p_mode), t)[mode[sel]] * fb_mj
+            self._actions = (p, energy)
+            self._actions_frame = view.frame
+        return self._actions
 
 
 def cheapest_within(score: np.ndarray, energy: np.ndarray, allowed: np.ndarray, limit: float) -> int:
@@ -363,22 +465,24 @@ def cheapest_within(score: np.ndarray, energy: np.ndarray, allowed: np.ndarray, 
 
 
 class Shield:
-    """The safety shield of ``env.shield``: which modes a learner may pick for this frame."""
+    """The safety shield of ``env.shield``: which actions (modes, and offloading modes with a
+    local fallback: :mod:`romanus.sim.actions`) a learner may pick for this frame."""
 
     def __init__(self, assessor: RiskAssessor, budget: float) -> None:
         self.assessor = assessor
         self.budget = budget
 
     def mask(self, view: VehicleView) -> np.ndarray:
-        """``view.mask`` narrowed to the modes within the risk budget (never empty: if no mode
-        is, the ones least likely to be risky)."""
-        p, _ = self.assessor(view)
-        ok = view.mask & (p <= self.budget)
+        """``view.action_mask`` narrowed to the actions within the risk budget (never empty:
+        if no action is, the ones least likely to be risky)."""
+        p = self.assessor.actions_p(view)
+        can = view.action_mask
+        ok = can & (p <= self.budget)
         if ok.any():
             return ok
-        return view.mask & (p <= p[view.mask].min())
+        return can & (p <= p[can].min())
 
-    def fallback(self, view: VehicleView) -> int:
-        """The mode that replaces a shielded action: the least expected energy allowed one."""
-        p, energy = self.assessor(view)
+    def replacement(self, view: VehicleView) -> int:
+        """The action that replaces a shielded one: the least expected energy allowed one."""
+        p, energy = self.assessor.actions(view)
         return cheapest_within(p, energy, self.mask(view), 1.0)

@@ -169,7 +169,26 @@ class VehicleObservation(ObservationFunction):
             Feature("last_met", "0/1", "newest resolved frame: deadline met", "same", "as is"),
             Feature("last_risky", "0/1", "newest resolved frame: risky", "same", "as is"),
             Feature("last_offloaded", "0/1", "newest resolved frame: offloaded", "same", "as is"),
+            Feature("last_fell_back", "0/1", "newest resolved frame: its local fallback ran", "same", "as is"),
+            Feature(
+                "deadline",
+                "ms",
+                "this frame's deadline (from the driving context: preset deadlines)",
+                "current frame",
+                f"x/{p.max_deadline_ms:g} (the longest)",
+            ),
         ]
+        for k, early in enumerate(p.fallback.options_ms, start=1):
+            f.append(
+                Feature(
+                    f"fallback_time_{k}",
+                    "ms",
+                    f"fallback option {k} ({early:g} ms before just in time): its time after capture, "
+                    "0 if it cannot finish by the deadline",
+                    "current frame",
+                    "x/deadline",
+                )
+            )
         return tuple(f)
 
     def __init__(self, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float = 1.0) -> None:
@@ -182,7 +201,9 @@ class VehicleObservation(ObservationFunction):
             for i, s in enumerate(catalogue.scenes)
         ]
         self._deadline_ms = preset.deadline_ms
+        self._max_deadline_ms = preset.max_deadline_ms
         self._abandon_ms = preset.abandon_ms
+        self._fallback = bool(preset.fallback.options_ms)
         self._flight = 4.0
         self._energy_norm = 2.0 * energy_scale_mj
 
@@ -211,7 +232,7 @@ class VehicleObservation(ObservationFunction):
             ]
         last = view.last_record
         if last is None:
-            out += [0.0, 0.0, 1.0, 0.0, 0.0]
+            out += [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
         else:
             out += [
                 _clip(last.latency_ms / self._abandon_ms),
@@ -219,7 +240,12 @@ class VehicleObservation(ObservationFunction):
                 1.0 if last.deadline_met else 0.0,
                 1.0 if last.risky else 0.0,
                 1.0 if last.offloaded else 0.0,
+                1.0 if last.fell_back else 0.0,
             ]
+        deadline = view.deadline_ms
+        out.append(_clip(deadline / self._max_deadline_ms))
+        if self._fallback:
+            out += [0.0 if t is None else _clip(t / deadline) for t in view.fallback_times_ms()]
         return out
 
     def observe(self, view: VehicleView) -> np.ndarray:
