@@ -33,9 +33,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from romanus.coverage import CellStats, CoverageMap
-from romanus.drives import Drive, fix_rows, handovers, load_drive_cached, positions
+from romanus.drives import Drive, fix_rows, handovers, positions
 
-__all__ = ["HISTORY_S", "NAN_ALLOWED", "PLACE_ARRAYS", "Kpis", "Place", "load_drive_cached"]
+__all__ = ["HISTORY_S", "NAN_ALLOWED", "PLACE_ARRAYS", "Kpis", "Place"]
 
 HISTORY_S = 60.0
 """Drive time kept before the start: KPI reports and handovers the vehicle saw just before."""

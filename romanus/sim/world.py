@@ -25,10 +25,10 @@ from typing import Protocol
 import numpy as np
 
 from romanus.config import BackgroundLoadConfig, CapacityConfig, DriveConfig, Preset
-from romanus.drives import drive_trace
+from romanus.drives import drive_trace, load_drive_cached
 from romanus.rng import SeedPlan
 from romanus.sim.link import CapacitySeries, CapacitySource, make_source
-from romanus.sim.place import Place, load_drive_cached
+from romanus.sim.place import Place
 from romanus.sim.scene import SceneProcess
 from romanus.traces import TraceSource, load_trace_cached
 
