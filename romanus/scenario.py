@@ -798,6 +798,24 @@ def _record_drive_one(args: tuple[str, dict[str, Any], int, float, dict[str, Any
     }
 
 
+def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequence[Any]) -> None:
+    """A map named in test scenarios must not have seen a test drive (its ``sources``)."""
+    from romanus.coverage import load_coverage
+
+    try:
+        cmap = load_coverage(coverage_map)
+    except ValueError as exc:
+        raise ScenarioError(str(coverage_map), str(exc)) from None
+    seen = {Path(src).stem for src in cmap.sources}
+    leaked = [d.name for d in test_drives if d.name in seen]
+    if leaked:
+        raise ScenarioError(
+            str(coverage_map),
+            f"the coverage map was built from test-split drive {leaked[0]} ({len(leaked)} in all): build it "
+            "from the training days only (romanus coverage build DIR --exclude-days TEST_DAYS)",
+        )
+
+
 def record_drive_suite(
     drives_dir: str | Path,
     out_dir: str | Path,
@@ -819,7 +837,8 @@ def record_drive_suite(
     to ``out_dir/S/`` with an index ``suite.json`` there; ``split`` (``train``, ``test`` or
     ``all``) says which splits are recorded. Scenario ``i`` (counting every window of every
     drive in order, recorded or not) has seed ``seed + i``. Each manifest holds the drive (name,
-    file, SHA-256, day, start), its split and the days of both splits. Returns the files per
+    file, SHA-256, day, start), its split and the days of both splits. A ``coverage_map`` that
+    saw a test-split drive is refused when test scenarios are recorded. Returns the files per
     split."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -842,6 +861,8 @@ def record_drive_suite(
         raise ScenarioError(str(drives_dir), f"test day {unknown[0]} has no drive (days: {', '.join(days)})")
     train_days = [d for d in days if d not in chosen]
     split_days = {"train": train_days, "test": chosen}
+    if coverage_map is not None and split != "train":
+        _check_map_is_from_training_days(coverage_map, [d for d in drives if d.day in chosen])
     period_ms = load_preset(env).period_ms
     out = Path(out_dir)
     tasks: dict[str, list[tuple[str, dict[str, Any], int, float, dict[str, Any], str]]] = {"train": [], "test": []}

@@ -491,3 +491,15 @@ def test_cli_drive_suite_errors_name_the_file_and_line(tmp_path: Path, capsys: A
     assert "--drives takes neither --seeds" in capsys.readouterr().err
     assert main(["scenario", "suite", "-o", str(out)]) == 2
     assert "give --seeds A:B (synthetic worlds) or --drives DIR" in capsys.readouterr().err
+
+
+def test_a_map_that_saw_a_test_drive_is_refused_for_test_scenarios(drives_dir: Path, tmp_path: Path) -> None:
+    drives = [load_drive(p) for p in sorted(drives_dir.glob("*.csv"))]
+    leaky = build_coverage(drives).save(tmp_path / "leaky.json")  # every day, the test day too
+    clean = build_coverage([d for d in drives if d.day != "2020-01-16"]).save(tmp_path / "clean.json")
+    with pytest.raises(ScenarioError, match=r"built from test-split drive B_2020\.01\.16_09\.56\.56"):
+        record_drive_suite(drives_dir, tmp_path / "a", window_s=60.0, coverage_map=str(leaky))
+    # the training split alone may use it (the map saw those drives: that is what it is for)
+    assert record_drive_suite(drives_dir, tmp_path / "b", window_s=60.0, split="train", coverage_map=str(leaky))
+    files = record_drive_suite(drives_dir, tmp_path / "c", window_s=60.0, split="test", coverage_map=str(clean))
+    assert Scenario.load(files["test"][0]).preset.coverage_map == str(clean)
