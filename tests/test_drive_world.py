@@ -503,3 +503,22 @@ def test_a_map_that_saw_a_test_drive_is_refused_for_test_scenarios(drives_dir: P
     assert record_drive_suite(drives_dir, tmp_path / "b", window_s=60.0, split="train", coverage_map=str(leaky))
     files = record_drive_suite(drives_dir, tmp_path / "c", window_s=60.0, split="test", coverage_map=str(clean))
     assert Scenario.load(files["test"][0]).preset.coverage_map == str(clean)
+
+
+@pytest.mark.slow
+def test_every_irish_drive_records_and_replays(tmp_path: Path) -> None:
+    """The issue's "done when": the suite records every irish-5g drive, split by day, and each
+    replays its live run (the first 1,000 frames, under two policies)."""
+    files = record_drive_suite(IRISH, tmp_path, split="all")
+    assert (len(files["train"]), len(files["test"])) == (10, 3)
+    assert {Scenario.load(p).manifest["drive"]["day"] for p in files["test"]} == {"2020-02-14"}
+    for path in files["train"] + files["test"]:
+        sc = Scenario.load(path)
+        d = sc.manifest["drive"]
+        assert d["sha256"] == load_drive(IRISH / d["file"]).sha256
+        preset = drive_preset(IRISH / d["file"], d["start_s"])
+        for policy in ("offload-all", "random"):
+            live = run(Simulator(preset, sc.seed), policy, 1000)
+            replay = run(Simulator(sc.preset, sc.seed, world=sc.world()), policy, 1000)
+            for name in live:
+                np.testing.assert_array_equal(replay[name], live[name], err_msg=f"{path.name} {policy} {name}")
