@@ -99,6 +99,14 @@ def _cmd_modes(args: argparse.Namespace) -> int:
         print(row.rstrip())
     for where, why in cat.rejected:
         print(f"  not a candidate: {where}: {why}")
+    options = preset.fallback.options_ms
+    if options:
+        n_off = int(cat.offload_mask.sum())
+        times = ", ".join("just in time" if e == 0 else f"{e:g} ms earlier" for e in options)
+        print(
+            f"actions: {len(cat) + len(options) * n_off} = these {len(cat)} modes, then each of the {n_off} "
+            f"offloading modes with a local fallback, per option ({times}), in mode order"
+        )
     return 0
 
 

@@ -447,9 +447,8 @@ def policy_descriptions(catalogue: ModeCatalogue) -> list[tuple[str, str]]:
             )
         if e.hedged is not None:
             how = "chooses among actions with a fallback too" if name in _CHOOSES_FALLBACK else "arms it on its choice"
-            rows.append(
-                (f"{name}{FALLBACK_SUFFIX}", f"the same with the just-in-time local fallback ({how}; also with @X)")
-            )
+            also = "; also with @X" if e.setting is not None else ""
+            rows.append((f"{name}{FALLBACK_SUFFIX}", f"the same with the just-in-time local fallback ({how}{also})"))
         if name == "local-robust":
             rows += [
                 (f"local-{t}", f"tier {t} ({'+'.join(b)}), all on the vehicle")

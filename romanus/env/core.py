@@ -118,7 +118,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         shipped presets offer just in time and 20 ms earlier), every offloading mode with that
         local fallback: if its result is not back by the fallback time, the vehicle runs the
         scene's robust tier itself and discards the late result (EnergyShield). The default
-        preset has 47 modes, 43 of them offloading: 133 actions. ``action_masks()`` returns the
+        preset has 47 modes, 42 of them offloading: 131 actions. ``action_masks()`` returns the
         actions that can run now (every mode when the preset has an edge server, only local
         ones otherwise; a fallback option only when its fallback can finish by this frame's
         deadline); a mode that cannot run raises ``ValueError``, it is never remapped, and a
