@@ -159,6 +159,24 @@ def markdown(world: str, kept: dict[str, str], rows: dict[str, dict[str, Any]]) 
     return "\n".join(lines) + "\n"
 
 
+def frontier_markdown(rows: dict[str, dict[str, Any]], names: list[str]) -> str:
+    """The held-out frontier of ``risk-budget-greedy@B``, without and with the fallback."""
+    lines = [
+        "",
+        "held-out frontier (every budget B; not selected on these seeds):",
+        "",
+        "| B | energy/frame (mJ) | risky (%) | with fallback: energy/frame (mJ) | risky (%) | fell back (%) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for b in FAMILIES["risk-budget-greedy"]:
+        plain, hedged = rows[f"risk-budget-greedy@{b:g}"], rows[f"risk-budget-greedy+fallback@{b:g}"]
+        lines.append(
+            f"| {b:g} | {_cell(plain['energy_mj'])} | {_cell(plain['risky_pct'], 2)} | "
+            f"{_cell(hedged['energy_mj'])} | {_cell(hedged['risky_pct'], 2)} | {_cell(hedged['fallback_pct'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -183,14 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         kept = calibrate(cal)
         log.info("%s: kept %s; testing on %d scenarios", world, kept, len(test))
         policies = [*FIXED[:3], *kept.values(), "oracle"]
-        res = compare(test, list(dict.fromkeys(policies)), out / world / "test", workers=args.workers)
+        frontier = [p for p in _candidates() if p.startswith("risk-budget-greedy")]
+        res = compare(test, list(dict.fromkeys(policies + frontier)), out / world / "test", workers=args.workers)
         rows = report(res)
         study["worlds"][world] = {
             "kept": kept,
             "train": {p: {"energy_mj": _mean_energy(cal, p), "risky": _pooled_risky(cal, p)} for p in cal.policies},
             "test": rows,
         }
-        text.append(markdown(world, kept, rows))
+        text.append(markdown(world, kept, {p: rows[p] for p in dict.fromkeys(policies)}))
+        text.append(frontier_markdown(rows, frontier))
     atomic_write_bytes(out / "study.json", json.dumps(study, indent=1).encode())
     atomic_write_bytes(out / "summary.md", "\n".join(text).encode())
     print("\n".join(text))

@@ -244,6 +244,10 @@ class Simulator:
         #: vehicle = uplink end + RTT, RTT ms), for every payload that got through, whether or
         #: not its results came back in time (so a late frame still tells the vehicle its RTT)
         self._acks: deque[tuple[float, float]] = deque()
+        #: the server's queueing delay of our own requests, as the vehicle learns it when the
+        #: frame resolves (the server reports it with the result, or with the cancellation of a
+        #: request still queued at abandonment, a lower bound): (time learnt, wait ms)
+        self._waits: deque[tuple[float, float]] = deque()
         # History kept behind the clock: every window policies and observations read (at most
         # LOOKBACK_S), every transfer still running (at most the abandon time), with a margin.
         self._lookback_s = max(preset.estimate_window_ms / 1000.0, self._abandon_s, LOOKBACK_S) + 1.0
@@ -427,9 +431,10 @@ class Simulator:
             self._closed_mj[n] = state_mj
         else:
             self._emit(fields, state_mj)
-        acks, old = self._acks, t - self._lookback_s
-        while acks and acks[0][0] < old:  # ACKs are read at most LOOKBACK_S back
-            acks.popleft()
+        old = t - self._lookback_s
+        for q in (self._acks, self._waits):
+            while q and q[0][0] < old:  # read at most LOOKBACK_S back
+                q.popleft()
         if n % 1024 == 0:
             self._forget(t - self._lookback_s)
         fresh, self._fresh = self._fresh, []
@@ -488,6 +493,11 @@ class Simulator:
         """RTTs (ms) of the payload ACKs that reached the vehicle in (after_s, now]
         (kept for :data:`LOOKBACK_S`)."""
         return [rtt for t, rtt in self._acks if after_s < t <= now + _TIME_EPS]
+
+    def server_waits_ms(self, after_s: float, now: float) -> list[float]:
+        """Queueing delays (ms) the server reported for our requests, learnt in (after_s, now]
+        (kept for :data:`LOOKBACK_S`)."""
+        return [w for t, w in self._waits if after_s < t <= now + _TIME_EPS]
 
     def _forget(self, t: float) -> None:
         if t > 0:
@@ -720,6 +730,8 @@ class Simulator:
             remote = yield trip.done
             radio += trip.radio_mj
             wait_ms = trip.wait_ms
+            # learnt with the result (or the cancellation notice), not before
+            self._waits.append((remote if remote != math.inf else env.now + self._rtt[n] / 2.0, wait_ms))
         fell_back = fb_at is not None and not (local_end <= fb_at and remote <= fb_at)
         wasted = 0.0
         robust_mode = m

@@ -6,9 +6,14 @@ through the *tail* of the sum of its uplink time, RTT and downlink time.
 :class:`RiskEstimator` estimates that tail from what the vehicle measures, with no
 knowledge of the link model:
 
-- **uplink and downlink**: the capacity over the coming period is the capacity over the last
-  period times a ratio drawn from the recent history of period-to-period ratios (the last
-  ``history_s``, the ratios whose earlier rate was nearest the current one);
+- **uplink**: the capacity path over the coming periods is drawn from the recent history (the
+  last ``history_s``): the periods that followed a period whose rate was nearest the current
+  one, at the modem's reporting resolution (:data:`SLOT_MS`), scaled by the current rate over
+  that period's; a payload's transfer time is read off each path from the moment it is ready,
+  so a transfer of a few tens of ms sees the fading within a period (a period's mean rate
+  hid it: with 40 ms coherence, Highway5G, the estimate was 2-3x anti-conservative);
+- **downlink**: the capacity over the coming period is the capacity over the last period
+  times a ratio drawn from the same neighbours' period-to-period ratios;
 - **outage onsets** (a period with no capacity after one with some): their probability per
   period is a Beta posterior, the onsets counted in the history on top of a prior of one
   onset per ``onset_prior_s`` worth ``onset_prior_s`` of driving (``[assumed]`` 30 s, as in
@@ -18,14 +23,19 @@ knowledge of the link model:
   ``rtt_samples``; every payload that got through, so frames that missed their deadline
   count too and the tail is not censored), padded while there are few with quantiles of the
   preset's RTT model (the operator's published distribution, a prior);
-- **server**: the newest (delayed) telemetry's queueing delay, as a point estimate;
+- **server**: the queueing delays the server reported for the vehicle's own requests of the
+  last :data:`WAIT_WINDOW_S` (with each result, or a queued request's cancellation), as a
+  distribution added to the RTT's; with fewer than :data:`MIN_WAITS` of them, the newest
+  (delayed) telemetry's queueing delay as a point estimate;
 - **radio**: the modem's RRC state; offloading from idle waits for a promotion (the latency
   samples include it) and pays the promotion and a tail, in the tail it extends the tail
   (:meth:`romanus.sim.costs.EnergyModel.offload_state_mj`).
 
 P(miss) of an offloading mode = P(onset) + (1 - P(onset)) x the mean over the capacity
-samples of P(RTT > the slack they leave), the RTT part exact from the RTT samples' survival
-function, so the joint estimate uses every (capacity, RTT) pair. Local modes are
+samples of P(RTT (+ server wait) > the slack they leave), the RTT part exact from the RTT
+samples' survival function (convolved with the measured waits'), so the joint estimate uses
+every (capacity, RTT, wait) combination. Its calibration on seeds it was not developed on:
+``experiments/calibration/calibration.py``. Local modes are
 deterministic given the accelerator backlog. The estimate is causal and deterministic: it draws no random numbers.
 
 Two users: the ``risk-budget-greedy@EPS`` policy (the least expected energy among the modes
@@ -38,6 +48,7 @@ whose P(miss) exceeds the budget, so a learner explores only within the risk bud
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import NamedTuple
 
 import numpy as np
@@ -61,6 +72,12 @@ __all__ = [
 ]
 
 RTT_PRIOR_MS = 30.0  # [assumed] the vehicle's RTT guess before its first measured response
+#: [assumed] resolution of the modem's throughput reports (one LTE/NR radio frame is 10 ms)
+SLOT_MS = 10.0
+#: the server queueing delays of the vehicle's own requests count this long (s) ...
+WAIT_WINDOW_S = 5.0
+#: ... and are used when there are at least this many (else the telemetry's point estimate)
+MIN_WAITS = 10
 CAPACITY_WINDOW_S = 0.5  # window of the mean-capacity estimate
 
 _GRID_MS = 0.25  # resolution of the RTT survival function
@@ -205,6 +222,12 @@ class RiskEstimator:
         self._prior_periods = onset_prior_s / self.period_s
         self._up = np.zeros(self._cap)
         self._down = np.zeros(self._cap)
+        # the uplink within each period, at the modem's reporting resolution
+        self._slots = max(1, round(preset.period_ms / SLOT_MS))
+        self._slot_ms = preset.period_ms / self._slots
+        self._up_slots = np.zeros((self._cap, self._slots))
+        #: periods of path a transfer may need: up to the longest abandon time
+        self._ahead = max(1, math.ceil(preset.abandon_ms / preset.period_ms - 1e-9))
         self._n = 0  # rates recorded (the newest at index (n - 1) % cap)
         self._prior = rtt_prior_ms(preset.rtt)
         self._rtt_cap = rtt_samples
@@ -218,6 +241,9 @@ class RiskEstimator:
         self.offloads = e.offloads
         self._cand_cache: dict[bytes, _Candidates] = {}
         self._last: _Last | None = None  # the tail's inputs of the last assessment
+        #: the server's reported queueing delays of our recent requests: (learnt at s, ms)
+        self._waits: deque[tuple[float, float]] = deque()
+        self._wait_surv: np.ndarray | None = None
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -227,11 +253,20 @@ class RiskEstimator:
         up, down = view.uplink_mbps(self.period_s), view.downlink_mbps(self.period_s)
         self._up[i] = up if up > OUTAGE_MBPS else 0.0
         self._down[i] = down if down > OUTAGE_MBPS else 0.0
+        slots = view.uplink_slot_mbps(self.period_s, self._slots)
+        slots[slots <= OUTAGE_MBPS] = 0.0
+        self._up_slots[i] = slots
         self._n += 1
         for rtt in view.acked_rtts_ms(self._last_s):
             self._rtts[self._n_rtt % self._rtt_cap] = rtt
             self._n_rtt += 1
             self._surv = None
+        for w in view.server_waits_ms(self._last_s):
+            self._waits.append((view.time_s, w))
+            self._wait_surv = None
+        while self._waits and self._waits[0][0] < view.time_s - WAIT_WINDOW_S:
+            self._waits.popleft()
+            self._wait_surv = None
         self._last_s = view.time_s
 
     def _ordered(self, buf: np.ndarray) -> np.ndarray:
@@ -259,6 +294,78 @@ class RiskEstimator:
             keep = np.argpartition(d, self.neighbours)[: self.neighbours]
             prev, nxt = prev[keep], nxt[keep]
         return now * (nxt / prev), p_onset
+
+    def _paths(self, now: float) -> tuple[np.ndarray, float]:
+        """(cumulative uplink capacity in Mbit at the slot edges of sampled paths over the
+        coming ``_ahead`` periods, shape (samples, slots + 1); P(an outage begins)).
+
+        A path is the history after a period whose rate was nearest ``now`` (the neighbours of
+        :meth:`_predict`), at the modem's reporting resolution, scaled by ``now`` over that
+        period's rate: a transfer of a few tens of ms sees the fading within a period, which
+        a period's mean rate hides (with 40 ms coherence, as on Highway5G, that made the
+        estimate 2-3x anti-conservative)."""
+        r = self._ordered(self._up)
+        fine = self._ordered(self._up_slots)
+        n, k_ahead = len(r), self._ahead
+        prev, nxt = r[:-1], r[1:]
+        ok = prev > 0.0
+        onset = ok & (nxt <= 0.0)
+        p_onset = (float(onset.sum()) + 1.0) / (float(ok.sum()) + self._prior_periods)
+        start = np.arange(1, n)  # the period after each transition
+        usable = np.flatnonzero(ok & ~onset & (start + k_ahead <= n))
+        if len(usable) > self.neighbours:
+            d = np.abs(np.log(prev[usable] / now))
+            usable = usable[np.argpartition(d, self.neighbours)[: self.neighbours]]
+        j = start[usable]
+        paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), -1)
+        paths *= (now / prev[usable])[:, None]
+        cum = np.zeros((len(j), paths.shape[1] + 1))
+        np.cumsum(paths * (self._slot_ms / 1000.0), axis=1, out=cum[:, 1:])
+        return cum, p_onset
+
+    def _transfer_ms(self, cum: np.ndarray, offset_ms: np.ndarray, mbit: np.ndarray) -> np.ndarray:
+        """Time (ms) to send ``mbit`` starting ``offset_ms`` after now along each path, per
+        candidate (rows) and path (columns); inf where the path ends first."""
+        m, edges = cum.shape
+        slots = edges - 1
+        x = np.clip(offset_ms / self._slot_ms, 0.0, float(slots))
+        k0 = np.minimum(x.astype(np.intp), slots - 1)
+        frac = x - k0
+        c_start = cum[:, k0] + frac[None, :] * (cum[:, k0 + 1] - cum[:, k0])  # (paths, candidates)
+        target = c_start + mbit[None, :]
+        span = float(cum[:, -1].max()) + float(mbit.max()) + 1.0
+        base = np.arange(m)[:, None] * span
+        flat = (cum + base).ravel()
+        at = np.searchsorted(flat, (target + base).ravel(), side="left").reshape(target.shape)
+        k = at - np.arange(m)[:, None] * edges  # the first edge reaching the target
+        inside = (k >= 1) & (k <= slots)
+        kk = np.clip(k, 1, slots)
+        rows = np.arange(m)[:, None]
+        lo, hi = cum[rows, kk - 1], cum[rows, kk]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (kk - 1 + (target - lo) / (hi - lo)) * self._slot_ms
+        t = np.where(inside, t, np.inf) - offset_ms[None, :]
+        return t.T  # type: ignore[no-any-return]
+
+    def _queue_survival(self) -> np.ndarray | None:
+        """P(RTT + server wait > x) on the survival grid, from the RTT samples and the queueing
+        delays the server reported for the last :data:`WAIT_WINDOW_S` of our requests (None
+        with fewer than :data:`MIN_WAITS`: then the telemetry's wait, a point, is used)."""
+        if len(self._waits) < MIN_WAITS:
+            return None
+        if self._wait_surv is None:
+            rtt = self._survival()
+            cells = np.round(np.array([w for _, w in self._waits]) / _GRID_MS).astype(np.intp)
+            shifts, counts = np.unique(np.minimum(cells, len(rtt) - 1), return_counts=True)
+            out = np.zeros(len(rtt))
+            body = rtt[:-1]
+            for shift, count in zip(shifts.tolist(), counts.tolist(), strict=True):
+                # P(R + w > x) = P(R > x - w): 1 below w, then the RTT's survival shifted by w
+                out[: len(body)] += count * np.concatenate([np.ones(shift), body[: len(body) - shift]])
+            out[:-1] /= len(self._waits)
+            out[-1] = 1.0  # index -1: a sample that leaves no slack misses
+            self._wait_surv = out
+        return self._wait_surv
 
     def _survival(self) -> np.ndarray:
         """P(RTT > x) at x = 0, grid, 2 grid, ... ms."""
@@ -296,24 +403,25 @@ class RiskEstimator:
         down_now = view.downlink_mbps(self.period_s)
         if up_now <= OUTAGE_MBPS or down_now <= OUTAGE_MBPS or min(self._n, self._cap) <= self.min_history:
             return p, energy
-        up, onset_up = self._predict(self._up, up_now)
+        cum, onset_up = self._paths(up_now)
         down, onset_down = self._predict(self._down, down_now)
-        m = min(len(up), len(down))
+        m = min(len(cum), len(down))
         if m < self.min_history:
             return p, energy
-        up, down = up[:m], down[:m]
+        cum, down = cum[:m], down[:m]
         # (modes x samples) matrices, computed in place: this is the hot path of a shielded env
-        up_ms = cand.up_mbit / up[None, :]
-        up_ms *= 1000.0
+        queued = backlog + view.uplink_backlog_ms + e.promotion_ms(view)
+        up_ms = self._transfer_ms(cum, queued + cand.prefix_ms, cand.up_mbit[:, 0])
         down_ms = cand.down_mbit / down[None, :]
         down_ms *= 1000.0
         rep = view.server_report
-        wait = 0.0 if rep is None else rep.wait_ms
-        fixed = backlog + view.uplink_backlog_ms + e.promotion_ms(view) + wait + cand.fixed_ms
+        queue_surv = self._queue_survival()  # measured waits of our own requests, with the RTT
+        wait = 0.0 if rep is None or queue_surv is not None else rep.wait_ms
+        fixed = queued + wait + cand.fixed_ms
         slack = (deadline - fixed)[:, None] - up_ms  # what the RTT may take
         slack -= down_ms
         p_outage = 1.0 - (1.0 - onset_up) * (1.0 - onset_down)
-        self._last = _Last(slack, p_outage, m, cand, backlog, deadline)
+        self._last = _Last(slack, p_outage, m, cand, backlog, deadline, queue_surv)
         p_off = self._tail(0.0)
         p[idx] = np.where(backlog + cand.local_ms > deadline + 1e-9, 1.0, p_off)
         horizon_ms = deadline if self._abandon_after_ms is None else self._abandon_after_ms
@@ -328,7 +436,7 @@ class RiskEstimator:
         survival at the slack they leave."""
         assert self._last is not None
         slack, p_outage, m = self._last.slack, self._last.p_outage, self._last.samples
-        surv = self._survival()  # surv[-1] = 1 stands for "no slack left"
+        surv = self._last.surv if self._last.surv is not None else self._survival()  # surv[-1] = 1: no slack
         g = slack - extra_ms if extra_ms else slack.copy()
         g *= 1.0 / _GRID_MS  # the survival grid's cell of the slack
         np.minimum(g, len(surv) - 2.0, out=g)
@@ -356,7 +464,12 @@ class RiskEstimator:
         if found is None:
             e, idx = self._e, np.flatnonzero(off)
             found = _Candidates(
-                idx, e.up_mbit[idx, None], e.down_mbit[idx, None], self._fixed_ms[idx], self._local_ms[idx]
+                idx,
+                e.up_mbit[idx, None],
+                e.down_mbit[idx, None],
+                self._fixed_ms[idx],
+                self._local_ms[idx],
+                e.prefix[idx],
             )
             self._cand_cache[key] = found
         return found
@@ -368,6 +481,7 @@ class _Candidates(NamedTuple):
     down_mbit: np.ndarray  # (n, 1)
     fixed_ms: np.ndarray
     local_ms: np.ndarray
+    prefix_ms: np.ndarray  # vehicle work before the payload is ready
 
 
 class _Last(NamedTuple):
@@ -377,6 +491,7 @@ class _Last(NamedTuple):
     cand: _Candidates
     backlog_ms: float
     deadline_ms: float
+    surv: np.ndarray | None  # P(RTT + server wait > x) when measured waits are used
 
 
 class RiskAssessor:
@@ -398,6 +513,7 @@ class RiskAssessor:
         self._actions_frame = self._actions_p_frame = -1
         self._actions: tuple[np.ndarray, np.ndarray] = self._result
         self._actions_p = self._result[0]
+        self._option_rows: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def __call__(self, view: VehicleView) -> tuple[np.ndarray, np.ndarray]:
         """(P(miss), expected energy mJ) of every mode for the frame ``view`` decides."""
@@ -417,11 +533,15 @@ class RiskAssessor:
         if not table.has_fallback:
             return p_mode
         if self._actions_p_frame != view.frame:
+            if self._option_rows is None:  # per option: its actions and their modes
+                self._option_rows = [
+                    (np.flatnonzero(table.fallback == k), table.mode[table.fallback == k])
+                    for k in range(1, len(table.options_ms) + 1)
+                ]
             p = p_mode[table.mode]
-            robust = self.robust[view.scene]
-            for k, t in enumerate(view.fallback_times_ms(), start=1):
-                sel = table.fallback == k
-                p[sel] = 1.0 if t is None else np.where(robust[table.mode[sel]], 0.0, 1.0)
+            not_robust = ~self.robust[view.scene]
+            for (rows, modes), t in zip(self._option_rows, view.fallback_times_ms(), strict=True):
+                p[rows] = 1.0 if t is None else not_robust[modes]
             self._actions_p = p
             self._actions_p_frame = view.frame
         return self._actions_p

@@ -74,6 +74,20 @@ class VehicleView:
         """:meth:`uplink_mbps` over several windows at once."""
         return past_rates(self._sim.uplink, self.time_s, windows_s)
 
+    def uplink_slot_mbps(self, window_s: float, slots: int) -> np.ndarray:
+        """Mean uplink capacity in each of ``slots`` equal parts of the last ``window_s``, oldest
+        first (the modem's throughput reports at a finer resolution); parts before the start
+        of the run read the capacity at the start."""
+        series = self._sim.uplink
+        edges = np.maximum(self.time_s - window_s + window_s * np.arange(slots + 1) / slots, 0.0)
+        done = [series.integral(float(t)) for t in edges]
+        width = np.diff(edges)
+        if (width > 0.0).all():
+            return np.diff(done) / width
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = np.diff(done) / width
+        return np.where(width > 0.0, rates, series.rate(0.0))
+
     def downlink_mbps(self, window_s: float) -> float:
         """Mean downlink capacity over the last ``window_s`` (since the start while shorter)."""
         return past_rate(self._sim.downlink, self.time_s, window_s)
@@ -102,6 +116,12 @@ class VehicleView:
         """RTTs (ms) the transport layer measured (payload ACKs) in (after_s, now]; at most
         :data:`romanus.sim.simulator.LOOKBACK_S` back."""
         return self._sim.acked_rtts_ms(after_s, self.time_s)
+
+    def server_waits_ms(self, after_s: float) -> list[float]:
+        """Queueing delays (ms) the server reported for the vehicle's own requests, learnt in
+        (after_s, now] (with each result, or with a queued request's cancellation: a lower
+        bound); at most :data:`romanus.sim.simulator.LOOKBACK_S` back."""
+        return self._sim.server_waits_ms(after_s, self.time_s)
 
     # -- the vehicle's own queues and past frames ---------------------------------------------
 
