@@ -317,6 +317,8 @@ class RiskEstimator:
             d = np.abs(np.log(prev[usable] / now))
             usable = usable[np.argpartition(d, self.neighbours)[: self.neighbours]]
         j = start[usable]
+        if len(j) == 0:
+            return np.zeros((0, k_ahead * self._slots + 1)), p_onset
         paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), -1)
         paths *= (now / prev[usable])[:, None]
         cum = np.zeros((len(j), paths.shape[1] + 1))
