@@ -527,7 +527,13 @@ class DriveConfig:
     sees (``World.place``). Simulation time 0 is drive time ``start_s``; nothing loops."""
 
     file: str = field(doc="the G-NetTrack log (a path, relative to the preset file that names it)")
-    start_s: float = field(0.0, ge=0, le=86_400, doc="drive time at simulation time 0 (<= 1 day)")
+    start_s: float | None = field(
+        0.0,
+        ge=0,
+        le=86_400,
+        doc="drive time at simulation time 0 (<= 1 day); null: drawn per episode from the seed, "
+        "uniform over the drive's first (duration - env.episode_s) seconds",
+    )
     uplink_model: Literal["dl_ratio", "cqi"] = field(
         "dl_ratio", doc="derivation of the uplink capacity (romanus.drives.uplink_capacity)"
     )
@@ -1085,7 +1091,7 @@ def _check_place_files(preset: Preset, origins: Mapping[str, str], source: str) 
             drive = load_drive_cached(path)
         except DriveError as exc:
             raise ConfigError(where, "drive.file", f"not a usable G-NetTrack log ({exc})") from None
-        if preset.drive.start_s >= drive.duration_s:
+        if preset.drive.start_s is not None and preset.drive.start_s >= drive.duration_s:
             raise ConfigError(
                 origin_of(origins, "drive.start_s", source),
                 "drive.start_s",

@@ -599,7 +599,7 @@ def record_scenario(
                     "format": tr.format,
                     "sha256": tr.sha256,
                     "duration_s": tr.duration_s,
-                    "start_s": preset.drive.start_s if preset.drive is not None else 0.0,
+                    "start_s": world.sources.get("drive_start_s") or 0.0,
                 }
             )
         if cfg.model == "trace":

@@ -230,6 +230,38 @@ def test_a_drive_scenario_replays_the_live_run_exactly(tmp_path: Path, policy: s
     assert len(live["frame"]) == 400
 
 
+def test_a_random_start_is_drawn_per_seed_and_replays_exactly(tmp_path: Path) -> None:
+    """``drive.start_s: null``: each seed starts somewhere else on the drive (links and place
+    from the same drive time), within the room an episode needs, and a recording replays it."""
+    preset = load_preset(
+        "default",
+        {
+            "drive": {"file": str(MIXED), "start_s": None},
+            "uplink": {"model": "drive", "outage": None},
+            "downlink": {"model": "drive", "outage": None},
+            "env": {"episode_s": 60.0},
+        },
+    )
+    starts = []
+    for seed in (1, 2, 3):
+        sim = Simulator(preset, seed)
+        start = sim.world.sources["drive_start_s"]
+        assert isinstance(start, float) and 0.0 <= start <= 1351.0 - 60.0
+        fixed = Simulator(drive_preset(MIXED, start), seed)
+        assert sim.world.place is not None and fixed.world.place is not None
+        assert sim.world.place.speed_mps(7.0) == fixed.world.place.speed_mps(7.0)
+        assert sim.uplink.integral(30.0) == fixed.uplink.integral(30.0)
+        starts.append(start)
+    assert len(set(starts)) == 3
+    sc = record_scenario(preset, 2, 20.0)
+    assert sc.manifest["sources"][0]["start_s"] == starts[1]
+    loaded = Scenario.load(sc.save(tmp_path / "r.scenario"))
+    live = run(Simulator(preset, 2), "offload-all", sc.frames)
+    replay = run(Simulator(loaded.preset, loaded.seed, world=loaded.world()), "offload-all", loaded.frames)
+    for name in live:
+        np.testing.assert_array_equal(replay[name], live[name], err_msg=name)
+
+
 def test_synthetic_scenarios_stay_format_version_1(tmp_path: Path) -> None:
     sc = record_scenario(load_preset("default"), 3, 5.0)
     assert sc.manifest["format_version"] == 1

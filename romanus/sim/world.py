@@ -194,35 +194,52 @@ def capacity_source(cfg: CapacityConfig, rng: np.random.Generator, outage_rng: n
     return make_source(cfg, rng, outage_rng)
 
 
-def drive_source(cfg: DriveConfig, link: str) -> TraceSource:
+def drive_source(cfg: DriveConfig, link: str, start_s: float | None = None) -> TraceSource:
     """A link's capacity from a drive: :func:`romanus.drives.drive_trace` played from
-    ``cfg.start_s`` without looping (no capacity after the drive ends)."""
+    ``start_s`` (default ``cfg.start_s``) without looping (no capacity after the drive ends)."""
     trace = drive_trace(
         cfg.file,
         "uplink" if link == "uplink" else "downlink",
         cfg.uplink_model,
         handover_interruptions=cfg.handover_interruptions,
     )
-    return TraceSource(trace, start_s=cfg.start_s, loop=False)
+    start = cfg.start_s if start_s is None else start_s
+    return TraceSource(trace, start_s=start or 0.0, loop=False)
 
 
-def drive_place(cfg: DriveConfig) -> Place:
-    """The :class:`~romanus.sim.place.Place` of a drive section."""
-    return Place.from_drive(load_drive_cached(cfg.file), cfg.start_s, cfg.kpi_delay_s)
+def drive_place(cfg: DriveConfig, start_s: float | None = None) -> Place:
+    """The :class:`~romanus.sim.place.Place` of a drive section, from ``start_s`` (default
+    ``cfg.start_s``)."""
+    start = cfg.start_s if start_s is None else start_s
+    return Place.from_drive(load_drive_cached(cfg.file), start or 0.0, cfg.kpi_delay_s)
 
 
-def _link_source(preset: Preset, link: str, seeds: SeedPlan) -> CapacitySource:
+def drive_start_s(preset: Preset, seeds: SeedPlan) -> float | None:
+    """Where on its drive a world starts: ``drive.start_s``, or with ``start_s: null`` a draw
+    from the ``drive_start`` stream, uniform over the drive's first (duration -
+    ``env.episode_s``) seconds (None without a drive)."""
+    cfg = preset.drive
+    if cfg is None:
+        return None
+    if cfg.start_s is not None:
+        return cfg.start_s
+    span = max(0.0, load_drive_cached(cfg.file).duration_s - preset.env.episode_s)
+    return float(seeds.generator("drive_start").uniform(0.0, span))
+
+
+def _link_source(preset: Preset, link: str, seeds: SeedPlan, start_s: float | None) -> CapacitySource:
     cfg: CapacityConfig = getattr(preset, link)
     if cfg.model == "drive":
         assert preset.drive is not None  # the preset checks it
-        return drive_source(preset.drive, link)
+        return drive_source(preset.drive, link, start_s)
     return capacity_source(cfg, seeds.generator(link), seeds.generator(f"{link}_outage"))
 
 
 def synthetic_world(preset: Preset, seeds: SeedPlan, scenes: tuple[str, ...], *, record: bool = False) -> World:
     """The world a preset generates from a seed plan, lazily; ``record`` keeps what it makes."""
-    up_src: CapacitySource = _link_source(preset, "uplink", seeds)
-    down_src: CapacitySource = _link_source(preset, "downlink", seeds)
+    start = drive_start_s(preset, seeds)
+    up_src: CapacitySource = _link_source(preset, "uplink", seeds, start)
+    down_src: CapacitySource = _link_source(preset, "downlink", seeds, start)
     background: BackgroundSource | None = None
     synth_bg = None
     if preset.server.enabled:
@@ -257,8 +274,14 @@ def synthetic_world(preset: Preset, seeds: SeedPlan, scenes: tuple[str, ...], *,
         rtt_s=rtt_s,
         jitter=jitter,
         background=background,
-        sources={"uplink": up_src, "downlink": down_src, "background": background, "synthetic_background": synth_bg},
-        place=None if preset.drive is None else drive_place(preset.drive),
+        sources={
+            "uplink": up_src,
+            "downlink": down_src,
+            "background": background,
+            "synthetic_background": synth_bg,
+            "drive_start_s": start,
+        },
+        place=None if preset.drive is None else drive_place(preset.drive, start),
     )
 
 
