@@ -282,6 +282,10 @@ def _cmd_scenario_suite(args: argparse.Namespace) -> int:
 
     from romanus.scenario import record_suite
 
+    if args.drives is not None:
+        return _cmd_scenario_drive_suite(args)
+    if args.seeds is None:
+        raise ValueError("scenario suite: give --seeds A:B (synthetic worlds) or --drives DIR (real drives)")
     seeds = _parse_seeds(args.seeds)
     with tqdm(total=len(seeds), unit="scenario", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
         files = record_suite(
@@ -294,6 +298,32 @@ def _cmd_scenario_suite(args: argparse.Namespace) -> int:
             progress=bar.update,
         )
     print(f"{args.output}: {len(files)} scenarios of {args.env}")
+    return 0
+
+
+def _cmd_scenario_drive_suite(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from romanus.scenario import record_drive_suite
+
+    if args.seeds is not None or args.uplink_traces is not None:
+        raise ValueError("scenario suite: --drives takes neither --seeds (use --seed) nor --uplink-traces")
+    with tqdm(unit="scenario", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
+        files = record_drive_suite(
+            args.drives,
+            args.output,
+            env=args.env,
+            window_s=args.window_s,
+            split=args.split,
+            test_days=args.test_days,
+            seed=args.seed,
+            uplink_model=args.uplink_model,
+            coverage_map=args.coverage_map,
+            workers=args.workers,
+            progress=bar.update,
+        )
+    for part, paths in files.items():
+        print(f"{args.output}/{part}: {len(paths)} scenarios of {args.env} from the drives of {args.drives}")
     return 0
 
 
@@ -714,14 +744,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="scenario file (.scenario)")
     p.add_argument("--json", action="store_true", help="print it as one JSON object")
     p.set_defaults(func=_cmd_scenario_info)
-    p = scen.add_parser("suite", parents=[common], help="record one scenario per seed into a folder")
+    p = scen.add_parser(
+        "suite", parents=[common], help="record one scenario per seed (or per real drive) into a folder"
+    )
     p.add_argument("--env", default="default", help=ENV_HELP)
-    p.add_argument("--seeds", required=True, metavar="A:B", help="seeds A..B-1")
+    p.add_argument("--seeds", metavar="A:B", help="seeds A..B-1 (synthetic worlds; required without --drives)")
     p.add_argument(
         "--duration-s",
         type=cliargs.duration_s,
         default=60.0,
-        help="simulated seconds per scenario (default: %(default)s)",
+        help="simulated seconds per scenario (default: %(default)s; with --drives: the drive or --window-s)",
     )
     p.add_argument(
         "--uplink-traces", metavar="DIR", help="drive the uplink with these traces, one per scenario in turn"
@@ -731,6 +763,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=cliargs.workers, default=1, help="processes recording in parallel (default: %(default)s)"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--drives",
+        metavar="DIR",
+        help="record one scenario per G-NetTrack drive log of DIR (links and place from the drive; docs/drives.md)",
+    )
+    p.add_argument(
+        "--window-s",
+        type=cliargs.duration_s,
+        help="--drives: one scenario per window of this many seconds of each drive (default: whole drives)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("train", "test", "all"),
+        default="all",
+        help="--drives: which day split to record into OUTPUT/train and OUTPUT/test (default: %(default)s)",
+    )
+    p.add_argument(
+        "--test-days",
+        nargs="+",
+        metavar="YYYY-MM-DD",
+        help="--drives: the held-out days (default: the latest day); the other days are the training split",
+    )
+    p.add_argument(
+        "--seed",
+        type=cliargs.non_negative_int,
+        default=0,
+        help="--drives: scenario i (every window of every drive in order) has seed SEED + i (default: %(default)s)",
+    )
+    p.add_argument(
+        "--uplink-model",
+        choices=("dl_ratio", "cqi"),
+        default="dl_ratio",
+        help="--drives: derivation of the uplink capacity (default: %(default)s)",
+    )
+    p.add_argument("--coverage-map", metavar="MAP", help="--drives: name this coverage map in the scenarios' preset")
     p.set_defaults(func=_cmd_scenario_suite)
 
     p = sub.add_parser(

@@ -37,6 +37,7 @@ __all__ = [
     "CapacityConfig",
     "ConfigError",
     "DeadlineConfig",
+    "DriveConfig",
     "EnvConfig",
     "FallbackConfig",
     "OutageConfig",
@@ -476,7 +477,9 @@ class CapacityConfig:
     """A link's capacity over time: a synthetic process (piecewise constant over slots) or a
     recorded trace (see :mod:`romanus.traces`)."""
 
-    model: Literal["constant", "rayleigh", "markov", "trace"] = "rayleigh"
+    model: Literal["constant", "rayleigh", "markov", "trace", "drive"] = field(
+        "rayleigh", doc="drive: the capacity of the preset's drive section (a G-NetTrack log)"
+    )
     capacity_mbps: float = field(0.0, ge=0, le=MAX_CAPACITY_MBPS, doc="constant: the capacity (<= 100 Gbit/s)")
     sigma_mbps: float = field(
         13.62, gt=0, le=MAX_CAPACITY_MBPS, doc="rayleigh: scale of the Rayleigh marginal per slot (<= 100 Gbit/s)"
@@ -512,6 +515,32 @@ class CapacityConfig:
                     raise Invalid(f"states_mbps[{i}]", f"must be >= 0, got {c}")
         if self.model == "trace" and not self.trace:
             raise Invalid("trace", "model trace needs a trace file (a path or builtin:NAME)")
+        if self.model == "drive" and self.outage is not None:
+            raise Invalid("outage", "outages apply to synthetic capacity models; a drive has its own")
+
+
+@dataclass(frozen=True)
+class DriveConfig:
+    """A real drive as the world's place (see :mod:`romanus.drives` and docs/drives.md): a
+    G-NetTrack log whose derived uplink and measured downlink are the links' capacity (for a
+    link with ``model: drive``) and whose route, speed, network mode and modem KPIs the vehicle
+    sees (``World.place``). Simulation time 0 is drive time ``start_s``; nothing loops."""
+
+    file: str = field(doc="the G-NetTrack log (a path, relative to the preset file that names it)")
+    start_s: float | None = field(
+        0.0,
+        ge=0,
+        le=86_400,
+        doc="drive time at simulation time 0 (<= 1 day); null: drawn per episode from the seed, "
+        "uniform over the drive's first (duration - env.episode_s) seconds",
+    )
+    uplink_model: Literal["dl_ratio", "cqi"] = field(
+        "dl_ratio", doc="derivation of the uplink capacity (romanus.drives.uplink_capacity)"
+    )
+    handover_interruptions: bool = field(True, doc="zero capacity during each handover's interruption")
+    kpi_delay_s: float = field(
+        1.0, ge=0, le=60, doc="[assumed] reporting delay of modem KPIs to the planner (romanus.drives.KPI_DELAY_S)"
+    )
 
 
 @dataclass(frozen=True)
@@ -761,6 +790,10 @@ class Preset:
     rtt: RttConfig = field(default_factory=RttConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
+    drive: DriveConfig | None = field(None, doc="a real drive as the world's place (links with model: drive)")
+    coverage_map: str | None = field(
+        None, doc="a coverage map file (romanus coverage build) the vehicle looks ahead in; null: none"
+    )
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -772,6 +805,11 @@ class Preset:
             raise Invalid(
                 "abandon_after_ms", f"must be >= {what} ({self.max_deadline_ms:g}), got {self.abandon_after_ms}"
             )
+        for link in ("uplink", "downlink"):
+            if getattr(self, link).model == "drive" and self.drive is None:
+                raise Invalid(f"{link}.model", "model drive needs a drive section (drive: {file: LOG})")
+        if self.drive is not None and self.uplink.model != "drive":
+            raise Invalid("uplink.model", "a preset with a drive section takes its uplink from it: use model drive")
         for scene in self.scene.mix:
             if scene not in self.pipeline.robustness:
                 raise Invalid(f"scene.mix.{scene}", "scene type has no row in pipeline.robustness")
@@ -1034,7 +1072,38 @@ def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -
     if overrides:
         data, origins = deep_merge(data, overrides, origins, "overrides", Preset)
     _anchor_trace_paths(data, origins)
-    return build(Preset, data, source=source, origins=origins)
+    preset = build(Preset, data, source=source, origins=origins)
+    _check_place_files(preset, origins, source)
+    return preset
+
+
+def _check_place_files(preset: Preset, origins: Mapping[str, str], source: str) -> None:
+    """A drive section's log and a coverage map must be readable now, not at the first
+    episode: a :class:`ConfigError` naming the preset file and the field otherwise."""
+    if preset.drive is not None:
+        from romanus.drives import DriveError, load_drive_cached
+
+        where = origin_of(origins, "drive.file", source)
+        path = Path(preset.drive.file)
+        if not path.is_file():
+            raise ConfigError(where, "drive.file", f"no such file: {preset.drive.file}")
+        try:
+            drive = load_drive_cached(path)
+        except DriveError as exc:
+            raise ConfigError(where, "drive.file", f"not a usable G-NetTrack log ({exc})") from None
+        if preset.drive.start_s is not None and preset.drive.start_s >= drive.duration_s:
+            raise ConfigError(
+                origin_of(origins, "drive.start_s", source),
+                "drive.start_s",
+                f"{preset.drive.start_s:g} s is past the end of the drive ({drive.duration_s:g} s)",
+            )
+    if preset.coverage_map is not None:
+        from romanus.coverage import load_coverage
+
+        try:
+            load_coverage(preset.coverage_map)
+        except ValueError as exc:
+            raise ConfigError(origin_of(origins, "coverage_map", source), "coverage_map", str(exc)) from None
 
 
 def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> None:
@@ -1044,6 +1113,7 @@ def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> Non
         ("downlink", "trace"),
         ("pipeline", "profile"),
         ("server", "profile"),
+        ("drive", "file"),
     ):
         section = data.get(section_name)
         if not isinstance(section, dict) or not isinstance(section.get(key), str):
@@ -1052,3 +1122,7 @@ def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> Non
         origin = origin_of(origins, f"{section_name}.{key}")
         if value and not value.startswith("builtin:") and not Path(value).is_absolute() and Path(origin).is_file():
             data[section_name] = {**section, key: str(Path(origin).parent / value)}
+    value = data.get("coverage_map")
+    origin = origin_of(origins, "coverage_map")
+    if isinstance(value, str) and value and not Path(value).is_absolute() and Path(origin).is_file():
+        data["coverage_map"] = str(Path(origin).parent / value)

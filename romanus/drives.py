@@ -80,6 +80,7 @@ __all__ = [
     "kpi_at",
     "kpi_series",
     "load_drive",
+    "load_drive_cached",
     "local_metres",
     "mode_family",
     "positions",
@@ -474,6 +475,24 @@ def _place(seconds: np.ndarray) -> np.ndarray:
     k = np.repeat(counts, counts)
     j = np.arange(len(seconds)) - np.repeat(start, counts)
     return (seconds - seconds[0]).astype(np.float64) + j / k
+
+
+_DRIVES: dict[tuple[str, int, int], Drive] = {}
+
+
+def load_drive_cached(path: str | Path) -> Drive:
+    """:func:`load_drive`, parsed once per file version per process (drives are read-only)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise DriveError(str(path), f"cannot read: {exc.strerror}") from None
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _DRIVES:
+        if len(_DRIVES) > 32:
+            _DRIVES.clear()
+        _DRIVES[key] = load_drive(p)
+    return _DRIVES[key]
 
 
 def find_drives(directory: str | Path) -> list[Path]:

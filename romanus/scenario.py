@@ -13,6 +13,10 @@ File format: a zip archive written deterministically (fixed entry times and orde
 its creation time and the checksum itself) and every array's name, dtype, shape and bytes.
 Loading verifies everything before anything is used: a truncated or corrupted file, a
 checksum mismatch or a format from the future is a :class:`ScenarioError`.
+
+Format versions: 1 holds the series above; 2 adds a drive's place (``place_*`` series and a
+``place`` manifest entry, see :mod:`romanus.sim.place`). A scenario without a place is still
+written as version 1 (a romanus that reads only version 1 reads it); version 1 files load.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from romanus.config import Preset
 from romanus.configio import ConfigError, build
 from romanus.fileio import atomic_write_bytes
 from romanus.rng import SeedPlan
+from romanus.sim.place import NAN_ALLOWED, PLACE_ARRAYS, Place
 from romanus.sim.simulator import build_catalogue
 from romanus.sim.world import DRAW_BLOCK, RecordedWorld, SyntheticBackground, World, synthetic_world
 from romanus.traces import load_trace_cached, resolve_trace_path
@@ -44,8 +49,10 @@ __all__ = [
     "FORMAT_VERSION",
     "Scenario",
     "ScenarioError",
+    "drive_windows",
     "list_traces",
     "load_suite",
+    "record_drive_suite",
     "record_scenario",
     "record_suite",
     "scenario_summary",
@@ -53,7 +60,8 @@ __all__ = [
 ]
 
 FORMAT = "romanus-scenario"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_PLACE_VERSION = 2  # the first version that holds a place
 _MARGIN_S = 1.0  # recorded beyond the last frame's abandonment
 _MAX_ENTRY_BYTES = 256 * 2**20
 """Largest series (declared, uncompressed): ten hours of the default world's background."""
@@ -171,8 +179,17 @@ class Scenario:
             jitter_blocks=blocks("jitter"),
             background_windows=windows,
             horizon_s=self.horizon_s,
+            place=self.place(),
         )
         return rec.world()
+
+    def place(self) -> Place | None:
+        """The drive's place this scenario recorded (None for a synthetic world)."""
+        meta = self.manifest.get("place")
+        if meta is None:
+            return None
+        arrays = {k: self.arrays[f"place_{k}"] for k in PLACE_ARRAYS}
+        return Place(arrays, tuple(meta["mode_names"]), float(meta["kpi_delay_s"]))
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -260,7 +277,7 @@ class Scenario:
         for key in ("uplink_ended", "downlink_ended"):
             if not isinstance(m[key], bool):
                 raise ScenarioError(source, f"manifest.json: {key} must be true or false")
-        floats = [n for n in a if n not in _INTEGER_SERIES]
+        floats = [n for n in a if n not in _INTEGER_SERIES and n not in _NAN_SERIES]
         for name in a:
             arr = a[name]
             if arr.ndim != 1:
@@ -271,6 +288,11 @@ class Scenario:
         for name in floats:
             if not np.all(np.isfinite(a[name])):
                 raise ScenarioError(source, f"{name}.npy: holds NaN or infinite values")
+        for name in _NAN_SERIES & set(a):
+            if np.any(np.isinf(a[name])):
+                raise ScenarioError(source, f"{name}.npy: holds infinite values")
+        if "place" in m:
+            self._validate_place(source)
         # scenes: change points from 0, in order; ids index the preset's scene types
         starts, ids = a["scene_starts"], a["scene_ids"]
         if len(starts) != len(ids) or len(ids) == 0:
@@ -325,8 +347,25 @@ class Scenario:
             if not isinstance(levels, list) or np.any(a["load_levels"] < 0) or np.any(a["load_levels"] >= len(levels)):
                 raise ScenarioError(source, "load_levels.npy: level out of range")
 
+    def _validate_place(self, source: str) -> None:
+        meta = self.manifest["place"]
+        if not isinstance(meta, dict):
+            raise ScenarioError(source, "manifest.json: place must be a mapping")
+        names, delay = meta.get("mode_names"), meta.get("kpi_delay_s")
+        if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
+            raise ScenarioError(source, "manifest.json: place.mode_names must be a non-empty list of names")
+        if not (isinstance(delay, int | float) and _is_number(delay) and 0 <= delay <= 60):
+            raise ScenarioError(source, "manifest.json: place.kpi_delay_s must be a number in [0, 60]")
+        try:
+            self.place()
+        except ValueError as exc:
+            raise ScenarioError(source, f"place_*.npy: {exc}") from None
 
-_INTEGER_SERIES = frozenset({"scene_ids", "uplink_chunks", "downlink_chunks", "bg_windows", "load_levels"})
+
+_INTEGER_SERIES = frozenset(
+    {"scene_ids", "uplink_chunks", "downlink_chunks", "bg_windows", "load_levels", "place_mode", "place_cell"}
+)
+_NAN_SERIES = frozenset(f"place_{k}" for k in NAN_ALLOWED)
 
 
 def _is_number(v: Any) -> bool:
@@ -407,6 +446,10 @@ def _validate_manifest(m: dict[str, Any], names: set[str], source: str) -> None:
     expected = [n for part in ("scene", "uplink", "downlink", "draws") for n in _ARRAYS_BY_PART[part]]
     if enabled:
         expected += _ARRAYS_BY_PART["background"]
+    if "place" in m:
+        if m.get("format_version", 1) < _PLACE_VERSION:
+            raise ScenarioError(source, f"manifest.json: a place needs format version {_PLACE_VERSION} or later")
+        expected += [f"place_{k}" for k in PLACE_ARRAYS]
     missing = [n for n in expected if n not in names]
     if missing:
         raise ScenarioError(source, f"missing series: {', '.join(missing)}")
@@ -484,7 +527,11 @@ def _read_series(zf: zipfile.ZipFile, info: zipfile.ZipInfo, header: _NpyHeader)
 
 
 def _preset_dict(preset: Preset) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(preset)))
+    out: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(preset)))
+    for key in ("drive", "coverage_map"):  # absent, as before they existed: v1 readers build it
+        if out.get(key) is None:
+            out.pop(key, None)
+    return out
 
 
 def record_scenario(
@@ -493,8 +540,10 @@ def record_scenario(
     duration_s: float,
     *,
     stream_seeds: Mapping[str, int] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Scenario:
-    """Generate the world of ``preset`` from ``seed`` for ``duration_s`` and keep all of it."""
+    """Generate the world of ``preset`` from ``seed`` for ``duration_s`` and keep all of it.
+    ``extra``: more manifest entries (e.g. a drive scenario's ``drive`` and ``split``)."""
     if not math.isfinite(duration_s) or duration_s * 1000.0 < preset.period_ms:
         raise ValueError(f"duration_s must cover at least one period ({preset.period_ms} ms), got {duration_s!r}")
     if duration_s > MAX_DURATION_S:
@@ -535,8 +584,24 @@ def record_scenario(
         arrays["load_starts"] = np.array([s for s, _ in synth.levels], dtype=np.float64)
         arrays["load_levels"] = np.array([lv for _, lv in synth.levels], dtype=np.int64)
         level_names = synth.level_names
+    place = world.place
+    if place is not None:
+        for k, v in place.arrays.items():
+            arrays[f"place_{k}"] = v.astype(PLACE_ARRAYS[k], copy=True)
     sources = []
     for link, cfg in (("uplink", preset.uplink), ("downlink", preset.downlink)):
+        if cfg.model == "drive":
+            tr = world.sources[link].inner.trace  # type: ignore[attr-defined]
+            sources.append(
+                {
+                    "link": link,
+                    "file": Path(tr.source).name,
+                    "format": tr.format,
+                    "sha256": tr.sha256,
+                    "duration_s": tr.duration_s,
+                    "start_s": world.sources.get("drive_start_s") or 0.0,
+                }
+            )
         if cfg.model == "trace":
             trace = load_trace_cached(cfg.trace, cfg.format)
             sources.append(
@@ -551,7 +616,7 @@ def record_scenario(
             )
     manifest: dict[str, Any] = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if place is not None else 1,
         "romanus_version": __version__,
         "preset_name": preset.name,
         "preset": _preset_dict(preset),
@@ -566,6 +631,13 @@ def record_scenario(
         "downlink_ended": bool(world.sources["downlink"].ended),  # type: ignore[attr-defined]
         "sources": sources,
     }
+    if place is not None:
+        manifest["place"] = place.meta()
+    if extra:
+        clash = set(extra) & set(manifest)
+        if clash:
+            raise ValueError(f"extra manifest entries may not replace {', '.join(sorted(clash))}")
+        manifest.update(extra)
     manifest["checksum"] = _checksum(manifest, arrays)
     return Scenario(manifest, arrays)
 
@@ -615,6 +687,7 @@ def scenario_summary(sc: Scenario) -> dict[str, Any]:
         "scene_share": share,
         "background_requests": 0 if bg is None else int(np.searchsorted(bg, duration, side="left")),
         "sources": m.get("sources", []),
+        **{k: m[k] for k in ("drive", "split") if k in m},
     }
 
 
@@ -689,6 +762,169 @@ def record_suite(
     doc = {"env": env, "duration_s": duration_s, "scenarios": index}
     atomic_write_bytes(out / "suite.json", json.dumps(doc, indent=1).encode())
     return [out / e["file"] for e in index]
+
+
+def drive_windows(duration_s: float, window_s: float | None, period_ms: float) -> list[tuple[float, float]]:
+    """(start, duration) of the scenarios of a drive of ``duration_s``: the whole drive, or
+    consecutive windows of ``window_s`` (a remainder shorter than a window is left out; a
+    drive shorter than one window is one scenario). Durations are whole periods."""
+
+    def whole(d: float) -> float:
+        return math.floor(d * 1000.0 / period_ms + 1e-9) * period_ms / 1000.0
+
+    if window_s is None or duration_s < window_s:
+        return [(0.0, whole(duration_s))] if whole(duration_s) * 1000.0 >= period_ms else []
+    n = math.floor(duration_s / window_s + 1e-9)
+    return [(k * window_s, whole(window_s)) for k in range(n)]
+
+
+def _record_drive_one(args: tuple[str, dict[str, Any], int, float, dict[str, Any], str]) -> dict[str, Any]:
+    from romanus.config import load_preset
+
+    env, overrides, seed, duration_s, extra, path = args
+    preset = load_preset(env, overrides)
+    scenario = record_scenario(preset, seed, duration_s, extra=extra)
+    scenario.save(path)
+    d = extra["drive"]
+    return {
+        "file": Path(path).name,
+        "drive": d["name"],
+        "day": d["day"],
+        "split": extra["split"],
+        "start_s": d["start_s"],
+        "duration_s": duration_s,
+        "seed": seed,
+        "checksum": scenario.checksum,
+    }
+
+
+def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequence[Any]) -> None:
+    """A map named in test scenarios must not have seen a test drive (its ``sources``)."""
+    from romanus.coverage import load_coverage
+
+    try:
+        cmap = load_coverage(coverage_map)
+    except ValueError as exc:
+        raise ScenarioError(str(coverage_map), str(exc)) from None
+    seen = {Path(src).stem for src in cmap.sources}
+    leaked = [d.name for d in test_drives if d.name in seen]
+    if leaked:
+        raise ScenarioError(
+            str(coverage_map),
+            f"the coverage map was built from test-split drive {leaked[0]} ({len(leaked)} in all): build it "
+            "from the training days only (romanus coverage build DIR --exclude-days TEST_DAYS)",
+        )
+
+
+def record_drive_suite(
+    drives_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    env: str = "default",
+    window_s: float | None = None,
+    split: str = "all",
+    test_days: Sequence[str] | None = None,
+    seed: int = 0,
+    uplink_model: str = "dl_ratio",
+    coverage_map: str | None = None,
+    workers: int = 1,
+    progress: Any = None,
+) -> dict[str, list[Path]]:
+    """Record one scenario per drive of ``drives_dir`` (G-NetTrack logs, name order), or per
+    window of ``window_s`` of each, on ``env``'s world with both links and the place from the
+    drive. Drives split by day (:attr:`romanus.drives.Drive.day`): ``test_days`` (default: the
+    latest day) are the test split, the other days the training split. Scenarios of split S go
+    to ``out_dir/S/`` with an index ``suite.json`` there; ``split`` (``train``, ``test`` or
+    ``all``) says which splits are recorded. Scenario ``i`` (counting every window of every
+    drive in order, recorded or not) has seed ``seed + i``. Each manifest holds the drive (name,
+    file, SHA-256, day, start), its split and the days of both splits. A ``coverage_map`` that
+    saw a test-split drive is refused when test scenarios are recorded. Returns the files per
+    split."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from romanus.config import load_preset
+    from romanus.drives import find_drives, load_drive_cached
+
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be train, test or all, got {split!r}")
+    if window_s is not None and not (math.isfinite(window_s) and window_s > 0):
+        raise ValueError(f"window_s must be a positive number of seconds, got {window_s!r}")
+    files = find_drives(drives_dir)
+    if not files:
+        raise ScenarioError(str(drives_dir), "no G-NetTrack drive logs in this folder")
+    drives = [load_drive_cached(f) for f in files]
+    days = sorted({d.day for d in drives})
+    chosen = sorted(set(test_days)) if test_days else days[-1:]
+    unknown = [d for d in chosen if d not in days]
+    if unknown:
+        raise ScenarioError(str(drives_dir), f"test day {unknown[0]} has no drive (days: {', '.join(days)})")
+    train_days = [d for d in days if d not in chosen]
+    split_days = {"train": train_days, "test": chosen}
+    if coverage_map is not None and split != "train":
+        _check_map_is_from_training_days(coverage_map, [d for d in drives if d.day in chosen])
+    period_ms = load_preset(env).period_ms
+    out = Path(out_dir)
+    tasks: dict[str, list[tuple[str, dict[str, Any], int, float, dict[str, Any], str]]] = {"train": [], "test": []}
+    i = 0
+    for path, d in zip(files, drives, strict=True):
+        part = "test" if d.day in chosen else "train"
+        for k, (start, duration) in enumerate(drive_windows(d.duration_s, window_s, period_ms)):
+            overrides: dict[str, Any] = {
+                "drive": {"file": str(path), "start_s": start, "uplink_model": uplink_model},
+                "uplink": {"model": "drive", "outage": None},
+                "downlink": {"model": "drive", "outage": None},
+            }
+            if coverage_map is not None:
+                overrides["coverage_map"] = str(coverage_map)
+            extra = {
+                "drive": {
+                    "name": d.name,
+                    "file": path.name,
+                    "sha256": d.sha256,
+                    "day": d.day,
+                    "start_s": start,
+                    "window": k,
+                },
+                "split": part,
+                "split_days": split_days,
+            }
+            name = f"{d.name}.scenario" if window_s is None else f"{d.name}_w{k:03d}.scenario"
+            tasks[part].append((env, overrides, seed + i, duration, extra, str(out / part / name)))
+            i += 1
+    wanted = ["train", "test"] if split == "all" else [split]
+    todo = [t for part in wanted for t in tasks[part]]
+    for part in wanted:
+        (out / part).mkdir(parents=True, exist_ok=True)
+    index: list[dict[str, Any]] = []
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            for entry in pool.map(_record_drive_one, todo):
+                index.append(entry)
+                if progress is not None:
+                    progress(1)
+    else:
+        for task in todo:
+            index.append(_record_drive_one(task))
+            if progress is not None:
+                progress(1)
+    result: dict[str, list[Path]] = {}
+    for part in wanted:
+        entries = [e for e in index if e["split"] == part]
+        doc = {
+            "env": env,
+            "drives": str(drives_dir),
+            "window_s": window_s,
+            "uplink_model": uplink_model,
+            "coverage_map": coverage_map,
+            "split": part,
+            "train_days": train_days,
+            "test_days": chosen,
+            "scenarios": entries,
+        }
+        atomic_write_bytes(out / part / "suite.json", json.dumps(doc, indent=1).encode())
+        result[part] = [out / part / e["file"] for e in entries]
+    return result
 
 
 def load_suite(path: str | Path) -> list[Path]:

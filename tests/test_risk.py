@@ -182,3 +182,15 @@ def test_shielded_env_passes_the_checkers_and_replays_after_pickling() -> None:
         o1, r1, _, _, i1 = env.step(int(np.flatnonzero(env.action_masks())[0]))
         o2, r2, _, _, i2 = clone.step(int(np.flatnonzero(clone.action_masks())[0]))
         assert np.array_equal(o1, o2) and r1 == r2 and i1 == i2
+
+
+def test_a_history_without_usable_transitions_gives_no_capacity_paths() -> None:
+    """Every earlier period in outage: no period to draw the coming path from (not a crash)."""
+    preset = load_preset("default")
+    sim = Simulator(preset, 0)
+    est = RiskEstimator(preset, sim.catalogue)
+    est._up[:30] = 0.0
+    est._up[29] = 5.0
+    est._n = 30
+    cum, p_onset = est._paths(5.0)
+    assert cum.shape[0] == 0 and 0.0 < p_onset < 1.0

@@ -92,7 +92,7 @@ def tensorboard_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
 def test_train_writes_every_artefact(tiny: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a short run: no periodic evaluation happens, only the final one
     run = run_train(tiny, tmp_path / "runs", "--eval-freq", "100000")
-    assert run.name.startswith("Default-v1__maskable_ppo__0__")
+    assert run.name.startswith("Default-v2__maskable_ppo__0__")
     for name in (
         "config.yml",
         "args.json",
@@ -204,7 +204,9 @@ def first_actions(run: Path, n: int = 60) -> list[int]:
 
     env = RomanusEnv("default")
     config = yaml.safe_load((run / "config.yml").read_text())
-    model = load_agent("maskable_ppo", str(run / "final_model.zip"), config, len(env.stack.observation.features), 47)
+    model = load_agent(
+        "maskable_ppo", str(run / "final_model.zip"), config, len(env.stack.observation.features), len(env.actions)
+    )
     obs, _ = env.reset(seed=123)
     acts = []
     for _ in range(n):
@@ -224,8 +226,9 @@ def test_same_seed_same_first_actions(tiny: dict[str, Path], tmp_path: Path) -> 
 
     def weights(run: Path) -> dict[str, Any]:
         config = yaml.safe_load((run / "config.yml").read_text())
-        n_obs = len(RomanusEnv("default").stack.observation.features)
-        return load_agent("maskable_ppo", str(run / "final_model.zip"), config, n_obs, 47).state_dict()
+        env = RomanusEnv("default")
+        n_obs = len(env.stack.observation.features)
+        return load_agent("maskable_ppo", str(run / "final_model.zip"), config, n_obs, len(env.actions)).state_dict()
 
     pa, pc = weights(a), weights(c)
     assert any(not np.array_equal(pa[k].numpy(), pc[k].numpy()) for k in pa)

@@ -92,14 +92,23 @@ def _mean_energy(result: CompareResult, policy: str) -> float:
     return float(np.mean([o.row["energy_per_frame_mj"] for o in result.by_policy(policy)]))
 
 
+def _risky_upper(result: CompareResult, policy: str) -> float:
+    """Upper end of the 95 % Student-t interval of the mean risky rate over the scenarios."""
+    ci = mean_ci([o.row["risky_rate"] for o in result.by_policy(policy)])
+    return ci.high if math.isfinite(ci.high) else ci.mean
+
+
 def calibrate(result: CompareResult) -> dict[str, str]:
-    """Per family and variant (``<family>`` and ``<family>+fallback``), the kept setting."""
+    """Per family and variant (``<family>`` and ``<family>+fallback``), the kept setting: the
+    least energy among those whose risky rate, at the upper end of its 95 % interval over the
+    training scenarios, is within the tolerance of ``local-robust``'s (a point estimate on 5
+    scenarios let budgets through that exceeded it on held-out seeds; first run, see the note)."""
     limit = _pooled_risky(result, "local-robust") + TOLERANCE
     kept: dict[str, str] = {}
     for family in FAMILIES:
         for variant in (family, family + "+fallback"):
             names = [p for p in result.policies if p.split("@")[0] == variant]
-            ok = [p for p in names if _pooled_risky(result, p) <= limit]
+            ok = [p for p in names if _risky_upper(result, p) <= limit]
             if ok:
                 kept[variant] = min(ok, key=lambda p: _mean_energy(result, p))
             else:
@@ -165,14 +174,16 @@ def frontier_markdown(rows: dict[str, dict[str, Any]], names: list[str]) -> str:
         "",
         "held-out frontier (every budget B; not selected on these seeds):",
         "",
-        "| B | energy/frame (mJ) | risky (%) | with fallback: energy/frame (mJ) | risky (%) | fell back (%) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| B | energy/frame (mJ) | risky (%) | regret share | with fallback: energy/frame (mJ) | risky (%) "
+        "| regret share | fell back (%) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for b in FAMILIES["risk-budget-greedy"]:
         plain, hedged = rows[f"risk-budget-greedy@{b:g}"], rows[f"risk-budget-greedy+fallback@{b:g}"]
         lines.append(
             f"| {b:g} | {_cell(plain['energy_mj'])} | {_cell(plain['risky_pct'], 2)} | "
-            f"{_cell(hedged['energy_mj'])} | {_cell(hedged['risky_pct'], 2)} | {_cell(hedged['fallback_pct'])} |"
+            f"{_cell(plain['regret_share'], 2)} | {_cell(hedged['energy_mj'])} | {_cell(hedged['risky_pct'], 2)} | "
+            f"{_cell(hedged['regret_share'], 2)} | {_cell(hedged['fallback_pct'])} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -55,7 +55,9 @@ def _world_signature(preset: Preset) -> str:
     branches). Left out: the env section (how the learner is posed) and the links' capacity
     processes (model, trace file, offset, ...), which a recording carries in full, so a suite
     whose scenarios were driven by different traces, or by traces instead of the preset's
-    fading, replays in one env."""
+    fading, replays in one env. The drive section (a recording carries the drive's links and
+    place) and the coverage map (the vehicle's knowledge, read by the ``place`` observation
+    from the env's own preset) are left out too, so one env replays a suite of drives."""
     world = dataclasses.replace(
         preset,
         env=EnvConfig(),
@@ -64,6 +66,8 @@ def _world_signature(preset: Preset) -> str:
         version=0,
         uplink=CapacityConfig(),
         downlink=CapacityConfig(),
+        drive=None,
+        coverage_map=None,
     )
     return json.dumps(dataclasses.asdict(world))
 

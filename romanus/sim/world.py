@@ -6,6 +6,12 @@ generates them lazily from one seed (one generator per stream); :class:`Recorded
 back arrays recorded from one (see :mod:`romanus.scenario`), value for value, so a replay
 equals the live run bit for bit. Both hand out data in the same chunks, so floating-point
 accumulations match too.
+
+A preset with a ``drive`` section takes its links (those with ``model: drive``) from a real
+drive (:func:`drive_source`: the derived uplink or the measured downlink, handover
+interruptions applied, from ``drive.start_s``, not looping) and gives the world a
+:class:`~romanus.sim.place.Place` (``World.place``: speed, position, network mode, delayed
+modem KPIs, the route ahead). Synthetic worlds have ``place = None``.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ from typing import Protocol
 
 import numpy as np
 
-from romanus.config import BackgroundLoadConfig, CapacityConfig, Preset
+from romanus.config import BackgroundLoadConfig, CapacityConfig, DriveConfig, Preset
+from romanus.drives import drive_trace, load_drive_cached
 from romanus.rng import SeedPlan
 from romanus.sim.link import CapacitySeries, CapacitySource, make_source
+from romanus.sim.place import Place
 from romanus.sim.scene import SceneProcess
 from romanus.traces import TraceSource, load_trace_cached
 
@@ -32,6 +40,8 @@ __all__ = [
     "RecordedWorld",
     "SyntheticBackground",
     "World",
+    "drive_place",
+    "drive_source",
     "synthetic_world",
 ]
 
@@ -168,6 +178,8 @@ class World:
     background: BackgroundSource | None
     horizon_s: float = math.inf  # the world is defined on [0, horizon_s]
     sources: dict[str, object] = field(default_factory=dict)  # what generated it (recording hooks)
+    #: the drive's per-time context (speed, position, mode, delayed KPIs, route); None when synthetic
+    place: Place | None = None
 
 
 def capacity_source(cfg: CapacityConfig, rng: np.random.Generator, outage_rng: np.random.Generator) -> CapacitySource:
@@ -182,12 +194,52 @@ def capacity_source(cfg: CapacityConfig, rng: np.random.Generator, outage_rng: n
     return make_source(cfg, rng, outage_rng)
 
 
+def drive_source(cfg: DriveConfig, link: str, start_s: float | None = None) -> TraceSource:
+    """A link's capacity from a drive: :func:`romanus.drives.drive_trace` played from
+    ``start_s`` (default ``cfg.start_s``) without looping (no capacity after the drive ends)."""
+    trace = drive_trace(
+        cfg.file,
+        "uplink" if link == "uplink" else "downlink",
+        cfg.uplink_model,
+        handover_interruptions=cfg.handover_interruptions,
+    )
+    start = cfg.start_s if start_s is None else start_s
+    return TraceSource(trace, start_s=start or 0.0, loop=False)
+
+
+def drive_place(cfg: DriveConfig, start_s: float | None = None) -> Place:
+    """The :class:`~romanus.sim.place.Place` of a drive section, from ``start_s`` (default
+    ``cfg.start_s``)."""
+    start = cfg.start_s if start_s is None else start_s
+    return Place.from_drive(load_drive_cached(cfg.file), start or 0.0, cfg.kpi_delay_s)
+
+
+def drive_start_s(preset: Preset, seeds: SeedPlan) -> float | None:
+    """Where on its drive a world starts: ``drive.start_s``, or with ``start_s: null`` a draw
+    from the ``drive_start`` stream, uniform over the drive's first (duration -
+    ``env.episode_s``) seconds (None without a drive)."""
+    cfg = preset.drive
+    if cfg is None:
+        return None
+    if cfg.start_s is not None:
+        return cfg.start_s
+    span = max(0.0, load_drive_cached(cfg.file).duration_s - preset.env.episode_s)
+    return float(seeds.generator("drive_start").uniform(0.0, span))
+
+
+def _link_source(preset: Preset, link: str, seeds: SeedPlan, start_s: float | None) -> CapacitySource:
+    cfg: CapacityConfig = getattr(preset, link)
+    if cfg.model == "drive":
+        assert preset.drive is not None  # the preset checks it
+        return drive_source(preset.drive, link, start_s)
+    return capacity_source(cfg, seeds.generator(link), seeds.generator(f"{link}_outage"))
+
+
 def synthetic_world(preset: Preset, seeds: SeedPlan, scenes: tuple[str, ...], *, record: bool = False) -> World:
     """The world a preset generates from a seed plan, lazily; ``record`` keeps what it makes."""
-    up_src: CapacitySource = capacity_source(preset.uplink, seeds.generator("uplink"), seeds.generator("uplink_outage"))
-    down_src: CapacitySource = capacity_source(
-        preset.downlink, seeds.generator("downlink"), seeds.generator("downlink_outage")
-    )
+    start = drive_start_s(preset, seeds)
+    up_src: CapacitySource = _link_source(preset, "uplink", seeds, start)
+    down_src: CapacitySource = _link_source(preset, "downlink", seeds, start)
     background: BackgroundSource | None = None
     synth_bg = None
     if preset.server.enabled:
@@ -222,7 +274,14 @@ def synthetic_world(preset: Preset, seeds: SeedPlan, scenes: tuple[str, ...], *,
         rtt_s=rtt_s,
         jitter=jitter,
         background=background,
-        sources={"uplink": up_src, "downlink": down_src, "background": background, "synthetic_background": synth_bg},
+        sources={
+            "uplink": up_src,
+            "downlink": down_src,
+            "background": background,
+            "synthetic_background": synth_bg,
+            "drive_start_s": start,
+        },
+        place=None if preset.drive is None else drive_place(preset.drive, start),
     )
 
 
@@ -310,6 +369,7 @@ class RecordedWorld:
         jitter_blocks: list[np.ndarray],
         background_windows: list[tuple[np.ndarray, np.ndarray, float]] | None,
         horizon_s: float,
+        place: Place | None = None,
     ) -> None:
         self.scene_starts, self.scene_ids = scene_starts, scene_ids
         self.uplink_chunks, self.uplink_ended = uplink_chunks, uplink_ended
@@ -317,6 +377,7 @@ class RecordedWorld:
         self.rtt_blocks, self.jitter_blocks = rtt_blocks, jitter_blocks
         self.background_windows = background_windows
         self.horizon_s = horizon_s
+        self.place = place
 
     def world(self) -> World:
         h = self.horizon_s
@@ -328,4 +389,5 @@ class RecordedWorld:
             jitter=PerFrame(_BlockReplay(self.jitter_blocks, "service-time")),
             background=None if self.background_windows is None else _BackgroundReplay(self.background_windows, h),
             horizon_s=h,
+            place=self.place,
         )

@@ -317,8 +317,9 @@ class RiskEstimator:
             d = np.abs(np.log(prev[usable] / now))
             usable = usable[np.argpartition(d, self.neighbours)[: self.neighbours]]
         j = start[usable]
-        # explicit width: with no usable period (a history of outages) -1 cannot be inferred
-        paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), k_ahead * fine.shape[1])
+        if len(j) == 0:
+            return np.zeros((0, k_ahead * self._slots + 1)), p_onset
+        paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), -1)
         paths *= (now / prev[usable])[:, None]
         cum = np.zeros((len(j), paths.shape[1] + 1))
         np.cumsum(paths * (self._slot_ms / 1000.0), axis=1, out=cum[:, 1:])

@@ -7,6 +7,10 @@ or for ``oracle`` the oracle's.
 true uplink capacity now and over the coming frame, the server's true current state), for
 studies of partial observability. ``risk`` adds the vehicle's own assessment of each tier's
 offloading risk (:mod:`romanus.vehicle.estimates`), so a learner sees the tail estimate a shield uses.
+``place`` adds where the vehicle is on a real drive (:class:`romanus.sim.place.Place`): the
+modem's KPIs a reporting delay late, the network mode, its speed, the time since the last
+handover and, with a coverage map (``coverage_map:`` in the preset), the map along the route
+ahead; zeros and "unknown" flags in a world without a place.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from romanus.config import Preset
+from romanus.coverage import CoverageMap, load_coverage
+from romanus.drives import mode_family
 from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.place import Place
 from romanus.vehicle.estimates import RiskAssessor
 from romanus.vehicle.view import OracleView, VehicleView
 
@@ -29,7 +36,9 @@ __all__ = [
     "Feature",
     "ObservationFunction",
     "OracleObservation",
+    "PlaceObservation",
     "RiskObservation",
+    "RiskPlaceObservation",
     "VehicleObservation",
     "make_observation",
 ]
@@ -344,10 +353,181 @@ def _log_probability_array(p: np.ndarray) -> np.ndarray:
         return np.clip(1.0 + np.log10(np.maximum(p, 1e-4)) / 4.0, 0.0, 1.0)
 
 
+# ranges of the place observation's KPIs (values outside are clipped): 3GPP TS 36.133 reports
+# RSRP -140..-44 dBm and RSRQ -19.5..-3 dB (the drives' 3G rows carry RSCP and Ec/No, 0..-24 dB,
+# in the same columns); SNR as G-NetTrack logs it, -10..30 dB holds 99 % of the irish-5g rows
+_RSRP_DBM = (-140.0, -40.0)
+_RSRQ_DB = (-30.0, 0.0)
+_SNR_DB = (-10.0, 30.0)
+_CQI_MAX = 15.0
+_SPEED_MAX_MPS = 40.0  # 144 km/h
+_HANDOVER_AGE_MAX_S = 60.0
+_MODE_FAMILIES = ("nr", "lte", "3g")  # and "other"
+
+
+def _span(x: float, bounds: tuple[float, float]) -> float:
+    return _clip((x - bounds[0]) / (bounds[1] - bounds[0]))
+
+
+class PlaceObservation(VehicleObservation):
+    """``vehicle`` plus where the vehicle is on a real drive (``World.place``): the modem KPIs
+    as its planner sees them (a reporting delay late), the network mode, its speed, the time
+    since the last reported handover and, when the preset names a coverage map, the map's cells
+    along the route over the next 1, 3 and 5 s at the current speed. In a world without a
+    place (synthetic links), or where the map has not seen a cell, the features are 0 and the
+    matching "unknown" flag is 1. The position itself is not a feature (a learner would learn
+    the roads of its training drives, not coverage)."""
+
+    name = "place"
+    #: look-ahead horizons (s) over the coverage map, in 1 s steps along the route
+    horizons_s = (1, 3, 5)
+
+    def _features(self) -> tuple[Feature, ...]:
+        kpi = "modem report (romanus.sim.place.Place.kpis)"
+        late = "drive.kpi_delay_s (default 1 s) + up to one logging tick"
+        f = [
+            Feature("place_known", "0/1", "the world is a real drive (World.place)", "current", "as is"),
+            Feature("kpi_age", "s", f"{kpi}: age of the newest report (1 if none)", "current", f"x/{_AGE_MAX_S:g}"),
+        ]
+        for name, unit, (lo, hi) in (("rsrp", "dBm", _RSRP_DBM), ("rsrq", "dB", _RSRQ_DB), ("snr", "dB", _SNR_DB)):
+            f.append(Feature(f"kpi_{name}", unit, f"{kpi}: {name.upper()}", late, f"(x - ({lo:g}))/{hi - lo:g}"))
+        f.append(Feature("kpi_cqi", "index", f"{kpi}: CQI (0..15)", late, f"x/{_CQI_MAX:g}"))
+        for name in ("rsrp", "rsrq", "snr", "cqi"):
+            f.append(Feature(f"kpi_{name}_unknown", "0/1", f"{kpi}: {name.upper()} not reported", late, "as is"))
+        for fam in (*_MODE_FAMILIES, "other"):
+            f.append(
+                Feature(f"mode_{fam}", "0/1", f"{kpi}: network mode is {fam} (5G NSA is nr)", late, "one-hot (0: none)")
+            )
+        f += [
+            Feature("speed", "m/s", "the vehicle's speed (Place.speed_mps)", "current", f"x/{_SPEED_MAX_MPS:g}"),
+            Feature(
+                "since_handover",
+                "s",
+                "time since the newest reported cell change (1 if none or unknown)",
+                late,
+                f"x/{_HANDOVER_AGE_MAX_S:g}",
+            ),
+        ]
+        for h in self.horizons_s:
+            src = f"coverage map, the route's cells 1..{h} s ahead at the current speed"
+            f += [
+                Feature(
+                    f"ahead_{h}s_uplink",
+                    "Mbit/s",
+                    f"{src}: mean of the cells' mean uplink capacity",
+                    "training drives",
+                    f"log1p(x)/log1p({_CAPACITY_MAX_MBPS:g})",
+                ),
+                Feature(
+                    f"ahead_{h}s_outage",
+                    "probability",
+                    f"{src}: mean of the cells' share of time below the map's outage threshold",
+                    "training drives",
+                    "as is",
+                ),
+                Feature(
+                    f"ahead_{h}s_handover",
+                    "probability",
+                    f"{src}: P(a handover) = 1 - exp(-sum of the cells' handovers per s x 1 s)",
+                    "training drives",
+                    "as is",
+                ),
+                Feature(
+                    f"ahead_{h}s_unknown",
+                    "share",
+                    f"{src}: share of those cells the map has not seen (1: no map or no place)",
+                    "current",
+                    "as is",
+                ),
+            ]
+        return super()._features() + tuple(f)
+
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, energy_scale_mj: float = 1.0) -> None:
+        super().__init__(preset, catalogue, energy_scale_mj)
+        self.coverage: CoverageMap | None = None
+        if preset.coverage_map is not None:
+            self.coverage = _coverage_cached(preset.coverage_map)
+        self._horizon_max = max(self.horizons_s)
+        self._unknown = self._place_features(None, 0.0)
+
+    def _place_features(self, place: Place | None, now: float) -> list[float]:
+        if place is None:
+            out = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+            for _ in self.horizons_s:
+                out += [0.0, 0.0, 0.0, 1.0]
+            return out
+        k = place.kpis(now)
+        out = [1.0, _clip(k.age_s / _AGE_MAX_S) if k.valid else 1.0]
+        values = (k.rsrp_dbm, k.rsrq_db, k.snr_db, k.cqi)
+        scaled = (
+            _span(k.rsrp_dbm, _RSRP_DBM),
+            _span(k.rsrq_db, _RSRQ_DB),
+            _span(k.snr_db, _SNR_DB),
+            _clip(k.cqi / _CQI_MAX),
+        )
+        known = [k.valid and v == v for v in values]  # NaN: not reported
+        out += [s if ok else 0.0 for s, ok in zip(scaled, known, strict=True)]
+        out += [0.0 if ok else 1.0 for ok in known]
+        family: str = mode_family(k.mode) if k.valid else ""
+        family = family if family in _MODE_FAMILIES or not family else "other"
+        out += [1.0 if family == fam else 0.0 for fam in (*_MODE_FAMILIES, "other")]
+        out.append(_clip(place.speed_mps(now) / _SPEED_MAX_MPS))
+        out.append(_clip(place.seconds_since_handover(now) / _HANDOVER_AGE_MAX_S))
+        if self.coverage is None:
+            for _ in self.horizons_s:
+                out += [0.0, 0.0, 0.0, 1.0]
+            return out
+        cells = place.lookahead(now, self.coverage, float(self._horizon_max))
+        seen = 0
+        up = outage = rate = 0.0
+        j = 0
+        for h in self.horizons_s:  # running sums over the cells 1..h s ahead
+            while j < h:
+                c = cells[j]
+                j += 1
+                if c is not None:
+                    seen += 1
+                    up += c.uplink_mean_mbps
+                    outage += c.outage_share
+                    rate += c.handovers_per_s
+            if seen == 0:
+                out += [0.0, 0.0, 0.0, 1.0]
+            else:
+                out += [_log_rate(up / seen), _clip(outage / seen), _clip(1.0 - math.exp(-rate)), 1.0 - seen / h]
+        return out
+
+    def _vehicle(self, view: VehicleView) -> list[float]:
+        out = super()._vehicle(view)
+        place = view.place
+        out += self._unknown if place is None else self._place_features(place, view.time_s)
+        return out
+
+
+class RiskPlaceObservation(PlaceObservation, RiskObservation):
+    """``risk``'s features, then ``place``'s: the learner of a map-aware study sees the
+    vehicle's own risk assessment and where it is."""
+
+    name = "risk_place"
+
+
+_COVERAGE: dict[str, CoverageMap] = {}
+
+
+def _coverage_cached(path: str) -> CoverageMap:
+    """A coverage map file, read once per process (ValueError naming the file otherwise)."""
+    if path not in _COVERAGE:
+        if len(_COVERAGE) > 16:
+            _COVERAGE.clear()
+        _COVERAGE[path] = load_coverage(path)
+    return _COVERAGE[path]
+
+
 OBSERVATIONS: dict[str, type[VehicleObservation]] = {
     VehicleObservation.name: VehicleObservation,
     OracleObservation.name: OracleObservation,
     RiskObservation.name: RiskObservation,
+    PlaceObservation.name: PlaceObservation,
+    RiskPlaceObservation.name: RiskPlaceObservation,
 }
 
 

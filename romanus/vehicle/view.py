@@ -20,6 +20,7 @@ import numpy as np
 
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.actions import ActionTable
+from romanus.sim.place import Place
 from romanus.sim.records import FrameLog, FrameRecord, KpiAccumulator
 from romanus.sim.server import ServerReport
 from romanus.sim.simulator import Decision, Prediction, Simulator, past_rate, past_rates
@@ -158,6 +159,15 @@ class VehicleView:
     @property
     def server_report(self) -> ServerReport | None:
         return self._sim.server_report(self.time_s)
+
+    # -- place (a world from a real drive) ----------------------------------------------------
+
+    @property
+    def place(self) -> Place | None:
+        """The drive's context (None in a synthetic world). Ask it only for what the vehicle
+        knows at ``time_s``: its speed and position, the delayed KPIs (``place.kpis``), the
+        handovers reported, the route ahead (``place.lookahead``)."""
+        return self._sim.world.place
 
 
 class OracleView(VehicleView):
