@@ -25,7 +25,7 @@ from romanus.vehicle.view import VehicleView, next_view
 if TYPE_CHECKING:
     from romanus.env.render import EpisodeRenderer, HumanWindow
 
-__all__ = ["RENDER_WINDOW_S", "RomanusEnv", "check_same_world"]
+__all__ = ["RENDER_WINDOW_S", "RomanusEnv", "check_same_world", "credit"]
 
 RENDER_WINDOW_S = 20.0  # seconds of history a rendered frame shows
 
@@ -48,6 +48,43 @@ def _with_env(preset: Preset, env_overrides: Mapping[str, Any]) -> Preset:
         json.loads(json.dumps(dataclasses.asdict(preset.env))), env_overrides, {}, "overrides", EnvConfig
     )
     return dataclasses.replace(preset, env=build(EnvConfig, data, source="overrides", origins=origins, path="env"))
+
+
+def credit(
+    resolved: Sequence[FrameRecord], w_energy: float, risk_penalty: float, miss_penalty: float
+) -> tuple[float, dict[str, Any]]:
+    """The reward of the frames that resolved in a step (a :class:`RomanusEnv` step, or one
+    vehicle's in a fleet), with its terms: ``-w_energy * energy - risk_penalty * risky -
+    miss_penalty * missed``."""
+    compute = radio = latency = wasted = 0.0
+    risky = missed = fell_back = 0
+    for r in resolved:
+        compute += r.compute_mj
+        radio += r.radio_mj
+        risky += r.risky
+        missed += not r.deadline_met
+        fell_back += r.fell_back
+        wasted += r.wasted_mj
+        latency = max(latency, r.latency_ms)
+    energy = compute + radio
+    r_energy = -w_energy * energy
+    r_risk = -risk_penalty * risky
+    r_miss = -miss_penalty * missed
+    info = {
+        "frames_resolved": len(resolved),
+        "energy_mj": energy,
+        "compute_mj": compute,
+        "radio_mj": radio,
+        "risky": risky,
+        "missed": missed,
+        "latency_ms": latency,
+        "fell_back": fell_back,
+        "wasted_mj": wasted,
+        "reward_energy": r_energy,
+        "reward_risk": r_risk,
+        "reward_miss": r_miss,
+    }
+    return r_energy + r_risk + r_miss, info
 
 
 def _world_signature(preset: Preset) -> str:
@@ -429,36 +466,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         return obs, reward, False, truncated, info
 
     def _credit(self, resolved: list[FrameRecord]) -> tuple[float, dict[str, Any]]:
-        energy = compute = radio = latency = 0.0
-        risky = missed = fell_back = 0
-        wasted = 0.0
-        for r in resolved:
-            compute += r.compute_mj
-            radio += r.radio_mj
-            risky += r.risky
-            missed += not r.deadline_met
-            fell_back += r.fell_back
-            wasted += r.wasted_mj
-            latency = max(latency, r.latency_ms)
-        energy = compute + radio
-        r_energy = -self._w_energy * energy
-        r_risk = -self._risk * risky
-        r_miss = -self._miss * missed
-        info = {
-            "frames_resolved": len(resolved),
-            "energy_mj": energy,
-            "compute_mj": compute,
-            "radio_mj": radio,
-            "risky": risky,
-            "missed": missed,
-            "latency_ms": latency,
-            "fell_back": fell_back,
-            "wasted_mj": wasted,
-            "reward_energy": r_energy,
-            "reward_risk": r_risk,
-            "reward_miss": r_miss,
-        }
-        return r_energy + r_risk + r_miss, info
+        return credit(resolved, self._w_energy, self._risk, self._miss)
 
     # -- rendering (romanus.env.render draws; the env only keeps the last seconds) -------------
 

@@ -20,10 +20,11 @@ from pettingzoo import ParallelEnv
 
 from romanus.config import EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
+from romanus.env.core import credit
 from romanus.policies import Policy, make_policy
 from romanus.sim.actions import ActionTable
 from romanus.sim.fleet import CellConfig, FleetSimulator, fleet_kpis
-from romanus.sim.records import FrameRecord, KpiAccumulator
+from romanus.sim.records import KpiAccumulator
 from romanus.sim.simulator import build_catalogue
 from romanus.sim.world import World
 from romanus.vehicle.decision import DecisionStack
@@ -71,43 +72,6 @@ def fleet_preset(name: str, vehicles: int | None = None) -> tuple[str, int]:
             f"{name!r} is not a fleet preset ({', '.join(FLEET_PRESETS)}): name a world preset with vehicles=N"
         )
     return name, vehicles
-
-
-def credit(
-    resolved: Sequence[FrameRecord], w_energy: float, risk_penalty: float, miss_penalty: float
-) -> tuple[float, dict[str, Any]]:
-    """The single vehicle's reward (:class:`romanus.env.core.RomanusEnv`) of the frames that
-    resolved in a step, with its terms: ``-w_energy * energy - risk_penalty * risky -
-    miss_penalty * missed``."""
-    compute = radio = latency = wasted = 0.0
-    risky = missed = fell_back = 0
-    for r in resolved:
-        compute += r.compute_mj
-        radio += r.radio_mj
-        risky += r.risky
-        missed += not r.deadline_met
-        fell_back += r.fell_back
-        wasted += r.wasted_mj
-        latency = max(latency, r.latency_ms)
-    energy = compute + radio
-    r_energy = -w_energy * energy
-    r_risk = -risk_penalty * risky
-    r_miss = -miss_penalty * missed
-    info = {
-        "frames_resolved": len(resolved),
-        "energy_mj": energy,
-        "compute_mj": compute,
-        "radio_mj": radio,
-        "risky": risky,
-        "missed": missed,
-        "latency_ms": latency,
-        "fell_back": fell_back,
-        "wasted_mj": wasted,
-        "reward_energy": r_energy,
-        "reward_risk": r_risk,
-        "reward_miss": r_miss,
-    }
-    return r_energy + r_risk + r_miss, info
 
 
 def _load(

@@ -87,7 +87,7 @@ from romanus.sim.link import CapacitySeries
 from romanus.sim.records import FrameRecord
 from romanus.sim.server import EdgeServer
 from romanus.sim.simulator import _TIME_EPS, Decision, Prediction, Simulator, _Trip, build_catalogue
-from romanus.sim.world import HorizonError, World, synthetic_world
+from romanus.sim.world import World, synthetic_world
 
 __all__ = [
     "FLEET_KPIS",
@@ -380,158 +380,26 @@ class FleetVehicle(Simulator):
 
     # -- driven by the fleet ---------------------------------------------------------------------
 
-    def _start(self, n: int, t: float, action: int) -> None:
-        """Start frame ``n`` (captured now, at ``t``) with ``action``: :meth:`Simulator.step`'s
-        bookkeeping, without advancing the clock (the fleet does)."""
-        action = int(action)
-        if not 0 <= action < len(self._action_mode):
-            raise ValueError(
-                f"vehicle {self.index}: action {action} is outside the action table (0..{len(self._action_mode) - 1})"
-            )
-        mode, option = self._action_mode[action], self._action_option[action]
-        if not self._mask_list[mode]:
-            name = self.catalogue.modes[mode].name
-            raise ValueError(
-                f"vehicle {self.index}: mode {mode} ({name}) is masked: it offloads and no edge server is available"
-            )
-        scene = self.scene.at(t)
-        deadline_ms = self.deadline_ms_at(t, scene)
-        abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
-        if abandon > self._horizon_s:
-            raise HorizonError(
-                f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
-            )
-        fb_at: float | None = None
-        if option != NO_FALLBACK:
-            fb_at = self.fallback_times()[option - 1]
-            if fb_at is None:
-                raise ValueError(
-                    f"vehicle {self.index}: action {action} ({self.actions.name(action)}) is masked: its fallback "
-                    f"cannot finish by the deadline of frame {n} ({deadline_ms:g} ms)"
-                )
-            self._armed[n] = [fb_at, self._fb_work_s[scene], t + deadline_ms / 1000.0]
-        self.env.process(self._frame(n, t, abandon, deadline_ms, mode, scene, option, fb_at))
-        if abandon > self._last_abandon:
-            self._last_abandon = abandon
-        cut = abandon if fb_at is None else fb_at
-        start = t if t > self._acc_free else self._acc_free
-        if start < cut:
-            end = start + self._prefix[mode] + self._local[mode]
-            self._acc_free = end if end < cut else cut
-        self.frames_started += 1
+    def _start(self, n: int, t: float, action: int, *, advance: bool = False, who: str = "") -> None:
+        """Start frame ``n`` (captured now, at ``t``): :meth:`Simulator._start`, the fleet keeps
+        the clock."""
+        super()._start(n, t, action, advance=False, who=who or f"vehicle {self.index}: ")
 
     def _close(self, n: int, t: float, t_next: float) -> list[FrameRecord]:
         x = self._sending
         if x is not None and x.seg_start < t_next:  # a payload on the air across the capture
             x.overlap += self.radio.book(x.seg_start, t_next)
             x.seg_start = t_next
-        state_mj = self.radio.state_mj(t, t_next)
-        fields = self._unclosed.pop(n, None)
-        if fields is None:
-            self._closed_mj[n] = state_mj
-        else:
-            self._emit(fields, state_mj)
-        old = t - self._lookback_s
-        for q in (self._acks, self._waits):
-            while q and q[0][0] < old:
-                q.popleft()
-        if n % 1024 == 0:
-            self._forget(t - self._lookback_s)
-        fresh, self._fresh = self._fresh, []
-        return fresh
+        return super()._close(n, t, t_next)
 
-    def _final_tail(self) -> list[FrameRecord]:
-        if self.frames_started:
-            last = self.frames_started - 1
-            t = self.capture_s(self.frames_started)
-            extra = self.radio.state_mj(t, max(t, self.radio.idle_from()))
-            if extra > 0.0:
-                self._add_state_mj(last, extra)
-        assert self.frames_finished == self.frames_started
-        fresh, self._fresh = self._fresh, []
-        return fresh
+    # -- one frame: the single vehicle's (Simulator._frame), the uplink leg through the cell ------
 
-    # -- one frame (the single vehicle's, with the uplink leg through the cell) ---------------------
-
-    def _frame(  # type: ignore[no-untyped-def]
-        self,
-        n: int,
-        t_cap: float,
-        abandon: float,
-        deadline_ms: float,
-        m: int,
-        scene: int,
-        option: int,
-        fb_at: float | None,
-    ):
-        env = self.env
-        cut = abandon if fb_at is None else fb_at
-        box: list[Any] = [None, 0.0, 0, 0.0]
-        local_end, busy = yield from self._own_work(n, m, cut, box)  # calls _send when the payload is ready
-        trip: _FleetTrip | None = box[0]
-        remote = math.inf if self._offloads[m] else 0.0
-        radio = wait_ms = rtt_ms = 0.0
-        sent = 0
-        if trip is not None:
-            remote = yield trip.done  # the uplink through the cell, the server, the downlink
-            radio = trip.up_mj
-            radio += trip.radio_mj
-            sent, rtt_ms = trip.sent, trip.rtt_ms
-            if trip.reached:
-                wait_ms = trip.wait_ms
-                self._waits.append((remote if remote != math.inf else env.now + self._rtt[n] / 2.0, wait_ms))
-        fell_back = fb_at is not None and not (local_end <= fb_at and remote <= fb_at)
-        wasted = 0.0
-        robust_mode = m
-        if fell_back:
-            assert fb_at is not None
-            wasted = radio + self.energy.compute_mj(busy)
-            if env.now < fb_at:
-                yield env.timeout(fb_at - env.now)
-            armed = self._armed[n]
-            now = env.now
-            self._acc_free = (self._acc_free if self._acc_free > now else now) + armed[1]
-            local_end, fb_busy = yield from self._fallback_work(round(armed[2] * 1e6), armed[1], abandon)
-            busy += fb_busy
-            remote = 0.0
-            robust_mode = self._fb_mode[scene]
-        self._armed.pop(n, None)
-        self.busy_s += busy
-        t_final, completed, met, latency_ms = self._outcome(t_cap, local_end, remote, abandon, deadline_ms)
-        if t_final > env.now:
-            yield env.timeout(t_final - env.now)
-        fields = (
-            n,
-            t_cap,
-            m,
-            scene,
-            latency_ms,
-            met,
-            completed,
-            self.energy.compute_mj(busy),
-            radio,
-            sent,
-            self._offloads[m],
-            self._robustness[robust_mode][scene],
-            (not met) or not self._robust_ok[robust_mode][scene],
-            wait_ms,
-            rtt_ms,
-            radio,
-            deadline_ms,
-            option,
-            fell_back,
-            wasted,
-        )
-        self.frames_finished += 1
-        if 0.0 < remote <= abandon and not fell_back:
-            self.last_rtt_ms = rtt_ms
-            self.last_rtt_at_s = remote
-            self.rtt_ewma_ms = rtt_ms if self.rtt_ewma_ms is None else 0.8 * self.rtt_ewma_ms + 0.2 * rtt_ms
-        state_mj = self._closed_mj.pop(n, None)
-        if state_mj is None:
-            self._unclosed[n] = fields
-        else:
-            self._emit(fields, state_mj)
+    def _trip_outcome(
+        self, trip: _Trip, radio_mj: float, sent: int, rtt_ms: float
+    ) -> tuple[float, int, float, float | None]:
+        """The uplink's energy, bytes and RTT are the cell's (known when the transfer ended)."""
+        assert isinstance(trip, _FleetTrip)
+        return trip.up_mj + trip.radio_mj, trip.sent, trip.rtt_ms, (trip.wait_ms if trip.reached else None)
 
     def _send(self, n: int, m: int, ready: float, cut: float, trip_box: list[Any]) -> None:
         """Frame ``n``'s payload is ready (now): it queues for the modem, then the cell; the

@@ -384,15 +384,23 @@ class Simulator:
 
         Returns the frames that resolved (met or missed) in that interval.
         """
+        n = self.frames_started
+        t = self.capture_s(n)
+        self._start(n, t, action, advance=True)
+        t_next = self.capture_s(self.frames_started)
+        self._advance(t_next)
+        return self._close(n, t, t_next)
+
+    def _start(self, n: int, t: float, action: int, *, advance: bool, who: str = "") -> None:
+        """Start frame ``n``, captured at ``t``, with ``action`` (validated; errors start with
+        ``who``); ``advance``: first bring the clock to ``t`` (a fleet advances it itself)."""
         action = int(action)
         if not 0 <= action < len(self._action_mode):
-            raise ValueError(f"action {action} is outside the action table (0..{len(self._action_mode) - 1})")
+            raise ValueError(f"{who}action {action} is outside the action table (0..{len(self._action_mode) - 1})")
         mode, option = self._action_mode[action], self._action_option[action]
         if not self._mask_list[mode]:
             name = self.catalogue.modes[mode].name
-            raise ValueError(f"mode {mode} ({name}) is masked: it offloads and no edge server is available")
-        n = self.frames_started
-        t = self.capture_s(n)
+            raise ValueError(f"{who}mode {mode} ({name}) is masked: it offloads and no edge server is available")
         scene = self.scene.at(t)
         deadline_ms = self.deadline_ms_at(t, scene)
         abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
@@ -405,11 +413,11 @@ class Simulator:
             fb_at = self.fallback_times()[option - 1]
             if fb_at is None:
                 raise ValueError(
-                    f"action {action} ({self.actions.name(action)}) is masked: its fallback cannot finish by the "
-                    f"deadline of frame {n} ({deadline_ms:g} ms)"
+                    f"{who}action {action} ({self.actions.name(action)}) is masked: its fallback cannot finish by "
+                    f"the deadline of frame {n} ({deadline_ms:g} ms)"
                 )
             self._armed[n] = [fb_at, self._fb_work_s[scene], t + deadline_ms / 1000.0]
-        if self.env.now != t or self.env.peek() <= t + _TIME_EPS:
+        if advance and (self.env.now != t or self.env.peek() <= t + _TIME_EPS):
             self._advance(t)
         self.env.process(self._frame(n, t, abandon, deadline_ms, mode, scene, option, fb_at))
         if abandon > self._last_abandon:
@@ -422,9 +430,10 @@ class Simulator:
             end = start + self._prefix[mode] + self._local[mode]
             self._acc_free = end if end < cut else cut
         self.frames_started += 1
-        t_next = self.capture_s(self.frames_started)
-        self._advance(t_next)
-        # frame n's period is over: hand it its share of the radio's state energy
+
+    def _close(self, n: int, t: float, t_next: float) -> list[FrameRecord]:
+        """Frame ``n``'s period [t, t_next) is over (the clock is at ``t_next``): hand it its
+        share of the radio's state energy, trim the histories; the frames resolved since."""
         state_mj = self.radio.state_mj(t, t_next)
         fields = self._unclosed.pop(n, None)
         if fields is None:
@@ -443,13 +452,17 @@ class Simulator:
     def drain(self) -> list[FrameRecord]:
         """Run until every started frame has resolved; returns the frames that resolved."""
         if self.frames_started:
-            last = self.frames_started - 1
             self._advance(self._last_abandon)
-            # the last frame's period lasts until the radio is idle (its final tail)
+        return self._final_tail()
+
+    def _final_tail(self) -> list[FrameRecord]:
+        """After the last frame resolved: its period lasts until the radio is idle (the final
+        tail); the frames resolved since the last step."""
+        if self.frames_started:
             t = self.capture_s(self.frames_started)
             extra = self.radio.state_mj(t, max(t, self.radio.idle_from()))
             if extra > 0.0:
-                self._add_state_mj(last, extra)
+                self._add_state_mj(self.frames_started - 1, extra)
         assert self.frames_finished == self.frames_started
         fresh, self._fresh = self._fresh, []
         return fresh
@@ -684,6 +697,14 @@ class Simulator:
             self.env.timeout(arrive - self.env.now).callbacks.append(partial(self._at_server, trip))
         trip_box[:] = [trip, radio, sent, rtt_ms]
 
+    def _trip_outcome(
+        self, trip: _Trip, radio_mj: float, sent: int, rtt_ms: float
+    ) -> tuple[float, int, float, float | None]:
+        """A finished trip's (radio transfer mJ, bytes sent, RTT ms, server wait ms or None if
+        the request never reached the server), given what the uplink leg booked when the
+        payload was sent (:meth:`_send`; a fleet vehicle learns them from the cell instead)."""
+        return radio_mj + trip.radio_mj, sent, rtt_ms, trip.wait_ms
+
     def _fallback_work(self, key: int, work_s: float, until: float):  # type: ignore[no-untyped-def]
         """A fallback's work at priority ``key`` (its absolute deadline: earliest deadline
         first), preempting ordinary work, not past ``until``: (end or inf if cut, busy s)."""
@@ -728,10 +749,11 @@ class Simulator:
         wait_ms = 0.0
         if trip is not None:
             remote = yield trip.done
-            radio += trip.radio_mj
-            wait_ms = trip.wait_ms
-            # learnt with the result (or the cancellation notice), not before
-            self._waits.append((remote if remote != math.inf else env.now + self._rtt[n] / 2.0, wait_ms))
+            radio, sent, rtt_ms, waited = self._trip_outcome(trip, radio, sent, rtt_ms)
+            if waited is not None:
+                wait_ms = waited
+                # learnt with the result (or the cancellation notice), not before
+                self._waits.append((remote if remote != math.inf else env.now + self._rtt[n] / 2.0, wait_ms))
         fell_back = fb_at is not None and not (local_end <= fb_at and remote <= fb_at)
         wasted = 0.0
         robust_mode = m
