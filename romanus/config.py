@@ -735,10 +735,13 @@ class FallbackConfig:
     """The just-in-time local fallback of offloaded frames (EnergyShield, arXiv 2302.06572).
 
     An offloading action may carry a fallback: if the frame's result is not back on the
-    vehicle by its fallback time, the vehicle runs the scene's robust tier itself (preempting
+    vehicle by its fallback time, the vehicle runs a tier robust enough for the scene itself (``tier``; preempting
     later frames' work on the accelerator) and discards the late result. Fallback option k
     triggers ``options_ms[k]`` before the just-in-time time = deadline - the fallback's
-    vehicle time - fusion - ``margin_ms`` - fallbacks of earlier deadlines still pending.
+    vehicle time - fusion - ``margin_ms`` - fallbacks of earlier deadlines still pending. The
+    fallback runs ``tier``: by default the cheapest tier robust enough for the scene (robust,
+    by the preset's robustness margin; less work than the most robust tier, so a later
+    just-in-time time and a cheaper fallback).
     ``options_ms: []`` offers no fallback actions (the action space is the mode catalogue).
     """
 
@@ -747,6 +750,11 @@ class FallbackConfig:
     )
     margin_ms: float = field(
         2.0, ge=0, le=1000, doc="[assumed] safety margin before the just-in-time time (preemption latency; <= 1 s)"
+    )
+    tier: Literal["cheapest", "most_robust"] = field(
+        "cheapest",
+        doc="what the fallback runs on the vehicle: the least-compute tier robust enough for the scene, or the "
+        "scene's most robust tier (local-robust)",
     )
 
     def __post_init__(self) -> None:

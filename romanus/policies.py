@@ -112,12 +112,7 @@ class LocalCheapestRobust(Policy):
     name = "local-cheapest-robust"
 
     def __init__(self, catalogue: ModeCatalogue) -> None:
-        local = ~catalogue.offload_mask
-        cost = np.array([m.vehicle_ms for m in catalogue.modes])
-        self._by_scene = []
-        for s in range(len(catalogue.scenes)):
-            cand = np.flatnonzero(local & catalogue.robust_ok[:, s])
-            self._by_scene.append(int(cand[np.argmin(cost[cand])]) if len(cand) else catalogue.local_robust(s))
+        self._by_scene = [catalogue.cheapest_robust_local(s) for s in range(len(catalogue.scenes))]
 
     def act(self, view: VehicleView) -> int:
         return self._by_scene[view.scene]

@@ -94,7 +94,8 @@ def test_a_late_result_falls_back_just_in_time() -> None:
     cat = sim.catalogue
     view = next_view(sim)
     mode = cat.offload_all(view.scene)
-    local = cat.local_robust(view.scene)
+    local = sim.actions.fallback_mode[view.scene]  # the cheapest tier robust enough (fallback.tier)
+    assert local == cat.cheapest_robust_local(view.scene) != cat.local_robust(view.scene)
     (jit, early) = view.fallback_times_ms()
     fusion, margin = p.pipeline.fusion_ms, p.fallback.margin_ms
     fb_ms = cat.modes[local].vehicle_ms
@@ -150,7 +151,7 @@ def test_a_fallback_preempts_later_work_which_resumes_and_may_miss() -> None:
         sim.step(cat.local_robust(0))
     sim.drain()
     rec = {r.frame: r for r in sim.records}
-    fb_ms = cat.modes[cat.local_robust(0)].vehicle_ms
+    fb_ms = cat.modes[sim.actions.fallback_mode[0]].vehicle_ms
     assert rec[0].fell_back and rec[0].deadline_met
     assert rec[0].latency_ms == pytest.approx(jit_ms + fb_ms + p.pipeline.fusion_ms, abs=1e-6)
     # frame 1 ran from 100 ms until preempted at the fallback time, then resumed after it
@@ -165,6 +166,18 @@ def test_a_fallback_preempts_later_work_which_resumes_and_may_miss() -> None:
     assert sum(r.compute_mj for r in sim.records) == pytest.approx(7.0 * busy_ms, rel=1e-9)
 
 
+def test_the_fallback_tier_is_a_setting() -> None:
+    cheapest, robust = Simulator(steady(2.0), 0), Simulator(steady(2.0, fallback={"tier": "most_robust"}), 0)
+    cat = cheapest.catalogue
+    assert cheapest.actions.fallback_mode == [cat.cheapest_robust_local(s) for s in range(len(cat.scenes))]
+    assert robust.actions.fallback_mode == [cat.local_robust(s) for s in range(len(cat.scenes))]
+    # a cheaper fallback leaves more time: its just-in-time time is later by the work it saves
+    a, b = next_view(cheapest).fallback_times_ms()[0], next_view(robust).fallback_times_ms()[0]
+    assert a is not None and b is not None
+    saved = cat.modes[cat.local_robust(0)].vehicle_ms - cat.modes[cat.cheapest_robust_local(0)].vehicle_ms
+    assert a - b == pytest.approx(saved, abs=1e-9) and saved > 0
+
+
 def test_no_fallback_is_offered_that_could_not_finish() -> None:
     p = steady(0.5, deadline_ms=250.0)
     sim = Simulator(p, 0)
@@ -173,11 +186,11 @@ def test_no_fallback_is_offered_that_could_not_finish() -> None:
     next_view(sim)
     sim.step(sim.actions.index(off, 1))
     # frame 1: frame 0's fallback (earlier deadline) will hold the accelerator until
-    # 203 + 44 = 247 ms; frame 1's own just-in-time time is 303 ms: still feasible
+    # 211 + 36 = 247 ms; frame 1's own just-in-time time is 311 ms: still feasible
     view = next_view(sim)
     assert view.fallback_times_ms()[0] is not None
     # a deadline too short for the fallback itself: nothing offered, and stepping one refuses
-    q = steady(0.5, deadline_ms=40.0, abandon_after_ms=100.0)
+    q = steady(0.5, deadline_ms=35.0, abandon_after_ms=100.0)
     sim = Simulator(q, 0)
     view = next_view(sim)
     assert view.fallback_times_ms() == [None, None]

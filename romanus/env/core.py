@@ -149,26 +149,25 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         frames (a missed deadline, or a branch set not robust enough for the scene).
 
     Action Space
-        ``Discrete(n_modes + K x n_offloading)`` (:mod:`romanus.sim.actions`): actions
-        ``0 .. n_modes - 1`` are the preset's operating modes (``romanus modes --env NAME``
-        lists them), then, for each of the K fallback options (``fallback.options_ms``; the
-        shipped presets offer just in time and 20 ms earlier), every offloading mode with that
-        local fallback: if its result is not back by the fallback time, the vehicle runs the
-        scene's robust tier itself and discards the late result (EnergyShield). The default
-        preset has 47 modes, 42 of them offloading: 131 actions. ``action_masks()`` returns the
-        actions that can run now (every mode when the preset has an edge server, only local
-        ones otherwise; a fallback option only when its fallback can finish by this frame's
-        deadline); a mode that cannot run raises ``ValueError``, it is never remapped, and a
-        fallback that cannot finish is dropped (the mode runs unhedged,
-        ``info["fallback_dropped"]`` = 1) unless a shield replaces the action. With a shield
-        (``env.shield.risk_budget``; :mod:`romanus.vehicle.estimates`) the mask also leaves out, per frame,
-        the actions whose estimated probability of a risky frame exceeds the budget (those not
-        robust enough for the scene, and those likely to miss the deadline; an action with a
-        feasible fallback is not risky); an action it leaves out is replaced by the least
-        expected energy allowed action (``info["shielded"]`` = 1, ``info["requested_mode"]``),
-        so learners that ignore masks stay within the budget too. ``info`` names the action,
-        its ``mode`` and ``fallback`` option and the frame's ``deadline_ms``. The default
-        preset's catalogue (47 modes) is, by index:
+        ``Discrete(n_modes + K x n_offloading)`` (:mod:`romanus.sim.actions`): actions ``0 ..
+        n_modes - 1`` are the preset's operating modes (``romanus modes --env NAME`` lists them),
+        then, for each of the K fallback options (``fallback.options_ms``; the shipped presets offer
+        just in time and 20 ms earlier), every offloading mode with that local fallback: if its
+        result is not back by the fallback time, the vehicle runs the cheapest tier robust enough
+        for the scene itself (``fallback.tier``) and discards the late result (EnergyShield). The
+        default preset has 47 modes, 42 of them offloading: 131 actions. ``action_masks()`` returns
+        the actions that can run now (every mode when the preset has an edge server, only local ones
+        otherwise; a fallback option only when its fallback can finish by this frame's deadline); a
+        mode that cannot run raises ``ValueError``, it is never remapped, and a fallback that cannot
+        finish is dropped (the mode runs unhedged, ``info["fallback_dropped"]`` = 1) unless a shield
+        replaces the action. With a shield (``env.shield.risk_budget``;
+        :mod:`romanus.vehicle.estimates`) the mask also leaves out, per frame, the actions whose
+        estimated probability of a risky frame exceeds the budget (those not robust enough for the
+        scene, and those likely to miss the deadline; an action with a feasible fallback is not
+        risky); an action it leaves out is replaced by the least expected energy allowed action
+        (``info["shielded"]`` = 1, ``info["requested_mode"]``), so learners that ignore masks stay
+        within the budget too. ``info`` names the action, its ``mode`` and ``fallback`` option and
+        the frame's ``deadline_ms``. The default preset's catalogue (47 modes) is, by index:
 
         0-7 camera_right | camera = local, raw, bottleneck-c3-b8, bottleneck-c6-b8,
         bottleneck-c12-b8, layer2, layer3, layer4;
@@ -325,7 +324,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self._miss = rc.miss_penalty
         self.observation_space = self.stack.observation.space
         #: the actions: the catalogue's modes, then offloading modes with a fallback option
-        self.actions = ActionTable(self.catalogue, p.fallback.options_ms)
+        self.actions = ActionTable(self.catalogue, p.fallback.options_ms, p.fallback.tier)
         self.action_space = spaces.Discrete(len(self.actions))
         self.frames_per_episode = max(1, round(p.env.episode_s * 1000.0 / p.period_ms))
         self._period_s = p.period_ms / 1000.0

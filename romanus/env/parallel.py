@@ -205,7 +205,7 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._miss = rc.miss_penalty
         self._obs_space = stack.observation.space
         #: the actions: modes, then offloading modes with a fallback option (romanus.sim.actions)
-        self.actions = ActionTable(self.catalogue, p.fallback.options_ms)
+        self.actions = ActionTable(self.catalogue, p.fallback.options_ms, p.fallback.tier)
         self._act_space = spaces.Discrete(len(self.actions))
         self.observation_spaces = dict.fromkeys(self.possible_agents, self._obs_space)
         self.action_spaces = dict.fromkeys(self.possible_agents, self._act_space)

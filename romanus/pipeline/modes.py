@@ -104,6 +104,7 @@ class ModeCatalogue:
         self.robust_ok = self.robustness >= self.required[None, :] - 1e-9  # (modes, scenes)
         self._local_robust = tuple(self._pick_local_robust(s) for s in range(len(self.scenes)))
         self._offload_all = tuple(self._pick_offload(s) for s in range(len(self.scenes)))
+        self._cheapest_robust = tuple(self._pick_cheapest_robust(s) for s in range(len(self.scenes)))
 
     def __len__(self) -> int:
         return len(self.modes)
@@ -288,6 +289,12 @@ class ModeCatalogue:
     def _pick_local_robust(self, scene_idx: int) -> int:
         return self.mode_for(self.robust_tier(scene_idx), LOCAL).index
 
+    def _pick_cheapest_robust(self, scene_idx: int) -> int:
+        local = [m for m in self.modes if not m.offloaded and self.robust_ok[m.index, scene_idx]]
+        if not local:
+            return self._local_robust[scene_idx]
+        return min(local, key=lambda m: (m.vehicle_ms, m.index)).index
+
     def _pick_offload(self, scene_idx: int) -> int:
         tier = self.robust_tier(scene_idx)
         groups = self._groups_of(self.pipeline.tiers[tier])
@@ -295,6 +302,11 @@ class ModeCatalogue:
         choices = self.split_choices[tier]
         where = {g: split if split in choices[g] else choices[g][-1] for g in groups}
         return self.mode_for(tier, where).index
+
+    def cheapest_robust_local(self, scene_idx: int) -> int:
+        """Index of the least-compute tier robust enough for the scene, all on the vehicle (the
+        scene's robust tier if none is cheaper)."""
+        return self._cheapest_robust[scene_idx]
 
     def local_robust(self, scene_idx: int) -> int:
         """Index of the scene's robust tier, all on the vehicle (the paper's pure local execution)."""

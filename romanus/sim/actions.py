@@ -25,8 +25,15 @@ JUST_IN_TIME = 1
 class ActionTable:
     """Every action of a catalogue under a preset's fallback options."""
 
-    def __init__(self, catalogue: ModeCatalogue, options_ms: tuple[float, ...]) -> None:
+    def __init__(self, catalogue: ModeCatalogue, options_ms: tuple[float, ...], tier: str = "cheapest") -> None:
         self.catalogue = catalogue
+        scenes = range(len(catalogue.scenes))
+        #: per scene, the mode a fallback runs (``fallback.tier``)
+        self.fallback_mode: list[int] = (
+            [catalogue.cheapest_robust_local(s) for s in scenes]
+            if tier == "cheapest"
+            else [catalogue.local_robust(s) for s in scenes]
+        )
         self.n_modes = n = len(catalogue)
         #: ms before the just-in-time time, per fallback option 1 .. K
         self.options_ms = tuple(float(x) for x in options_ms)

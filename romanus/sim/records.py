@@ -42,7 +42,7 @@ class FrameRecord(NamedTuple):
     radio_state_mj: float
     deadline_ms: float  # the deadline in force for this frame (romanus.config.DeadlineConfig)
     fallback: int  # fallback option of the action (0: none; romanus.sim.actions)
-    fell_back: bool  # the result was late: the vehicle ran the scene's robust tier itself
+    fell_back: bool  # the result was late: the vehicle ran a robust tier itself (fallback.tier)
     # energy of a discarded offload attempt (its radio transfers and its vehicle work), when it fell back
     wasted_mj: float
 

@@ -22,14 +22,14 @@ and frames in always equals frames recorded.
 Deadlines are per frame (``deadlines``: fixed, from the scene, or from the vehicle's speed on a
 recorded drive), fixed at capture. An offloading frame may carry a **local fallback**
 (:mod:`romanus.sim.actions`): if its results (and its own vehicle work) are not done by its
-fallback time, its remote part is cancelled there (what was sent is wasted) and the vehicle
-runs the scene's robust tier itself. The accelerator is a preemptive priority resource:
-fallbacks run earliest deadline first and preempt the frames' ordinary work, which runs FIFO
-in capture order and resumes where it was preempted. The just-in-time fallback time is the
-deadline minus fusion, the fallback's vehicle time, a margin and the fallbacks of earlier
-deadlines still pending, so a fallback that triggers finishes in time unless a fallback of an
-earlier deadline armed later preempts it (possible only with dynamic deadlines; it is then a
-miss like any other).
+fallback time, its remote part is cancelled there (what was sent is wasted) and the vehicle runs
+a tier robust enough for the scene itself (``fallback.tier``). The accelerator is a preemptive
+priority resource: fallbacks run earliest deadline first and preempt the frames' ordinary work,
+which runs FIFO in capture order and resumes where it was preempted. The just-in-time fallback
+time is the deadline minus fusion, the fallback's vehicle time, a margin and the fallbacks of
+earlier deadlines still pending, so a fallback that triggers finishes in time unless a fallback
+of an earlier deadline armed later preempts it (possible only with dynamic deadlines; it is then
+a miss like any other).
 
 The accelerator queue, the frame processes and the clock are SimPy's. The uplink and
 downlink are FIFO: a transfer's end is computed when it joins them, exactly, from the
@@ -167,13 +167,13 @@ class Simulator:
         ]
         self._budget_m, self._min_deadline_ms, self._max_deadline_ms = dl.budget_m, dl.min_ms, dl.max_ms
         #: the actions a policy may pick: modes, and offloading modes with a fallback option
-        self.actions = ActionTable(cat, preset.fallback.options_ms)
+        self.actions = ActionTable(cat, preset.fallback.options_ms, preset.fallback.tier)
         self._action_mode = self.actions.mode_list
         self._action_option = self.actions.fallback_list
         self._fb_early_s = [e / 1000.0 for e in preset.fallback.options_ms]
         self._fb_margin_ms = preset.fallback.margin_ms
-        #: per scene: the fallback's mode (the scene's robust tier on the vehicle) and its work (s)
-        self._fb_mode = [cat.local_robust(s) for s in range(len(cat.scenes))]
+        #: per scene: the fallback's mode (``fallback.tier``, on the vehicle) and its work (s)
+        self._fb_mode = self.actions.fallback_mode
         self.energy = EnergyModel(preset)
         self.costs = costs = ModeCosts(cat, self.energy)
         # per-mode costs in seconds / Mbit, as plain lists for the hot path

@@ -236,7 +236,7 @@ class AgentPolicy(Policy):
         self.sees_future = self.stack.sees_future
         self.reset()
         #: the trained policy network (an SB3 policy: ``predict(obs, deterministic=True)``)
-        n_actions = len(ActionTable(catalogue, preset.fallback.options_ms))
+        n_actions = len(ActionTable(catalogue, preset.fallback.options_ms, preset.fallback.tier))
         self.model = load_agent(algo, str(path), config, len(self.stack.observation.features), n_actions)
         got = self.model.observation_space.shape
         if got != (len(self.stack.observation.features),) or self.model.action_space.n != n_actions:

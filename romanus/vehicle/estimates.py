@@ -55,6 +55,7 @@ import numpy as np
 
 from romanus.config import Preset, RttConfig
 from romanus.pipeline.modes import ModeCatalogue
+from romanus.sim.actions import ActionTable
 from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.radio import CONNECTED
 from romanus.vehicle.view import VehicleView
@@ -153,7 +154,7 @@ class Estimator:
             return latency, energy
         mode, option = table.mode, table.fallback
         lat, en = latency[mode], energy[mode]
-        fb = view.catalogue.local_robust(view.scene)
+        fb = table.fallback_mode[view.scene]
         times = [math.inf, *(math.inf if t is None else t for t in view.fallback_times_ms())]
         at = np.asarray(times)[option]
         late = (option > 0) & (lat - self.fusion_ms > at)
@@ -522,9 +523,8 @@ class RiskAssessor:
     def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
         self.estimator = RiskEstimator(preset, catalogue)
         self.robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
-        self._fb_compute_mj = self.estimator._e.compute_mj[
-            [catalogue.local_robust(s) for s in range(len(catalogue.scenes))]
-        ]
+        fallback = ActionTable(catalogue, preset.fallback.options_ms, preset.fallback.tier).fallback_mode
+        self._fb_compute_mj = self.estimator._e.compute_mj[fallback]
         self._frame = -1
         self._result: tuple[np.ndarray, np.ndarray] = (np.ones(len(catalogue)), np.zeros(len(catalogue)))
         self._actions_frame = self._actions_p_frame = -1
