@@ -49,6 +49,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Scenario",
     "ScenarioError",
+    "check_map_for_scenario",
     "drive_windows",
     "list_traces",
     "load_suite",
@@ -798,8 +799,8 @@ def _record_drive_one(args: tuple[str, dict[str, Any], int, float, dict[str, Any
     }
 
 
-def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequence[Any]) -> None:
-    """A map named in test scenarios must not have seen a test drive (its ``sources``)."""
+def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequence[str]) -> None:
+    """A map named in test scenarios must not have seen a test drive (by name; its ``sources``)."""
     from romanus.coverage import load_coverage
 
     try:
@@ -807,13 +808,23 @@ def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequ
     except ValueError as exc:
         raise ScenarioError(str(coverage_map), str(exc)) from None
     seen = {Path(src).stem for src in cmap.sources}
-    leaked = [d.name for d in test_drives if d.name in seen]
+    leaked = [name for name in test_drives if name in seen]
     if leaked:
         raise ScenarioError(
             str(coverage_map),
             f"the coverage map was built from test-split drive {leaked[0]} ({len(leaked)} in all): build it "
             "from the training days only (romanus coverage build DIR --exclude-days TEST_DAYS)",
         )
+
+
+def check_map_for_scenario(coverage_map: str | Path, scenario: Scenario) -> None:
+    """A coverage map used with a test-split drive scenario (an env whose preset names the map,
+    replaying a suite) must not have seen that scenario's drive: ``ScenarioError`` naming the
+    map otherwise (the guard of :func:`record_drive_suite`, at replay)."""
+    m = scenario.manifest
+    drive = m.get("drive")
+    if m.get("split") == "test" and isinstance(drive, dict) and isinstance(drive.get("name"), str):
+        _check_map_is_from_training_days(coverage_map, [drive["name"]])
 
 
 def record_drive_suite(
@@ -862,7 +873,7 @@ def record_drive_suite(
     train_days = [d for d in days if d not in chosen]
     split_days = {"train": train_days, "test": chosen}
     if coverage_map is not None and split != "train":
-        _check_map_is_from_training_days(coverage_map, [d for d in drives if d.day in chosen])
+        _check_map_is_from_training_days(coverage_map, [d.name for d in drives if d.day in chosen])
     period_ms = load_preset(env).period_ms
     out = Path(out_dir)
     tasks: dict[str, list[tuple[str, dict[str, Any], int, float, dict[str, Any], str]]] = {"train": [], "test": []}

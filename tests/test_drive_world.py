@@ -535,6 +535,12 @@ def test_a_map_that_saw_a_test_drive_is_refused_for_test_scenarios(drives_dir: P
     assert record_drive_suite(drives_dir, tmp_path / "b", window_s=60.0, split="train", coverage_map=str(leaky))
     files = record_drive_suite(drives_dir, tmp_path / "c", window_s=60.0, split="test", coverage_map=str(clean))
     assert Scenario.load(files["test"][0]).preset.coverage_map == str(clean)
+    # at replay: an env whose own preset names the leaky map refuses the test scenarios
+    from romanus.env import RomanusEnv
+
+    with pytest.raises(ScenarioError, match=r"built from test-split drive B_2020\.01\.16_09\.56\.56"):
+        RomanusEnv("default", overrides={"coverage_map": str(leaky)}, scenario=files["test"])
+    RomanusEnv("default", overrides={"coverage_map": str(clean)}, scenario=files["test"]).reset(seed=0)
 
 
 @pytest.mark.slow

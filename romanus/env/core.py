@@ -15,7 +15,7 @@ from gymnasium import spaces
 from romanus.config import CapacityConfig, EnvConfig, Preset, load_preset
 from romanus.configio import build, deep_merge
 from romanus.env.render import DecisionRow, OutcomeRow, RenderHistory  # numpy only: matplotlib loads on render()
-from romanus.scenario import Scenario, load_suite
+from romanus.scenario import Scenario, check_map_for_scenario, load_suite
 from romanus.sim.actions import ActionTable
 from romanus.sim.records import FrameRecord, kpis
 from romanus.sim.simulator import Simulator, build_catalogue
@@ -386,6 +386,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             sc = self._loaded[key]
         if hasattr(self, "_world_signature") and _world_signature(sc.preset) != self._world_signature:
             check_same_world(self.preset, [sc])  # raises, naming the scenario
+        if self.preset.coverage_map is not None:
+            check_map_for_scenario(self.preset.coverage_map, sc)  # a map that saw a test drive leaks
         return sc
 
     def _start_episode(self) -> np.ndarray:
