@@ -386,8 +386,9 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             sc = self._loaded[key]
         if hasattr(self, "_world_signature") and _world_signature(sc.preset) != self._world_signature:
             check_same_world(self.preset, [sc])  # raises, naming the scenario
-        if self.preset.coverage_map is not None:
-            check_map_for_scenario(self.preset.coverage_map, sc)  # a map that saw a test drive leaks
+        preset = getattr(self, "preset", None)  # not yet while the preset is taken from the suite
+        if preset is not None and preset.coverage_map is not None:
+            check_map_for_scenario(preset.coverage_map, sc)  # a map that saw a test drive leaks
         return sc
 
     def _start_episode(self) -> np.ndarray:
