@@ -42,10 +42,33 @@ def _suite_entries(scenario: ScenarioArg | Sequence[ScenarioArg] | None) -> list
     return list(scenario)
 
 
-def _with_env(preset: Preset, env_overrides: Mapping[str, Any]) -> Preset:
-    """``preset`` with its env section (observation, episode, reward) overridden."""
+def resolve_preset(
+    preset: str | Preset,
+    overrides: Mapping[str, Any] | None,
+    observation: str | None,
+    episode_s: float | None,
+    reward: Mapping[str, Any] | None,
+) -> Preset:
+    """The preset an env poses (a name, path or object), with world ``overrides`` (not for an
+    object) and its env section's observation, episode length and reward overridden."""
+    env_over: dict[str, Any] = {}
+    if observation is not None:
+        env_over["observation"] = observation
+    if episode_s is not None:
+        env_over["episode_s"] = episode_s
+    if reward is not None:
+        env_over["reward"] = dict(reward)
+    merged = dict(overrides or {})
+    if env_over:
+        merged["env"] = {**dict(merged.get("env", {})), **env_over}
+    if not isinstance(preset, Preset):
+        return load_preset(preset, merged or None)
+    if set(merged) - {"env"}:
+        raise ValueError("pass world overrides with a preset name or path, not with a Preset object")
+    if not merged:
+        return preset
     data, origins = deep_merge(
-        json.loads(json.dumps(dataclasses.asdict(preset.env))), env_overrides, {}, "overrides", EnvConfig
+        json.loads(json.dumps(dataclasses.asdict(preset.env))), merged["env"], {}, "overrides", EnvConfig
     )
     return dataclasses.replace(preset, env=build(EnvConfig, data, source="overrides", origins=origins, path="env"))
 
@@ -288,22 +311,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         given = preset
         if preset is None:
             preset = self._scenario(0).preset if self._suite else "default"
-        env_over: dict[str, Any] = {}
-        if observation is not None:
-            env_over["observation"] = observation
-        if episode_s is not None:
-            env_over["episode_s"] = episode_s
-        if reward is not None:
-            env_over["reward"] = dict(reward)
-        merged = dict(overrides or {})
-        if env_over:
-            merged["env"] = {**dict(merged.get("env", {})), **env_over}
-        if isinstance(preset, Preset):
-            if set(merged) - {"env"}:
-                raise ValueError("pass world overrides with a preset name or path, not with a Preset object")
-            self.preset = preset if not merged else _with_env(preset, merged["env"])
-        else:
-            self.preset = load_preset(preset, merged or None)
+        self.preset = resolve_preset(preset, overrides, observation, episode_s, reward)
         p = self.preset
         self._init_args = (
             given,

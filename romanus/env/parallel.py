@@ -8,8 +8,6 @@ given policies.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, SupportsFloat
 
@@ -18,9 +16,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from romanus.config import EnvConfig, Preset, load_preset
-from romanus.configio import build, deep_merge
-from romanus.env.core import credit
+from romanus.config import Preset
+from romanus.env.core import credit, resolve_preset
 from romanus.policies import Policy, make_policy
 from romanus.sim.actions import ActionTable
 from romanus.sim.fleet import CellConfig, FleetSimulator, fleet_kpis
@@ -72,35 +69,6 @@ def fleet_preset(name: str, vehicles: int | None = None) -> tuple[str, int]:
             f"{name!r} is not a fleet preset ({', '.join(FLEET_PRESETS)}): name a world preset with vehicles=N"
         )
     return name, vehicles
-
-
-def _load(
-    preset: str | Preset,
-    overrides: Mapping[str, Any] | None,
-    observation: str | None,
-    episode_s: float | None,
-    reward: Mapping[str, Any] | None,
-) -> Preset:
-    env_over: dict[str, Any] = {}
-    if observation is not None:
-        env_over["observation"] = observation
-    if episode_s is not None:
-        env_over["episode_s"] = episode_s
-    if reward is not None:
-        env_over["reward"] = dict(reward)
-    merged = dict(overrides or {})
-    if env_over:
-        merged["env"] = {**dict(merged.get("env", {})), **env_over}
-    if not isinstance(preset, Preset):
-        return load_preset(preset, merged or None)
-    if set(merged) - {"env"}:
-        raise ValueError("pass world overrides with a preset name or path, not with a Preset object")
-    if not merged:
-        return preset
-    data, origins = deep_merge(
-        json.loads(json.dumps(dataclasses.asdict(preset.env))), merged["env"], {}, "overrides", EnvConfig
-    )
-    return dataclasses.replace(preset, env=build(EnvConfig, data, source="overrides", origins=origins, path="env"))
 
 
 class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
@@ -181,7 +149,7 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self.render_mode = render_mode
         if isinstance(vehicles, bool) or not isinstance(vehicles, int) or vehicles < 1:
             raise ValueError(f"vehicles must be a positive integer, got {vehicles!r}")
-        self.preset = _load(preset, overrides, observation, episode_s, reward)
+        self.preset = resolve_preset(preset, overrides, observation, episode_s, reward)
         self.cell = CellConfig(scheduler=scheduler, pf_fading=pf_fading)
         self.vehicles = vehicles
         self._worlds = None if worlds is None else list(worlds)

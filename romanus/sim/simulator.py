@@ -312,9 +312,11 @@ class Simulator:
     def _abandon_ms_of(self, deadline_ms: float) -> float:
         return deadline_ms if self._abandon_after_ms is None else self._abandon_after_ms
 
-    def abandon_s(self, n: int) -> float:
-        """When frame ``n``'s unfinished work is abandoned."""
-        return (n * self._period_ms + self._abandon_ms_of(self.frame_deadline_ms(n))) / 1000.0
+    def abandon_s(self, n: int, deadline_ms: float | None = None) -> float:
+        """When frame ``n`` (with ``deadline_ms``, default its own) is abandoned (computed in ms,
+        so that a frame abandoned after one period resolves at exactly the next capture)."""
+        d = self.frame_deadline_ms(n) if deadline_ms is None else deadline_ms
+        return (n * self._period_ms + self._abandon_ms_of(d)) / 1000.0
 
     def fallback_times(self) -> list[float | None]:
         """Per fallback option (1 .. K), the fallback time (s) of the frame about to be
@@ -403,7 +405,7 @@ class Simulator:
             raise ValueError(f"{who}mode {mode} ({name}) is masked: it offloads and no edge server is available")
         scene = self.scene.at(t)
         deadline_ms = self.deadline_ms_at(t, scene)
-        abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
+        abandon = self.abandon_s(n, deadline_ms)
         if abandon > self._horizon_s:
             raise HorizonError(
                 f"the world ends at {self._horizon_s:g} s: frame {n} (captured at {t:g} s) cannot resolve in it"
@@ -548,7 +550,7 @@ class Simulator:
         t = self.capture_s(n)
         scene = self.scene.at(t)
         deadline_ms = self.deadline_ms_at(t, scene)
-        abandon = (n * self._period_ms + self._abandon_ms_of(deadline_ms)) / 1000.0
+        abandon = self.abandon_s(n, deadline_ms)
         fb_at = None if option == NO_FALLBACK else self.fallback_times()[option - 1]
         if option != NO_FALLBACK and fb_at is None:
             raise ValueError(f"fallback option {option} cannot finish by the deadline of frame {n}")
