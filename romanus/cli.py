@@ -479,15 +479,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from romanus.compare import compare, summary_markdown
-    from romanus.policies import POLICY_NAMES
     from romanus.scenario import record_suite
-    from romanus.train.train import TrainSpec, train
+    from romanus.study import DEMO_HEURISTIC, learned_lines
+    from romanus.train.train import TrainSpec, resolve_env, train
 
     out = Path(args.out)
-    print(f"1/3 training MaskablePPO on the default preset for {args.timesteps} steps (run folder in {out / 'runs'})")
+    env_id, preset = resolve_env(args.env)
+    print(f"1/3 training MaskablePPO on {env_id} for {args.timesteps} steps (run folder in {out / 'runs'})")
     run, state = train(
         TrainSpec(
-            env="romanus/Default-v2",
+            env=args.env,
             algo="maskable_ppo",
             seed=args.seed,
             timesteps=args.timesteps,
@@ -501,15 +502,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 130
     seeds = range(2_000_000, 2_000_000 + args.scenarios)
     print(
-        f"2/3 recording {len(seeds)} held-out test scenarios ({args.duration_s:g} s each, seeds never used in training)"
+        f"2/3 recording {len(seeds)} held-out test scenarios of its world ({args.duration_s:g} s each, seeds never "
+        "used in training)"
     )
-    files = record_suite("default", seeds, args.duration_s, out / "test_scenarios", workers=args.workers)
-    policies = [*POLICY_NAMES, f"maskable_ppo:{run}"]
+    files = record_suite(preset, seeds, args.duration_s, out / "test_scenarios", workers=args.workers)
+    agent = f"maskable_ppo:{run}"
+    policies = [
+        "local-robust",
+        "robust-agnostic",
+        "offload-all",
+        "offload-all+fallback",
+        *DEMO_HEURISTIC,
+        "oracle",
+        agent,
+    ]
     print(f"3/3 comparing {len(policies)} policies on them")
     with tqdm(total=len(policies) * len(files), unit="run", delay=2.0, file=sys.stderr) as bar:
         result = compare(files, policies, out / "compare", workers=args.workers, progress=bar.update)
     print()
-    print(summary_markdown(result, "Trained agent vs the fixed baselines (default preset, held-out scenarios)"))
+    print(summary_markdown(result, f"Trained agent vs the baselines ({env_id}, held-out scenarios)"))
     cmp = out / "compare"
     print(f"run folder: {run}")
     print(f"results: {cmp / 'results.csv'}, {cmp / 'summary.md'}")
@@ -517,6 +528,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "plots: "
         + ", ".join(str(cmp / n) for n in ("pareto.png", "latency_cdf.png", "timeline.png", "modes_per_scene.png"))
     )
+    print(f"What the agent learned ({len(files)} held-out scenarios):")
+    for line in learned_lines(result, agent):
+        print(line)
     return 0
 
 
@@ -602,18 +616,24 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from romanus.study import OTHER_PRESETS, StudySpec, run_study
+    from romanus.study import OTHER_PRESETS, WORLDS, StudySpec, run_study
 
+    worlds = tuple(w for w in (args.worlds or ",".join(WORLDS)).split(",") if w)
     spec = StudySpec(
         out=args.out,
         env=args.env,
         algo=args.algo,
         seeds=tuple(_parse_seeds(args.seeds)),
         timesteps=args.timesteps,
+        calibration_seeds=tuple(_parse_seeds(args.calibration_seeds, "--calibration-seeds")),
         test_seeds=tuple(_parse_seeds(args.test_seeds, "--test-seeds")),
         duration_s=args.duration_s,
+        worlds=worlds,
         traces=tuple(args.traces or ()),
         other_presets=() if args.no_presets else OTHER_PRESETS,
+        drives=args.drives,
+        drive_window_s=args.drive_window_s,
+        fleet_sizes=tuple(args.fleet_sizes),
         workers=args.workers,
     )
     path = run_study(spec, progress=lambda text: print(f"  {text} ...", file=sys.stderr))
@@ -814,11 +834,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timesteps", type=cliargs.timesteps, help="training steps per seed (default: the shipped hyper-parameters')"
     )
-    p.add_argument("--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds")
+    p.add_argument(
+        "--calibration-seeds",
+        default="3000000:3000010",
+        metavar="A:B",
+        help="scenario seeds the heuristics' settings are chosen on (default: %(default)s)",
+    )
+    p.add_argument(
+        "--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds (default: %(default)s)"
+    )
     p.add_argument(
         "--duration-s", type=cliargs.duration_s, default=60.0, help="seconds per test scenario (default: %(default)s)"
     )
-    p.add_argument("--traces", nargs="*", metavar="DIR", help="folders of real traces for generalisation suites")
+    p.add_argument(
+        "--worlds",
+        metavar="W,W",
+        help="evaluation worlds of the default preset: connected, owned, huang-linear (default: all; the first "
+        "carries the targets)",
+    )
+    p.add_argument("--traces", nargs="*", metavar="DIR", help="folders of real uplink traces for generalisation suites")
+    p.add_argument("--drives", metavar="DIR", help="folder of G-NetTrack drives: evaluate on the held-out (latest) day")
+    p.add_argument(
+        "--drive-window-s",
+        type=cliargs.duration_s,
+        default=120.0,
+        help="--drives: seconds per window (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fleet-sizes",
+        type=cliargs.positive_int,
+        nargs="*",
+        default=[1, 16],
+        metavar="N",
+        help="fleets on the connected world (default: 1 16; none: no fleets)",
+    )
     p.add_argument("--no-presets", action="store_true", help="skip generalisation to the other presets")
     p.add_argument("--workers", type=cliargs.workers, default=2)
     p.add_argument("--out", default="study", help="output folder, resumable (default: %(default)s)")
@@ -871,9 +920,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="train an agent, then compare it with every baseline on held-out scenarios"
     )
     p.add_argument(
+        "--env",
+        default="romanus/DefaultShielded-v2",
+        help="training env, any --env form (default: %(default)s: the default world with the modem kept "
+        "connected, the risk observation and a 1 %% shield; the study's training env)",
+    )
+    p.add_argument(
         "--timesteps",
         type=cliargs.timesteps,
-        default=120_000,
+        default=100_000,
         help="training steps (default: %(default)s, a few minutes)",
     )
     p.add_argument(
@@ -981,7 +1036,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.environ[TRUST_ENV] = "1"
     try:
-        if getattr(args, "env", None) and args.command not in ("train", "reproduce", "evaluate"):
+        if getattr(args, "env", None) and args.command not in ("train", "reproduce", "evaluate", "demo"):
             from romanus.env.registration import preset_ref
 
             args.env = preset_ref(args.env)  # every form of --env, read in one place

@@ -113,6 +113,8 @@ def test_bench_quick_reports_every_documented_key(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_reproduce_runs_the_whole_study_on_tiny_budgets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_drives import irish_files
+
     traces = tmp_path / "traces"
     traces.mkdir()
     (traces / "a.cooked").write_text("0 5\n1 0.5\n2 8\n3 1\n")
@@ -122,35 +124,74 @@ def test_reproduce_runs_the_whole_study_on_tiny_budgets(tmp_path: Path, capsys: 
         "0:2",
         "--timesteps",
         "512",
+        "--calibration-seeds",
+        "10:12",
         "--test-seeds",
         "0:2",
         "--duration-s",
         "3",
+        "--worlds",
+        "connected,huang-linear",
+        "--no-presets",
         "--traces",
         str(traces),
+        "--fleet-sizes",
+        "1",
+        "2",
         "--out",
         str(tmp_path / "st"),
         "--workers",
         "1",
     ]
+    drives = irish_files()
+    if drives:  # two drives of two days, cut to 60 s: a training day and a held-out day
+        folder = tmp_path / "drives"
+        folder.mkdir()
+        for f in (drives[0], drives[-1]):
+            (folder / f.name).write_text("".join(f.read_text().splitlines(keepends=True)[:61]))
+        args += ["--drives", str(folder), "--drive-window-s", "10"]
     assert main(args) == 0
     study = (tmp_path / "st" / "study.md").read_text()
     for part in (
-        "The paper's two metrics",
+        "The paper's two metrics under three physics",
         "77.06",
         "14.99",
+        "## connected",
+        "## huang-linear",
+        "Held-out frontiers",
         "Per scene type",
-        "Generalisation",
+        "The same ordering everywhere?",
         "traces-traces",
-        "Highway5G",
-        "RuralLTE",
+        "## Fleets",
         "## Targets",
+        *(["## drives"] if drives else []),
     ):
         assert part in study, part
-    assert (tmp_path / "st" / "default" / "pareto.png").is_file()
+    data = json.loads((tmp_path / "st" / "study.json").read_text())
+    assert set(data["suites"]["connected"]["kept"]) == {
+        "risk-budget-greedy",
+        "risk-budget-greedy+fallback",
+        "scene-aware-greedy",
+        "scene-aware-greedy+fallback",
+    }
+    assert (tmp_path / "st" / "connected" / "pareto.png").is_file()
+    assert "power_model: huang_linear" in (tmp_path / "st" / "presets" / "huang-linear.yaml").read_text()
     capsys.readouterr()
     assert main(args) == 0  # resumes: nothing is retrained or re-recorded
     assert len(list((tmp_path / "st" / "training" / "trials").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_demo_ends_with_what_the_agent_learned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["demo", "--timesteps", "512", "--scenarios", "2", "--duration-s", "3", "--workers", "1"]
+    assert main([*argv, "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    tail = out[out.index(next(line for line in out if line.startswith("What the agent learned"))) :]
+    assert tail[0] == "What the agent learned (2 held-out scenarios):"
+    assert tail[1].startswith("- energy: ") and "below `local-robust`" in tail[1] and "risky frames" in tail[1]
+    assert any("risk-budget-greedy+fallback" in line for line in tail[2:])
+    assert tail[-1].startswith("- where it offloads: ")
+    assert "DefaultShielded-v2" in "\n".join(out[:3])
 
 
 ENV_FORMS = (

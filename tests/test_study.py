@@ -60,3 +60,98 @@ def test_local_cheapest_robust_never_offloads_never_risks_and_saves() -> None:
     assert not lean["offloaded"].any() and not lean["risky"].any()
     assert np.all(lean["compute_mj"] <= robust["compute_mj"] + 1e-9)
     assert lean["compute_mj"].sum() < robust["compute_mj"].sum()
+
+
+def _result(table: dict[str, list[tuple[float, float]]]):  # type: ignore[no-untyped-def]
+    """A CompareResult from (energy/frame, risky rate) per scenario and policy (100 frames each)."""
+    from romanus.compare import CompareResult, RunOutput
+
+    empty = np.zeros(0)
+    outputs = [
+        RunOutput(
+            {
+                "policy": p,
+                "scenario": f"s{i}",
+                "frames": 100,
+                "energy_per_frame_mj": e,
+                "risky_rate": r,
+                "fallback_rate": 0.0,
+            },
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+        )
+        for p, runs in table.items()
+        for i, (e, r) in enumerate(runs)
+    ]
+    return CompareResult(list(table), [f"s{i}" for i in range(len(next(iter(table.values()))))], outputs)
+
+
+def test_calibration_keeps_the_cheapest_setting_whose_upper_risk_bound_is_within_the_tolerance() -> None:
+    from romanus.study import calibrate
+
+    res = _result(
+        {
+            "local-robust": [(400.0, 0.0)] * 4,
+            # cheapest, but its risk interval's upper end exceeds 0.05 points: one bad scenario
+            "risk-budget-greedy@0.05": [(100.0, 0.0), (100.0, 0.0), (100.0, 0.0), (100.0, 0.0016)],
+            # 0.02 points on every scenario: upper bound 0.0002 < 0.0005, kept
+            "risk-budget-greedy@0.01": [(200.0, 0.0002)] * 4,
+            "risk-budget-greedy@0.002": [(300.0, 0.0)] * 4,
+            # every hedged setting too risky: the least risky one is kept
+            "risk-budget-greedy+fallback@0.01": [(150.0, 0.01)] * 4,
+            "risk-budget-greedy+fallback@0.002": [(180.0, 0.002)] * 4,
+        }
+    )
+    # pooled risky of @0.05 is 0.0004 < tolerance: a point estimate would have kept it
+    kept = calibrate(res, ("risk-budget-greedy",))
+    assert kept == {
+        "risk-budget-greedy": "risk-budget-greedy@0.01",
+        "risk-budget-greedy+fallback": "risk-budget-greedy+fallback@0.002",
+    }
+
+
+def test_regret_share_and_saving_against_hand_computed_values() -> None:
+    from romanus.study import agent_rows, policy_rows
+
+    res = _result(
+        {
+            "local-robust": [(400.0, 0.0), (300.0, 0.0)],
+            "robust-agnostic": [(50.0, 0.5), (50.0, 0.3)],
+            "oracle": [(100.0, 0.0), (100.0, 0.0)],
+            "h": [(250.0, 0.01), (200.0, 0.0)],
+            "maskable_ppo:a": [(220.0, 0.0), (200.0, 0.0)],
+            "maskable_ppo:b": [(260.0, 0.0), (240.0, 0.0)],
+        }
+    )
+    row = policy_rows(res, ["h"])["h"]
+    assert row["saving_pct"]["mean"] == pytest.approx(100 * (1 - 450 / 700))
+    assert row["regret_share"]["mean"] == pytest.approx((150 + 100) / (300 + 200))
+    assert row["risk_cut_pct"]["mean"] == pytest.approx(100 * (1 - 0.01 / 0.8))
+    assert row["energy_mj"]["mean"] == pytest.approx(225.0)
+    agents = agent_rows(res, ["maskable_ppo:a", "maskable_ppo:b"])
+    # per agent, then the mean over agents (seeds)
+    assert agents["regret_share"]["mean"] == pytest.approx(((220.0 / 500) + (300.0 / 500)) / 2)
+    assert agents["saving_pct"]["mean"] == pytest.approx(100 * ((1 - 420 / 700) + (1 - 500 / 700)) / 2)
+    assert agents["per_seed"]["energy_mj"] == [210.0, 250.0]
+
+
+def test_agents_are_ahead_of_a_frontier_only_by_more_than_their_interval() -> None:
+    from romanus.study import ahead_of_frontier
+
+    res = _result(
+        {
+            "risk-budget-greedy@0.002": [(300.0, 0.0)] * 2,
+            "risk-budget-greedy@0.05": [(100.0, 0.02)] * 2,
+        }
+    )
+    # at 1 % risky the frontier mixes its two points half and half: 200 mJ
+    assert ahead_of_frontier(res, 190.0, 0.01, 0.0, "risk-budget-greedy")[0]
+    assert not ahead_of_frontier(res, 190.0, 0.01, 15.0, "risk-budget-greedy")[0]
+    # safer than every point: ahead only when cheaper than the safest point
+    res2 = _result({"risk-budget-greedy@0.05": [(100.0, 0.02)] * 2})
+    assert not ahead_of_frontier(res2, 150.0, 0.0, 0.0, "risk-budget-greedy")[0]
+    assert ahead_of_frontier(res2, 90.0, 0.0, 0.0, "risk-budget-greedy")[0]

@@ -31,18 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from romanus.compare import CompareResult, compare, paired_values
+from romanus.compare import CompareResult, compare
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import record_suite
-from romanus.stats import mean_ci, reduction_ci
+from romanus.study import calibrate, cell, mean_energy, policy_rows, pooled_risky
 
 log = logging.getLogger("fallback-study")
 
@@ -58,7 +56,6 @@ FAMILIES: dict[str, tuple[float, ...]] = {
 }
 FIXED = ("local-robust", "offload-all", "offload-all+fallback", "oracle")
 #: risky frames allowed above local-robust's, as a rate (0.05 percentage points)
-TOLERANCE = 0.0005
 
 
 def _seeds(text: str) -> list[int]:
@@ -82,73 +79,9 @@ def _candidates() -> list[str]:
     return out
 
 
-def _pooled_risky(result: CompareResult, policy: str) -> float:
-    runs = result.by_policy(policy)
-    frames = sum(o.row["frames"] for o in runs)
-    return sum(o.row["risky_rate"] * o.row["frames"] for o in runs) / frames
-
-
-def _mean_energy(result: CompareResult, policy: str) -> float:
-    return float(np.mean([o.row["energy_per_frame_mj"] for o in result.by_policy(policy)]))
-
-
-def _risky_upper(result: CompareResult, policy: str) -> float:
-    """Upper end of the 95 % Student-t interval of the mean risky rate over the scenarios."""
-    ci = mean_ci([o.row["risky_rate"] for o in result.by_policy(policy)])
-    return ci.high if math.isfinite(ci.high) else ci.mean
-
-
-def calibrate(result: CompareResult) -> dict[str, str]:
-    """Per family and variant (``<family>`` and ``<family>+fallback``), the kept setting: the
-    least energy among those whose risky rate, at the upper end of its 95 % interval over the
-    training scenarios, is within the tolerance of ``local-robust``'s (a point estimate on 5
-    scenarios let budgets through that exceeded it on held-out seeds; first run, see the note)."""
-    limit = _pooled_risky(result, "local-robust") + TOLERANCE
-    kept: dict[str, str] = {}
-    for family in FAMILIES:
-        for variant in (family, family + "+fallback"):
-            names = [p for p in result.policies if p.split("@")[0] == variant]
-            ok = [p for p in names if _risky_upper(result, p) <= limit]
-            if ok:
-                kept[variant] = min(ok, key=lambda p: _mean_energy(result, p))
-            else:
-                kept[variant] = min(names, key=lambda p: (_pooled_risky(result, p), _mean_energy(result, p)))
-    return kept
-
-
-def _interval(values: np.ndarray) -> dict[str, float]:
-    ci = mean_ci(values)
-    return {"mean": ci.mean, "low": ci.low, "high": ci.high}
-
-
 def report(result: CompareResult) -> dict[str, dict[str, Any]]:
     """Per policy: energy, risky rate, saving vs local-robust and regret share, with 95 % intervals."""
-    out: dict[str, dict[str, Any]] = {}
-    for p in result.policies:
-        energy, local = paired_values(result, p, "local-robust", "energy_per_frame_mj")
-        _, oracle = paired_values(result, p, "oracle", "energy_per_frame_mj")
-        risky, _ = paired_values(result, p, "local-robust", "risky_rate")
-        fell, _ = paired_values(result, p, "local-robust", "fallback_rate")
-        saving = reduction_ci(energy, local)
-        # regret share = sum(E - E_o) / sum(E_l - E_o) = 1 - reduction(E - E_o, E_l - E_o)
-        gap = reduction_ci(energy - oracle, local - oracle)
-        out[p] = {
-            "energy_mj": _interval(energy),
-            "risky_pct": _interval(risky * 100.0),
-            "fallback_pct": _interval(fell * 100.0),
-            "saving_pct": {"mean": 100 * saving.estimate, "low": 100 * saving.low, "high": 100 * saving.high},
-            "regret_share": {"mean": 1 - gap.estimate, "low": 1 - gap.high, "high": 1 - gap.low},
-        }
-    return out
-
-
-def _cell(d: dict[str, float], digits: int = 1) -> str:
-    if not math.isfinite(d["mean"]):
-        return "n/a"
-    lo, hi = d["low"], d["high"]
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{d['mean']:.{digits}f}"
-    return f"{d['mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return policy_rows(result, result.policies)
 
 
 def markdown(world: str, kept: dict[str, str], rows: dict[str, dict[str, Any]]) -> str:
@@ -162,8 +95,8 @@ def markdown(world: str, kept: dict[str, str], rows: dict[str, dict[str, Any]]) 
     ]
     for p, r in rows.items():
         lines.append(
-            f"| `{p}` | {_cell(r['energy_mj'])} | {_cell(r['risky_pct'], 2)} | {_cell(r['fallback_pct'])} | "
-            f"{_cell(r['saving_pct'])} | {_cell(r['regret_share'], 2)} |"
+            f"| `{p}` | {cell(r['energy_mj'])} | {cell(r['risky_pct'], 2)} | {cell(r['fallback_pct'])} | "
+            f"{cell(r['saving_pct'])} | {cell(r['regret_share'], 2)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -181,9 +114,9 @@ def frontier_markdown(rows: dict[str, dict[str, Any]], names: list[str]) -> str:
     for b in FAMILIES["risk-budget-greedy"]:
         plain, hedged = rows[f"risk-budget-greedy@{b:g}"], rows[f"risk-budget-greedy+fallback@{b:g}"]
         lines.append(
-            f"| {b:g} | {_cell(plain['energy_mj'])} | {_cell(plain['risky_pct'], 2)} | "
-            f"{_cell(plain['regret_share'], 2)} | {_cell(hedged['energy_mj'])} | {_cell(hedged['risky_pct'], 2)} | "
-            f"{_cell(hedged['regret_share'], 2)} | {_cell(hedged['fallback_pct'])} |"
+            f"| {b:g} | {cell(plain['energy_mj'])} | {cell(plain['risky_pct'], 2)} | "
+            f"{cell(plain['regret_share'], 2)} | {cell(hedged['energy_mj'])} | {cell(hedged['risky_pct'], 2)} | "
+            f"{cell(hedged['regret_share'], 2)} | {cell(hedged['fallback_pct'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -209,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         test = record_suite(str(preset), _seeds(args.test_seeds), args.duration_s, out / world / "test-scenarios")
         log.info("%s: calibrating on %d scenarios", world, len(train))
         cal = compare(train, ["local-robust", *_candidates()], None, workers=args.workers)
-        kept = calibrate(cal)
+        kept = calibrate(cal, tuple(FAMILIES))
         log.info("%s: kept %s; testing on %d scenarios", world, kept, len(test))
         policies = [*FIXED[:3], *kept.values(), "oracle"]
         frontier = [p for p in _candidates() if p.startswith("risk-budget-greedy")]
@@ -217,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = report(res)
         study["worlds"][world] = {
             "kept": kept,
-            "train": {p: {"energy_mj": _mean_energy(cal, p), "risky": _pooled_risky(cal, p)} for p in cal.policies},
+            "train": {p: {"energy_mj": mean_energy(cal, p), "risky": pooled_risky(cal, p)} for p in cal.policies},
             "test": rows,
         }
         text.append(markdown(world, kept, {p: rows[p] for p in dict.fromkeys(policies)}))
