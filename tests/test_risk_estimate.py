@@ -60,7 +60,7 @@ def test_report_based_waits_follow_the_newest_report_with_the_changes_seen_near_
     assert len(sets[0]) == REPORT_NEIGHBOURS
     assert np.all(sets[0] == 30.0)
     est._waits.extend((1.0, 2.0) for _ in range(MIN_WAITS))
-    est._wait_surv = None
+    est._telemetry = est._wait_weight = est._wait_surv = None
     surv = est._queue_survival()
     assert surv is not None
     cell = round(1.0 / _GRID_MS)  # survival at x: RTT 10 + wait in {2, 30}
@@ -75,6 +75,7 @@ def test_report_changes_are_floored_at_zero_and_need_enough_reports() -> None:
     est._reports.extend((0.5 * i, 0.0) for i in range(MIN_REPORTS))
     assert est.wait_samples() == []  # MIN_REPORTS reports: MIN_REPORTS - 1 pairs, too few
     est._reports.clear()
+    est._telemetry = None
     series = [50.0, 0.0] * 20 + [5.0]  # from 50 the queue emptied: a change of -50 ms
     est._reports.extend((0.5 * i, w) for i, w in enumerate(series))
     (tele,) = est.wait_samples()
@@ -110,13 +111,14 @@ def test_queue_wait_tail_matches_an_mm1_queue() -> None:
     k = 0
     for j in range(hist, len(times), 7):
         est._reports.clear()
+        est._telemetry = None
         est._reports.extend(
             zip((times[j - hist + 1 : j + 1] / 1000.0).tolist(), reports[j - hist + 1 : j + 1].tolist(), strict=True)
         )
         est._waits.clear()
         own = np.flatnonzero((arrive > times[j] - est_mod.WAIT_WINDOW_S * 1000.0) & (arrive <= times[j]))[::10]
         est._waits.extend((1.0, float(w)) for w in wait[own])
-        est._wait_surv = None
+        est._telemetry = est._wait_weight = est._wait_surv = None
         surv = est._queue_survival()
         assert surv is not None
         acc += surv[np.round((xs + 5.0) / _GRID_MS).astype(int)]

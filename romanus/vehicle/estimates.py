@@ -258,6 +258,8 @@ class RiskEstimator:
         #: the server's reported queueing delays of our recent requests: (learnt at s, ms)
         self._waits: deque[tuple[float, float]] = deque()
         self._wait_surv: np.ndarray | None = None
+        self._wait_weight: np.ndarray | None = None
+        self._telemetry: np.ndarray | None = None  # the telemetry set of wait_samples (cached)
         #: the server's telemetry: (report time s, queueing delay ms) of the last REPORT_HISTORY_S
         self._reports: deque[tuple[float, float]] = deque()
         #: the coverage map of the world's drive (None: no map term; see :meth:`map_onset`)
@@ -280,19 +282,24 @@ class RiskEstimator:
             self._n_rtt += 1
             self._surv = None
             self._wait_surv = None  # built on the RTT's survival
+        changed = False
         for w in view.server_waits_ms(self._last_s):
             self._waits.append((view.time_s, w))
-            self._wait_surv = None
+            changed = True
         while self._waits and self._waits[0][0] < view.time_s - WAIT_WINDOW_S:
             self._waits.popleft()
-            self._wait_surv = None
+            changed = True
         rep = view.server_report
         if rep is not None and (not self._reports or rep.time_s > self._reports[-1][0]):
             self._reports.append((rep.time_s, rep.wait_ms))
-            self._wait_surv = None
+            self._telemetry = None
+            changed = True
         while self._reports and self._reports[0][0] < view.time_s - REPORT_HISTORY_S:
             self._reports.popleft()
-            self._wait_surv = None
+            self._telemetry = None
+            changed = True
+        if changed:
+            self._wait_weight = self._wait_surv = None
         self._last_s = view.time_s
 
     def _ordered(self, buf: np.ndarray) -> np.ndarray:
@@ -400,35 +407,55 @@ class RiskEstimator:
         measured set hedges what telemetry misses (our own requests since the report)."""
         out = []
         if len(self._waits) >= MIN_WAITS:
-            out.append(np.array([w for _, w in self._waits]))
-        if len(self._reports) > MIN_REPORTS:
-            r = np.array([w for _, w in self._reports])
+            out.append(np.fromiter((w for _, w in self._waits), float, len(self._waits)))
+        if self._telemetry is None and len(self._reports) > MIN_REPORTS:
+            r = np.fromiter((w for _, w in self._reports), float, len(self._reports))
             prev, nxt = r[:-1], r[1:]
             now = r[-1]
             if len(prev) > REPORT_NEIGHBOURS:
                 keep = np.argsort(np.abs(prev - now), kind="stable")[:REPORT_NEIGHBOURS]
                 prev, nxt = prev[keep], nxt[keep]
-            out.append(np.maximum(now + (nxt - prev), 0.0))
+            self._telemetry = np.maximum(now + (nxt - prev), 0.0)
+        if self._telemetry is not None:
+            out.append(self._telemetry)
         return out
+
+    def _wait_weights(self) -> np.ndarray | None:
+        """The :meth:`wait_samples`' probability per survival-grid cell (index -1: a delay
+        beyond the grid), trimmed after the last nonzero cell; None without samples. Cached
+        until a wait or a report arrives."""
+        if self._wait_weight is None:
+            sets = self.wait_samples()
+            if not sets:
+                return None
+            g = self._grid_n  # grid cells; a delay of g cells or more leaves no slack
+            cells = [np.minimum(np.round(w * (1.0 / _GRID_MS)).astype(np.intp), g) for w in sets]
+            top = max(int(c.max()) for c in cells) + 1
+            weight = np.zeros(top)
+            for c in cells:  # a set's weights sum to 1 / the number of sets
+                weight += np.bincount(c, minlength=top) * (1.0 / (len(c) * len(sets)))
+            self._wait_weight = weight
+        return self._wait_weight
 
     def _queue_survival(self) -> np.ndarray | None:
         """P(RTT + server wait > x) on the survival grid, from the RTT samples and the
         :meth:`wait_samples` (None without any: then the telemetry's wait, a point, is used)."""
         if self._wait_surv is None:
-            sets = self.wait_samples()
-            if not sets:
+            weight = self._wait_weights()
+            if weight is None:
                 return None
             rtt = self._survival()
-            g = len(rtt) - 1  # grid cells; index g (the last): a sample that leaves no slack
-            # weights of the delays on the grid (a set's weights sum to 1 / the number of sets)
-            weight = np.zeros(g + 1)
-            for w in sets:
-                cells = np.minimum(np.round(w / _GRID_MS).astype(np.intp), g)
-                np.add.at(weight, cells, 1.0 / (len(w) * len(sets)))
+            g = self._grid_n
             # P(R + w > x) = P(R > x - w): 1 for x < w, else the RTT's survival at x - w
+            below = np.zeros(g)
+            k = min(len(weight), g)
+            below[:k] = np.cumsum(weight)[:k]
+            if len(weight) < g:
+                below[k:] = below[k - 1]
             out = np.empty(g + 1)
-            out[:g] = np.convolve(weight[:g], rtt[:g])[:g] + (1.0 - np.cumsum(weight)[:g])
-            out[g] = 1.0
+            out[:g] = np.convolve(weight[:k], rtt[:g])[:g]
+            out[:g] += 1.0 - below
+            out[g] = 1.0  # index -1: a sample that leaves no slack misses
             self._wait_surv = out
         return self._wait_surv
 
