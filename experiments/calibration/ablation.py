@@ -149,6 +149,21 @@ def install(variant: str, **kw: float) -> None:
         est.RiskEstimator.observe = observe
         est.RiskEstimator._queue_survival = qs
         return
+    if variant == "onsetslot":  # uplink onsets counted after periods whose last slot is like now's
+        base_paths = est.RiskEstimator._paths
+
+        def paths(self, now):  # type: ignore[no-untyped-def]
+            cum, _ = base_paths(self, now)
+            r = self._ordered(self._up)
+            last = self._ordered(self._up_slots)[:, -1]
+            prev, nxt = r[:-1], r[1:]
+            like = (last[:-1] > 0.0) == (last[-1] > 0.0)
+            ok = (prev > 0.0) & like
+            onset = ok & (nxt <= 0.0)
+            return cum, (float(onset.sum()) + 1.0) / (float(ok.sum()) + self._prior_periods)
+
+        est.RiskEstimator._paths = paths
+        return
     raise SystemExit(f"unknown variant {variant}")
 
 
@@ -218,7 +233,10 @@ def main() -> int:
         res = [run("", i, 0, f) for i, f in enumerate(load_suite(args.suite))]
     else:
         res = [run(args.preset, s, args.seconds, None) for s in range(int(a), int(b))]
-    runs = [(r["pred"], r["miss"].astype(bool)) for r in res]
+    if hasattr(cal, "Run"):
+        runs = [cal.Run(r["pred"], r["miss"].astype(bool), r["allp"], r["allmiss"].astype(bool)) for r in res]
+    else:  # calibration.py before issue 16's changes
+        runs = [(r["pred"], r["miss"].astype(bool)) for r in res]
     rows = cal.table(runs, np.random.default_rng(0))
     ap_ = np.concatenate([r["allp"] for r in res])
     am = np.concatenate([r["allmiss"] for r in res])

@@ -23,19 +23,30 @@ knowledge of the link model:
   ``rtt_samples``; every payload that got through, so frames that missed their deadline
   count too and the tail is not censored), padded while there are few with quantiles of the
   preset's RTT model (the operator's published distribution, a prior);
-- **server**: the queueing delays the server reported for the vehicle's own requests of the
-  last :data:`WAIT_WINDOW_S` (with each result, or a queued request's cancellation), as a
-  distribution added to the RTT's; with fewer than :data:`MIN_WAITS` of them, the newest
-  (delayed) telemetry's queueing delay as a point estimate;
+- **server**: the queueing delay a request will see, as a distribution added to the RTT's: an
+  equal-weight mixture of (a) the delays the server reported for the vehicle's own requests
+  of the last :data:`WAIT_WINDOW_S` (with each result, or a queued request's cancellation;
+  at least :data:`MIN_WAITS`) and (b) the newest telemetry report's delay plus the
+  report-to-report changes that followed the :data:`REPORT_NEIGHBOURS` reports of the last
+  :data:`REPORT_HISTORY_S` whose delay was nearest it. (a) alone lags a congested queue
+  (AdverseWeather's 2 workers at 70-97 % load move tens of ms within a second; with (a) alone
+  the estimate was 1.6-2.5x anti-conservative there); (b) follows the newest level. With
+  neither yet, the newest (delayed) telemetry's delay as a point;
+- **map** (drive worlds, off by default): given a coverage map, the chance that a handover
+  begins in the coming period, from the handover rate the training drives saw in the map
+  cell one period ahead (:meth:`RiskEstimator.map_onset`), counted as an outage onset. On
+  the held-out irish-5g day it did not improve the estimate (docs/policies.md), so no
+  shipped user turns it on; without a place (synthetic worlds) it is 0;
 - **radio**: the modem's RRC state; offloading from idle waits for a promotion (the latency
   samples include it) and pays the promotion and a tail, in the tail it extends the tail
   (:meth:`romanus.sim.costs.EnergyModel.offload_state_mj`).
 
 P(miss) of an offloading mode = P(onset) + (1 - P(onset)) x the mean over the capacity
 samples of P(RTT (+ server wait) > the slack they leave), the RTT part exact from the RTT
-samples' survival function (convolved with the measured waits'), so the joint estimate uses
-every (capacity, RTT, wait) combination. Its calibration on seeds it was not developed on:
-``experiments/calibration/calibration.py``. Local modes are
+samples' survival function (convolved with the waits'), so the joint estimate uses every
+(capacity, RTT, wait) combination. Its calibration on seeds and days it was not tuned on
+(issue 16: tuned on seeds 300-339 and the drives' training days):
+``experiments/calibration/calibration.py``, results in docs/policies.md. Local modes are
 deterministic given the accelerator backlog. The estimate is causal and deterministic: it draws no random numbers.
 
 Two users: the ``risk-budget-greedy@EPS`` policy (the least expected energy among the modes
