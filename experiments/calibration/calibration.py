@@ -10,6 +10,13 @@ with a 95 % interval that resamples whole scenarios (misses cluster in time, so 
 not independent). The estimate holds where observed / predicted stays within [1/1.5, 1.5].
 
     python experiments/calibration/calibration.py --seeds 700:740 --seconds 180 --out runs/calibration
+
+Drive suites (a map from the training days only; the test split is the latest day):
+
+    romanus coverage build ../shared/traces/irish-5g --exclude-days 2020-02-14 -o map.json
+    printf 'extends: default\nname: DriveConnected\nradio: {accounting: connected}\n' > drive.yaml
+    romanus scenario suite --env drive.yaml --drives ../shared/traces/irish-5g --window-s 120 \
+        --split all -o drives --coverage-map map.json
     python experiments/calibration/calibration.py --presets "" --suite drives/test --map both
 
 Calibrate on other seeds than these (issue 16: the estimator's constants were tuned on seeds
