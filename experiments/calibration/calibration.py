@@ -1,4 +1,4 @@
-"""Does the vehicle's risk estimate hold on data it was not tuned on? (issue 16, item 4)
+r"""Does the vehicle's risk estimate hold on data it was not tuned on? (issue 16, item 4)
 
 For each preset and held-out seed, a probing policy picks modes uniformly at random (as the
 ``random`` policy; it keeps the radio connected) while the vehicle's risk estimate predicts
