@@ -1,4 +1,4 @@
-"""Does the vehicle's risk estimate hold on data it was not tuned on? (issue 16, item 4)
+r"""Does the vehicle's risk estimate hold on data it was not tuned on? (issue 16, item 4)
 
 For each preset and held-out seed, a probing policy picks modes uniformly at random (as the
 ``random`` policy; it keeps the radio connected) while the vehicle's risk estimate predicts
@@ -9,10 +9,25 @@ by predicted risk; per group the observed miss frequency is compared with the me
 with a 95 % interval that resamples whole scenarios (misses cluster in time, so frames are
 not independent). The estimate holds where observed / predicted stays within [1/1.5, 1.5].
 
-    python experiments/calibration/calibration.py --seeds 500:540 --out runs/calibration
+    python experiments/calibration/calibration.py --seeds 700:740 --seconds 180 --out runs/calibration
 
-Calibrate on other seeds than these (the estimator's constants were set on the study's
-training seeds; report here on seeds it never saw).
+Drive suites (a map from the training days only; the test split is the latest day):
+
+    romanus coverage build ../shared/traces/irish-5g --exclude-days 2020-02-14 -o map.json
+    printf 'extends: default\nname: DriveConnected\nradio: {accounting: connected}\n' > drive.yaml
+    romanus scenario suite --env drive.yaml --drives ../shared/traces/irish-5g --window-s 120 \
+        --split all -o drives --coverage-map map.json
+    python experiments/calibration/calibration.py --presets "" --suite drives/test --map both
+
+Calibrate on other seeds than these (issue 16: the estimator's constants were tuned on seeds
+300-339 and on the drives' training split; report on seeds and days it never saw).
+
+Besides the table, every offloaded frame's prediction (whatever its value) is scored against
+its outcome with the Brier score (mean squared error of P(miss), a proper scoring rule), with a
+95 % interval resampling whole scenarios. ``--map both`` runs a drive suite twice, map-free and
+map-aware (the estimate's coverage-map term, :meth:`RiskEstimator.map_onset`, fed the map the
+scenario's preset names), on the same frames (the probe's choices do not depend on the
+estimate), and reports the paired difference of their Brier scores.
 """
 
 from __future__ import annotations
@@ -21,11 +36,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from romanus.config import load_preset
+from romanus.coverage import load_coverage
 from romanus.policies import Policy
 from romanus.scenario import Scenario, load_suite
 from romanus.sim.simulator import Simulator
@@ -41,11 +57,17 @@ class Probe(Policy):
 
     name = "probe"
 
-    def __init__(self, sim: Simulator, low: float, high: float, rng: np.random.Generator) -> None:
-        self.assess = RiskAssessor(sim.preset, sim.catalogue)
+    def __init__(
+        self, sim: Simulator, low: float, high: float, rng: np.random.Generator, use_map: bool = False
+    ) -> None:
+        cmap = sim.preset.coverage_map
+        if use_map and cmap is None:
+            raise SystemExit("--map needs scenarios whose preset names a coverage_map")
+        self.assess = RiskAssessor(sim.preset, sim.catalogue, coverage=load_coverage(cmap) if use_map else None)
         self.cat = sim.catalogue
         self.low, self.high, self.rng = low, high, rng
         self.predicted: dict[int, float] = {}
+        self.offloaded: dict[int, float] = {}  # every offloaded frame's prediction
 
     def act(self, view: VehicleView) -> int:
         p, _ = self.assess(view)
@@ -53,16 +75,31 @@ class Probe(Policy):
         # connected and the estimate's history fed); offloads whose prediction is in range count
         allowed = np.flatnonzero(view.mask)
         m = int(allowed[self.rng.integers(len(allowed))])
-        if self.cat.offload_mask[m] and self.low <= p[m] <= self.high:
-            self.predicted[view.frame] = float(p[m])
+        if self.cat.offload_mask[m]:
+            self.offloaded[view.frame] = float(p[m])
+            if self.low <= p[m] <= self.high:
+                self.predicted[view.frame] = float(p[m])
         return m
 
 
+class Run(NamedTuple):
+    predicted: np.ndarray  # P(miss) of the offloaded frames whose prediction is in range
+    missed: np.ndarray
+    all_predicted: np.ndarray  # P(miss) of every offloaded frame
+    all_missed: np.ndarray
+
+
 def probe(
-    preset: str, seed: int, seconds: float, low: float, high: float, scenario: Path | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted P(miss), missed) of the probed frames of one run: a preset and seed, or a
-    recorded scenario (e.g. one recorded from a drive)."""
+    preset: str,
+    seed: int,
+    seconds: float,
+    low: float,
+    high: float,
+    scenario: Path | None = None,
+    use_map: bool = False,
+) -> Run:
+    """The probed frames of one run: a preset and seed, or a recorded scenario (e.g. one
+    recorded from a drive)."""
     if scenario is not None:
         sc = Scenario.load(scenario)
         sim = Simulator(sc.preset, sc.seed, world=sc.world())
@@ -71,23 +108,54 @@ def probe(
         p = load_preset(preset)
         sim = Simulator(p, seed)
         frames = round(seconds * 1000.0 / p.period_ms)
-    pol = Probe(sim, low, high, np.random.default_rng([seed, 7]))
+    pol = Probe(sim, low, high, np.random.default_rng([seed, 7]), use_map)
     log = drive(sim, pol, frames)
     missed = {int(f): not bool(m) for f, m in zip(log["frame"], log["deadline_met"], strict=True)}
-    frames = sorted(pol.predicted)
-    return np.array([pol.predicted[f] for f in frames]), np.array([missed[f] for f in frames])
+    sel = sorted(pol.predicted)
+    every = sorted(pol.offloaded)
+    return Run(
+        np.array([pol.predicted[f] for f in sel]),
+        np.array([missed[f] for f in sel], dtype=bool),
+        np.array([pol.offloaded[f] for f in every]),
+        np.array([missed[f] for f in every], dtype=bool),
+    )
 
 
-def table(
-    runs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, resamples: int = 2000
-) -> list[dict[str, Any]]:
+def brier(runs: list[Run], rng: np.random.Generator, resamples: int = 2000) -> tuple[float, list[float]]:
+    """Brier score of every offloaded frame's P(miss), with a 95 % interval resampling scenarios."""
+    sq = np.array([float(np.sum((r.all_predicted - r.all_missed) ** 2)) for r in runs])
+    n = np.array([float(len(r.all_predicted)) for r in runs])
+    idx = rng.integers(0, len(runs), size=(resamples, len(runs)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = sq[idx].sum(1) / n[idx].sum(1)
+    return float(sq.sum() / n.sum()), [float(np.nanpercentile(boot, 2.5)), float(np.nanpercentile(boot, 97.5))]
+
+
+def paired_brier(a: list[Run], b: list[Run], rng: np.random.Generator, resamples: int = 2000) -> dict[str, Any]:
+    """Brier(b) - Brier(a) on the same frames, with a 95 % interval resampling scenarios
+    (negative: b scores better)."""
+    d = np.array(
+        [
+            float(np.sum((y.all_predicted - y.all_missed) ** 2 - (x.all_predicted - x.all_missed) ** 2))
+            for x, y in zip(a, b, strict=True)
+        ]
+    )
+    n = np.array([float(len(x.all_predicted)) for x in a])
+    idx = rng.integers(0, len(a), size=(resamples, len(a)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = d[idx].sum(1) / n[idx].sum(1)
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    return {"difference": float(d.sum() / n.sum()), "ci": [float(lo), float(hi)]}
+
+
+def table(runs: list[Run], rng: np.random.Generator, resamples: int = 2000) -> list[dict[str, Any]]:
     rows = []
     n = len(runs)
     for lo, hi in zip(EDGES, EDGES[1:], strict=False):
-        per = [((pr >= lo) & (pr < hi)) for pr, _ in runs]
-        k = np.array([float(ms[sel].sum()) for (_, ms), sel in zip(runs, per, strict=True)])
+        per = [((r.predicted >= lo) & (r.predicted < hi)) for r in runs]
+        k = np.array([float(r.missed[sel].sum()) for r, sel in zip(runs, per, strict=True)])
         c = np.array([float(sel.sum()) for sel in per])
-        s = np.array([float(pr[sel].sum()) for (pr, _), sel in zip(runs, per, strict=True)])
+        s = np.array([float(r.predicted[sel].sum()) for r, sel in zip(runs, per, strict=True)])
         if c.sum() == 0:
             continue
         idx = rng.integers(0, n, size=(resamples, n))
@@ -118,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--high", type=float, default=0.2)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--suite", type=Path, action="append", default=[], help="also a scenario suite folder")
+    ap.add_argument(
+        "--map",
+        choices=("off", "on", "both"),
+        default="off",
+        help="suites: the estimate's coverage-map term off, on, or both (paired Brier comparison)",
+    )
     args = ap.parse_args(argv)
     a, _, b = args.seeds.partition(":")
     result: dict[str, Any] = {}
@@ -126,19 +200,41 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for suite in args.suite:
         jobs.append((str(suite), [("", i, f) for i, f in enumerate(load_suite(suite))]))
-    for preset, tasks in jobs:
-        runs = [probe(p, s, args.seconds, args.low, args.high, f) for p, s, f in tasks]
-        rows = table(runs, np.random.default_rng(0))
-        result[preset] = rows
-        print(f"\n{preset} ({len(runs)} runs, {sum(len(r[0]) for r in runs)} probed frames)")
-        print("| predicted bucket | frames | predicted | observed [95 % CI] | observed / predicted [95 % CI] |")
-        print("| --- | --- | --- | --- | --- |")
-        for r in rows:
-            lo, hi = r["observed_ci"]
-            rl, rh = r["ratio_ci"]
+    for name, tasks in jobs:
+        maps = {"off": [False], "on": [True], "both": [False, True]}[args.map] if tasks[0][2] else [False]
+        by_map: dict[bool, list[Run]] = {}
+        for use_map in maps:
+            runs = [probe(p, s, args.seconds, args.low, args.high, f, use_map) for p, s, f in tasks]
+            by_map[use_map] = runs
+            rows = table(runs, np.random.default_rng(0))
+            score, ci = brier(runs, np.random.default_rng(0))
+            key = f"{name} (map)" if use_map else name
+            result[key] = {
+                "table": rows,
+                "brier": score,
+                "brier_ci": ci,
+                "offloaded_frames": int(sum(len(r.all_predicted) for r in runs)),
+            }
             print(
-                f"| {r['bucket']} | {r['frames']} | {r['predicted']:.2%} | {r['observed']:.2%} [{lo:.2%}, {hi:.2%}] | "
-                f"{r['ratio']:.2f} [{rl:.2f}, {rh:.2f}] |"
+                f"\n{key} ({len(runs)} runs, {sum(len(r.predicted) for r in runs)} probed frames in range; "
+                f"Brier score of all {sum(len(r.all_predicted) for r in runs)} offloaded frames "
+                f"{score:.5f} [{ci[0]:.5f}, {ci[1]:.5f}])"
+            )
+            print("| predicted bucket | frames | predicted | observed [95 % CI] | observed / predicted [95 % CI] |")
+            print("| --- | --- | --- | --- | --- |")
+            for r in rows:
+                lo, hi = r["observed_ci"]
+                rl, rh = r["ratio_ci"]
+                print(
+                    f"| {r['bucket']} | {r['frames']} | {r['predicted']:.2%} | "
+                    f"{r['observed']:.2%} [{lo:.2%}, {hi:.2%}] | {r['ratio']:.2f} [{rl:.2f}, {rh:.2f}] |"
+                )
+        if len(by_map) == 2:
+            diff = paired_brier(by_map[False], by_map[True], np.random.default_rng(0))
+            result[f"{name} (map - no map)"] = diff
+            print(
+                f"\nBrier(map) - Brier(no map) on the same frames: {diff['difference']:+.6f} "
+                f"[{diff['ci'][0]:+.6f}, {diff['ci'][1]:+.6f}] (negative: the map helps)"
             )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

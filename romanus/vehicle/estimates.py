@@ -23,19 +23,30 @@ knowledge of the link model:
   ``rtt_samples``; every payload that got through, so frames that missed their deadline
   count too and the tail is not censored), padded while there are few with quantiles of the
   preset's RTT model (the operator's published distribution, a prior);
-- **server**: the queueing delays the server reported for the vehicle's own requests of the
-  last :data:`WAIT_WINDOW_S` (with each result, or a queued request's cancellation), as a
-  distribution added to the RTT's; with fewer than :data:`MIN_WAITS` of them, the newest
-  (delayed) telemetry's queueing delay as a point estimate;
+- **server**: the queueing delay a request will see, as a distribution added to the RTT's: an
+  equal-weight mixture of (a) the delays the server reported for the vehicle's own requests
+  of the last :data:`WAIT_WINDOW_S` (with each result, or a queued request's cancellation;
+  at least :data:`MIN_WAITS`) and (b) the newest telemetry report's delay plus the
+  report-to-report changes that followed the :data:`REPORT_NEIGHBOURS` reports of the last
+  :data:`REPORT_HISTORY_S` whose delay was nearest it. (a) alone lags a congested queue
+  (AdverseWeather's 2 workers at 70-97 % load move tens of ms within a second; with (a) alone
+  the estimate was 1.6-2.5x anti-conservative there); (b) follows the newest level. With
+  neither yet, the newest (delayed) telemetry's delay as a point;
+- **map** (drive worlds, off by default): given a coverage map, the chance that a handover
+  begins in the coming period, from the handover rate the training drives saw in the map
+  cell one period ahead (:meth:`RiskEstimator.map_onset`), counted as an outage onset. On
+  the held-out irish-5g day it did not improve the estimate (docs/policies.md), so no
+  shipped user turns it on; without a place (synthetic worlds) it is 0;
 - **radio**: the modem's RRC state; offloading from idle waits for a promotion (the latency
   samples include it) and pays the promotion and a tail, in the tail it extends the tail
   (:meth:`romanus.sim.costs.EnergyModel.offload_state_mj`).
 
 P(miss) of an offloading mode = P(onset) + (1 - P(onset)) x the mean over the capacity
 samples of P(RTT (+ server wait) > the slack they leave), the RTT part exact from the RTT
-samples' survival function (convolved with the measured waits'), so the joint estimate uses
-every (capacity, RTT, wait) combination. Its calibration on seeds it was not developed on:
-``experiments/calibration/calibration.py``. Local modes are
+samples' survival function (convolved with the waits'), so the joint estimate uses every
+(capacity, RTT, wait) combination. Its calibration on seeds and days it was not tuned on
+(issue 16: tuned on seeds 300-339 and the drives' training days):
+``experiments/calibration/calibration.py``, results in docs/policies.md. Local modes are
 deterministic given the accelerator backlog. The estimate is causal and deterministic: it draws no random numbers.
 
 Two users: the ``risk-budget-greedy@EPS`` policy (the least expected energy among the modes
@@ -54,6 +65,7 @@ from typing import NamedTuple
 import numpy as np
 
 from romanus.config import Preset, RttConfig
+from romanus.coverage import CoverageMap
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.actions import ActionTable
 from romanus.sim.costs import EnergyModel, ModeCosts
@@ -77,8 +89,19 @@ RTT_PRIOR_MS = 30.0  # [assumed] the vehicle's RTT guess before its first measur
 SLOT_MS = 10.0
 #: the server queueing delays of the vehicle's own requests count this long (s) ...
 WAIT_WINDOW_S = 5.0
-#: ... and are used when there are at least this many (else the telemetry's point estimate)
+#: ... and are used when there are at least this many
 MIN_WAITS = 10
+#: the server's telemetry reports (queueing delay a request arriving then would see) count
+#: this long (s) [assumed: 120 reports at the default 500 ms period; long enough to hold every
+#: background level of the presets (mean dwell 15-20 s), short enough to follow them]
+REPORT_HISTORY_S = 60.0
+#: the report-to-report changes of this many reports whose queueing delay was nearest the
+#: newest report's form the report-based wait distribution [assumed: a third of a full
+#: history; 20 and 40 were compared on AdverseWeather's tuning seeds 300-339, issue 16]
+REPORT_NEIGHBOURS = 40
+#: ... which is used from this many report pairs on (before: the measured waits alone, or
+#: with neither the newest report's delay as a point)
+MIN_REPORTS = 10
 CAPACITY_WINDOW_S = 0.5  # window of the mean-capacity estimate
 
 _GRID_MS = 0.25  # resolution of the RTT survival function
@@ -211,6 +234,7 @@ class RiskEstimator:
         neighbours: int = 200,
         rtt_samples: int = 200,
         onset_prior_s: float = 30.0,
+        coverage: CoverageMap | None = None,
     ) -> None:
         e = Estimator(preset, catalogue)
         self._e = e
@@ -245,6 +269,12 @@ class RiskEstimator:
         #: the server's reported queueing delays of our recent requests: (learnt at s, ms)
         self._waits: deque[tuple[float, float]] = deque()
         self._wait_surv: np.ndarray | None = None
+        self._wait_weight: np.ndarray | None = None
+        self._telemetry: np.ndarray | None = None  # the telemetry set of wait_samples (cached)
+        #: the server's telemetry: (report time s, queueing delay ms) of the last REPORT_HISTORY_S
+        self._reports: deque[tuple[float, float]] = deque()
+        #: the coverage map of the world's drive (None: no map term; see :meth:`map_onset`)
+        self.coverage = coverage
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -262,12 +292,25 @@ class RiskEstimator:
             self._rtts[self._n_rtt % self._rtt_cap] = rtt
             self._n_rtt += 1
             self._surv = None
+            self._wait_surv = None  # built on the RTT's survival
+        changed = False
         for w in view.server_waits_ms(self._last_s):
             self._waits.append((view.time_s, w))
-            self._wait_surv = None
+            changed = True
         while self._waits and self._waits[0][0] < view.time_s - WAIT_WINDOW_S:
             self._waits.popleft()
-            self._wait_surv = None
+            changed = True
+        rep = view.server_report
+        if rep is not None and (not self._reports or rep.time_s > self._reports[-1][0]):
+            self._reports.append((rep.time_s, rep.wait_ms))
+            self._telemetry = None
+            changed = True
+        while self._reports and self._reports[0][0] < view.time_s - REPORT_HISTORY_S:
+            self._reports.popleft()
+            self._telemetry = None
+            changed = True
+        if changed:
+            self._wait_weight = self._wait_surv = None
         self._last_s = view.time_s
 
     def _ordered(self, buf: np.ndarray) -> np.ndarray:
@@ -357,23 +400,73 @@ class RiskEstimator:
         t -= offset_ms[:, None]
         return t
 
+    def wait_samples(self) -> list[np.ndarray]:
+        """The server queueing delay (ms) our next request may see: up to two equally weighted
+        sample sets (empty: no evidence yet, the newest report's delay is used as a point).
+
+        - **measured**: the delays the server reported for our own requests of the last
+          :data:`WAIT_WINDOW_S` (at least :data:`MIN_WAITS`);
+        - **telemetry**: the newest report's delay plus the report-to-report changes that
+          followed the :data:`REPORT_NEIGHBOURS` reports of the last :data:`REPORT_HISTORY_S`
+          whose delay was nearest it (at least :data:`MIN_REPORTS` pairs), floored at 0.
+
+        The measured set alone lags: its delays were learnt with results, over 5 s in which a
+        congested queue's level moves by tens of ms (AdverseWeather: 2 workers at 70-97 %
+        background load), so it understated the tail when the queue was rising (1.6-2.5x
+        anti-conservative). The telemetry set follows the newest level (reports are 250-750 ms
+        old) with the spread the queue showed from similar levels over one report period; the
+        measured set hedges what telemetry misses (our own requests since the report)."""
+        out = []
+        if len(self._waits) >= MIN_WAITS:
+            out.append(np.fromiter((w for _, w in self._waits), float, len(self._waits)))
+        if self._telemetry is None and len(self._reports) > MIN_REPORTS:
+            r = np.fromiter((w for _, w in self._reports), float, len(self._reports))
+            prev, nxt = r[:-1], r[1:]
+            now = r[-1]
+            if len(prev) > REPORT_NEIGHBOURS:
+                keep = np.argsort(np.abs(prev - now), kind="stable")[:REPORT_NEIGHBOURS]
+                prev, nxt = prev[keep], nxt[keep]
+            self._telemetry = np.maximum(now + (nxt - prev), 0.0)
+        if self._telemetry is not None:
+            out.append(self._telemetry)
+        return out
+
+    def _wait_weights(self) -> np.ndarray | None:
+        """The :meth:`wait_samples`' probability per survival-grid cell (index -1: a delay
+        beyond the grid), trimmed after the last nonzero cell; None without samples. Cached
+        until a wait or a report arrives."""
+        if self._wait_weight is None:
+            sets = self.wait_samples()
+            if not sets:
+                return None
+            g = self._grid_n  # grid cells; a delay of g cells or more leaves no slack
+            cells = [np.minimum(np.round(w * (1.0 / _GRID_MS)).astype(np.intp), g) for w in sets]
+            top = max(int(c.max()) for c in cells) + 1
+            weight = np.zeros(top)
+            for c in cells:  # a set's weights sum to 1 / the number of sets
+                weight += np.bincount(c, minlength=top) * (1.0 / (len(c) * len(sets)))
+            self._wait_weight = weight
+        return self._wait_weight
+
     def _queue_survival(self) -> np.ndarray | None:
-        """P(RTT + server wait > x) on the survival grid, from the RTT samples and the queueing
-        delays the server reported for the last :data:`WAIT_WINDOW_S` of our requests (None
-        with fewer than :data:`MIN_WAITS`: then the telemetry's wait, a point, is used)."""
-        if len(self._waits) < MIN_WAITS:
-            return None
+        """P(RTT + server wait > x) on the survival grid, from the RTT samples and the
+        :meth:`wait_samples` (None without any: then the telemetry's wait, a point, is used)."""
         if self._wait_surv is None:
+            weight = self._wait_weights()
+            if weight is None:
+                return None
             rtt = self._survival()
-            cells = np.round(np.array([w for _, w in self._waits]) / _GRID_MS).astype(np.intp)
-            shifts, counts = np.unique(np.minimum(cells, len(rtt) - 1), return_counts=True)
-            out = np.zeros(len(rtt))
-            body = rtt[:-1]
-            for shift, count in zip(shifts.tolist(), counts.tolist(), strict=True):
-                # P(R + w > x) = P(R > x - w): 1 below w, then the RTT's survival shifted by w
-                out[: len(body)] += count * np.concatenate([np.ones(shift), body[: len(body) - shift]])
-            out[:-1] /= len(self._waits)
-            out[-1] = 1.0  # index -1: a sample that leaves no slack misses
+            g = self._grid_n
+            # P(R + w > x) = P(R > x - w): 1 for x < w, else the RTT's survival at x - w
+            below = np.zeros(g)
+            k = min(len(weight), g)
+            below[:k] = np.cumsum(weight)[:k]
+            if len(weight) < g:
+                below[k:] = below[k - 1]
+            out = np.empty(g + 1)
+            out[:g] = np.convolve(weight[:k], rtt[:g])[:g]
+            out[:g] += 1.0 - below
+            out[g] = 1.0  # index -1: a sample that leaves no slack misses
             self._wait_surv = out
         return self._wait_surv
 
@@ -432,6 +525,8 @@ class RiskEstimator:
         slack = (deadline - fixed)[:, None] - up_ms  # what the RTT may take
         slack -= down_ms
         p_outage = 1.0 - (1.0 - onset_up) * (1.0 - onset_down)
+        if self.coverage is not None:
+            p_outage = 1.0 - (1.0 - p_outage) * (1.0 - self.map_onset(view))
         self._last = _Last(slack, p_outage, m, cand, backlog, deadline, queue_surv)
         p_off = self._tail(0.0)
         p[idx] = np.where(backlog + cand.local_ms > deadline + 1e-9, 1.0, p_off)
@@ -440,6 +535,21 @@ class RiskEstimator:
         down_t = np.minimum(down_ms, horizon_ms, out=down_ms).sum(axis=1) * (1.0 / m)
         energy[idx] += e.radio_mj(up_t, down_t, idx) + e.state_mj(view)
         return p, energy
+
+    def map_onset(self, view: VehicleView) -> float:
+        """P(a handover begins in the coming period) from the coverage map: the handover rate
+        the training drives saw in the map cell one period ahead along the route (0 without a
+        place, a map or a known cell). Off unless the estimator was given a map: on the
+        held-out irish-5g day it did not improve the estimate (docs/policies.md)."""
+        place = view.place
+        if self.coverage is None or place is None:
+            return 0.0
+        cell = place.lookahead(view.time_s, self.coverage, self.period_s, self.period_s)[0]
+        if cell is None:
+            return 0.0
+        # [assumed] a handover interruption (50-300 ms, docs/drives.md) in the coming period
+        # makes an offload miss, as an outage onset does
+        return 1.0 - math.exp(-cell.handovers_per_s * self.period_s)
 
     def _tail(self, extra_ms: float) -> np.ndarray:
         """P(remote path + fusion > deadline - ``extra_ms``) per candidate of the last
@@ -520,8 +630,8 @@ class RiskAssessor:
     scene, 1 for the others (a frame in a mode not robust enough is risky whatever its
     latency; they are not evaluated)."""
 
-    def __init__(self, preset: Preset, catalogue: ModeCatalogue) -> None:
-        self.estimator = RiskEstimator(preset, catalogue)
+    def __init__(self, preset: Preset, catalogue: ModeCatalogue, *, coverage: CoverageMap | None = None) -> None:
+        self.estimator = RiskEstimator(preset, catalogue, coverage=coverage)
         self.robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
         fallback = ActionTable(catalogue, preset.fallback.options_ms, preset.fallback.tier).fallback_mode
         self._fb_compute_mj = self.estimator._e.compute_mj[fallback]
