@@ -323,6 +323,12 @@ def markdown(study: dict[str, Any], names: dict[str, str]) -> str:
         lines.append(f"| `{names.get(s, s)}` | {cell(d['energy_mj'])} | {cell(d['risky_pct'], 2)} |")
     o = v["vs_map_aware"]["over_seeds"]
     lines.append(f"| over seeds | {cell(o)} | |")
+    d = test["aware_vs_free"]
+    lines += [
+        "",
+        f"Map-aware minus map-free (kept settings, paired per test window): energy {cell(d['energy_mj'], 2)} mJ/frame, "
+        f"risky {cell(d['risky_pct'], 3)} pp.",
+    ]
     lines += [
         "",
         "What the policies do (test-day means):",
@@ -333,7 +339,7 @@ def markdown(study: dict[str, Any], names: dict[str, str]) -> str:
     for p, b in test["behaviour"].items():
         lines.append(
             f"| `{names.get(p, p)}` | {100 * b.get('offload_fraction', math.nan):.1f} | "
-            f"{100 * b.get('fallback_rate', math.nan):.2f} | {b.get('wasted_mj_per_frame', math.nan):.2f} | "
+            f"{100 * b.get('fallback_rate', math.nan):.2f} | {b.get('wasted_energy_per_frame_mj', math.nan):.2f} | "
             f"{b.get('latency_p95_ms', math.nan):.0f} |"
         )
     a = study["auroc"]
@@ -374,8 +380,15 @@ def main(argv: list[str] | None = None) -> int:
         "--observations", default=",".join(OBSERVATIONS), help="learner observations (default: %(default)s)"
     )
     ap.add_argument("--val-every", type=int, default=3, help="every k-th validation window (default: %(default)s)")
+    ap.add_argument("--test-every", type=int, default=1, help="every k-th test window (smoke runs only)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--stage", choices=("prepare", "train", "heuristics", "all"), default="all")
+    ap.add_argument(
+        "--stage",
+        choices=("prepare", "train", "heuristics", "trained", "all"),
+        default="all",
+        help="prepare: maps and suites; train: the learners; heuristics: their rows; trained: the rows "
+        "of the learners trained so far (to overlap with training); all: everything and the report",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out: Path = args.out.resolve()
@@ -385,11 +398,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     heuristics = [f"{base}@{b:g}" for base in FAMILIES.values() for b in BUDGETS]
     val_files = data["val"][:: args.val_every]
+    data["test"] = data["test"][:: args.test_every]
     if args.stage == "heuristics":  # the learner-free part, while the learners train elsewhere
         evaluate(out, "val", val_files, ["local-robust", *heuristics], args.workers)
         evaluate(out, "test", data["test"], [*REFERENCES, *heuristics], args.workers)
         return 0
     observations = args.observations.split(",")
+    if args.stage == "trained":
+        ready = [
+            _agent(out, f"{o}-s{s}")
+            for o in observations
+            for s in range(args.seeds)
+            if (out / "learners" / f"{o}-s{s}" / "train.json").is_file()
+        ]
+        evaluate(out, "val", val_files, ready, args.workers)
+        evaluate(out, "test", data["test"], ready, args.workers)
+        return 0
     training = learners(out, data, observations, list(range(args.seeds)), args.steps)
     if args.stage == "train":
         return 0
@@ -425,6 +449,13 @@ def main(argv: list[str] | None = None) -> int:
         f"the map-aware one at {rows[best_aware]['energy_mj']['mean']:.1f}, the oracle at "
         f"{rows['oracle']['energy_mj']['mean']:.1f}."
     )
+    e_aw, e_fr = paired_values(test, best_aware, best_free, "energy_per_frame_mj")
+    r_aw, r_fr = paired_values(test, best_aware, best_free, "risky_rate")
+    aware_vs_free = {
+        "energy_mj": fallback._interval(e_aw - e_fr),
+        "risky_pct": fallback._interval(100 * (r_aw - r_fr)),
+        "decisions_differ": bool(np.any(e_aw != e_fr) or np.any(r_aw != r_fr)),
+    }
     study = {
         "window_s": args.window_s,
         "train_windows": len(data["train"]),
@@ -436,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": {p: rows[p] for p in [*REFERENCES, *heuristics, *agents]},
             "learners": learners_agg,
             "behaviour": behaviour(test, [*REFERENCES, best_free, best_aware, *agents]),
+            "aware_vs_free": aware_vs_free,
             "verdict": {
                 "line": line,
                 "beats": beats,
