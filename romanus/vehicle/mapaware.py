@@ -140,7 +140,7 @@ class MapHazard:
         seen = all(c is not None for c in cells)
         trusted = seen
         deadline_s = view.deadline_ms / 1000.0
-        per_cell = []
+        per_cell: list[np.ndarray | None] = []
         for c in cells:
             if c is None:
                 per_cell.append(None)
