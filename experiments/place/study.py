@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--observations", default=",".join(OBSERVATIONS), help="learner observations (default: %(default)s)"
     )
+    ap.add_argument("--only-seed", type=int, help="--stage train: this seed only (parallel training processes)")
     ap.add_argument("--val-every", type=int, default=3, help="every k-th validation window (default: %(default)s)")
     ap.add_argument("--test-every", type=int, default=1, help="every k-th test window (smoke runs only)")
     ap.add_argument("--workers", type=int, default=2)
@@ -414,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(out, "val", val_files, ready, args.workers)
         evaluate(out, "test", data["test"], ready, args.workers)
         return 0
-    training = learners(out, data, observations, list(range(args.seeds)), args.steps)
+    seeds = [args.only_seed] if args.only_seed is not None and args.stage == "train" else list(range(args.seeds))
+    training = learners(out, data, observations, seeds, args.steps)
     if args.stage == "train":
         return 0
     runs = {obs: [_agent(out, f"{obs}-s{s}") for s in range(args.seeds)] for obs in observations}
