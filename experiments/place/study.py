@@ -23,8 +23,9 @@ Stages (each skipped when its output exists, so an interrupted study resumes):
    per family, the least-energy budget whose risky rate (upper end of its 95 % interval) is
    within 0.05 points of ``local-robust``'s; the learner observation with the lower validation
    energy at that risk (ties: ``place``);
-4. test: every budget of both families, the kept ones, the references (``local-robust``,
-   ``offload-all+fallback``, ``oracle``) and every learner seed, on the test windows: energy,
+4. test: both families at the ends of the validation budgets (:data:`TEST_BUDGETS`) and the
+   kept ones, the references (``local-robust``, ``offload-all+fallback``, ``oracle``) and every
+   learner seed, on the test windows: energy,
    risky, fell back, saving and regret share with 95 % intervals over scenarios (the fallback
    study's helpers); the learner's mean and interval over seeds (Student t over the per-seed
    mean energies); paired per-scenario differences of the learner against the best map-aware
