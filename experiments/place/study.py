@@ -159,6 +159,17 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
     }
 
 
+def _seed_counts(text: str, observations: list[str]) -> dict[str, int]:
+    """``--seeds``: one count for every observation, or ``OBS=N,...``."""
+    if "=" not in text:
+        return dict.fromkeys(observations, int(text))
+    counts = {k: int(v) for k, v in (part.split("=", 1) for part in text.split(","))}
+    missing = [o for o in observations if o not in counts]
+    if missing:
+        raise SystemExit(f"--seeds names no count for {', '.join(missing)}")
+    return counts
+
+
 def learners(out: Path, data: dict[str, Any], observations: list[str], seeds: list[int], steps: int) -> dict[str, Any]:
     """Stage 2: every (observation, seed) run; returns their train.json by run name."""
     runs: dict[str, Any] = {}
@@ -378,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drives", default="../shared/traces/irish-5g")
     ap.add_argument("--window-s", type=float, default=120.0)
     ap.add_argument("--steps", type=int, default=150_000, help="learner steps per seed (default: %(default)s)")
-    ap.add_argument("--seeds", type=int, default=3, help="learner seeds per observation (default: %(default)s)")
+    ap.add_argument(
+        "--seeds",
+        default="3",
+        help="learner seeds per observation: N, or OBS=N,... (default: %(default)s)",
+    )
     ap.add_argument(
         "--observations", default=",".join(OBSERVATIONS), help="learner observations (default: %(default)s)"
     )
@@ -413,21 +428,24 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(out, "test", data["test"], [*REFERENCES, *test_heuristics], args.workers)
         return 0
     observations = args.observations.split(",")
+    n_seeds = _seed_counts(args.seeds, observations)
     if args.stage == "trained":
         ready = [
             _agent(out, f"{o}-s{s}")
             for o in observations
-            for s in range(args.seeds)
+            for s in range(n_seeds[o])
             if (out / "learners" / f"{o}-s{s}" / "train.json").is_file()
         ]
         evaluate(out, "val", val_files, ready, args.workers)
         evaluate(out, "test", data["test"], ready, args.workers)
         return 0
-    seeds = [args.only_seed] if args.only_seed is not None and args.stage == "train" else list(range(args.seeds))
-    training = learners(out, data, observations, seeds, args.steps)
+    training = {}
+    for obs in observations:
+        seeds = [args.only_seed] if args.only_seed is not None and args.stage == "train" else range(n_seeds[obs])
+        training.update(learners(out, data, [obs], list(seeds), args.steps))
     if args.stage == "train":
         return 0
-    runs = {obs: [_agent(out, f"{obs}-s{s}") for s in range(args.seeds)] for obs in observations}
+    runs = {obs: [_agent(out, f"{obs}-s{s}") for s in range(n_seeds[obs])] for obs in observations}
     agents = [a for specs in runs.values() for a in specs]
     names = {a: f"learner {Path(a).name}" for a in agents}
     val = evaluate(out, "val", val_files, ["local-robust", *heuristics, *agents], args.workers)
