@@ -374,11 +374,14 @@ def markdown(study: dict[str, Any], names: dict[str, str]) -> str:
         "",
         "## Learner training",
         "",
-        "| run | steps | wall (s) | CPU (s) | steps/s |",
-        "| --- | --- | --- | --- | --- |",
+        "| run | steps | wall (s) | CPU (s) | steps/s (wall) | steps per CPU-s |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for run, t in study["training"].items():
-        lines.append(f"| {run} | {t['timesteps']} | {t['wall_s']:.0f} | {t['cpu_s']:.0f} | {t['steps_per_s']:.0f} |")
+        lines.append(
+            f"| {run} | {t['timesteps']} | {t['wall_s']:.0f} | {t['cpu_s']:.0f} | {t['steps_per_s']:.0f} | "
+            f"{t['timesteps'] / t['cpu_s']:.0f} |"
+        )
     lines += ["", f"Study wall time (this invocation): {study['wall_s']:.0f} s."]
     return "\n".join(lines) + "\n"
 
