@@ -29,6 +29,14 @@ import the training layer. The fixed policies:
   chance constraint on the *tail* of uplink time + RTT + downlink time, estimated from the
   vehicle's measured history: :mod:`romanus.vehicle.estimates`); ``risk-budget-greedy@B`` sets the budget
   B (default 0.005): sweeping it traces the frontier of a distribution-aware heuristic;
+- ``map-aware-greedy``: ``risk-budget-greedy`` whose estimate and budget are gated by a coverage
+  map of other days (:mod:`romanus.vehicle.mapaware`): an offload's miss probability is raised
+  by how much more likely the cell ahead (1 s along the route) is than the current one to be
+  unable to carry its payload in time (or to hand over while it is in flight), and its budget
+  is multiplied by :data:`MAP_RELAX` where both cells are well seen and their p10 uplink
+  carries the payload in time (handovers unlikely);
+  ``map-aware-greedy@B`` sets the budget B. Without a place or a map it is its map-free twin,
+  decision for decision;
 - ``random``: uniform over the modes that can run;
 - ``oracle``: knows the future (capacity, RTTs, server queue) and picks, per frame, the
   least-energy mode that is not risky by simulating every robust-enough candidate from the
@@ -51,9 +59,11 @@ import numpy as np
 
 from romanus.config import Preset
 from romanus.pipeline.modes import LOCAL, ModeCatalogue
-from romanus.sim.actions import JUST_IN_TIME
+from romanus.sim.actions import JUST_IN_TIME, ActionTable
+from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.simulator import Simulator
 from romanus.vehicle.estimates import Estimator, RiskAssessor, cheapest_within
+from romanus.vehicle.mapaware import MapHazard
 from romanus.vehicle.view import OracleView, VehicleView
 
 __all__ = [
@@ -64,6 +74,7 @@ __all__ = [
     "LocalCheapestRobust",
     "LocalRobust",
     "LocalTier",
+    "MapAwareGreedy",
     "Neurosurgeon",
     "OffloadAll",
     "Oracle",
@@ -255,6 +266,11 @@ class RiskBudgetGreedy(Policy):
     def reset(self, seed: int | None = None) -> None:
         self._assess = RiskAssessor(self._preset, self._catalogue)
 
+    @property
+    def assessor(self) -> RiskAssessor:
+        """The risk assessor of the current run (fed once per frame, shareable)."""
+        return self._assess
+
     def act(self, view: VehicleView) -> int:
         if self._fallback:
             p, energy = self._assess.actions(view)
@@ -262,6 +278,69 @@ class RiskBudgetGreedy(Policy):
             return _hedge_ties(view, action, energy, view.action_mask & (p <= self.budget))
         p, energy = self._assess(view)
         return cheapest_within(p, energy, view.mask, self.budget)
+
+
+#: [assumed] how much the risk budget of ``map-aware-greedy`` grows where the map vouches for
+#: every cell ahead (well seen, safe for the mode): the estimator's prior of an outage onset
+#: every 30 s is what keeps an unhedged offload above a small budget, and a well-seen cell
+#: without outages or handovers is the evidence that prior stands in for
+MAP_RELAX = 5.0
+
+
+class MapAwareGreedy(Policy):
+    """``risk-budget-greedy`` gated by the coverage map (see the module docstring).
+
+    Per offloading mode m, ``q_m``, how much more likely the cell 1 s ahead is than the current
+    cell to be unable to carry m's payload in time (``MapRisk.p_worse`` of
+    :class:`romanus.vehicle.mapaware.MapHazard`; the estimator's recent history already speaks
+    for the current cell, the map adds what changes ahead), raises the estimate:
+    P'(miss) = 1 - (1 - P(miss)) (1 - q_m); the budget is B x :data:`MAP_RELAX` for a mode the
+    map vouches for (both cells well seen, shortfall probability <= ``SAFE_P``), B otherwise.
+    With ``fallback``, a hedged action's P(risky) stays the assessor's (0 for robust modes), and
+    its expected energy adds the fallback's compute times the extra probability of falling
+    back, (1 - P(late)) x q_m. Without a place (a synthetic world) or without a map in the
+    preset, every decision is ``risk-budget-greedy``'s."""
+
+    name = "map-aware-greedy"
+    default_budget = RiskBudgetGreedy.default_budget
+
+    def __init__(
+        self, preset: Preset, catalogue: ModeCatalogue, budget: float = default_budget, fallback: bool = False
+    ) -> None:
+        self.twin = RiskBudgetGreedy(preset, catalogue, budget, fallback)
+        self.budget, self._fallback = budget, fallback
+        self._hazard = MapHazard.of_preset(preset, catalogue)
+        table = ActionTable(catalogue, preset.fallback.options_ms, preset.fallback.tier)
+        self._fb_compute_mj = ModeCosts(catalogue, EnergyModel(preset)).compute_mj[table.fallback_mode]
+
+    def reset(self, seed: int | None = None) -> None:
+        self.twin.reset(seed)
+
+    def act(self, view: VehicleView) -> int:
+        risk = None if self._hazard is None else self._hazard(view)
+        if risk is None:
+            return self.twin.act(view)
+        assess = self.twin.assessor
+        limit = np.where(risk.safe, self.budget * MAP_RELAX, self.budget)
+        if not self._fallback:
+            p, energy = assess(view)
+            score = (1.0 - (1.0 - p) * (1.0 - risk.p_worse)) / limit
+            return cheapest_within(score, energy, view.mask, 1.0)
+        p, energy = assess.actions(view)
+        table = view.actions
+        mode, option = table.mode, table.fallback
+        q = risk.p_worse[mode]
+        hedged = option > 0
+        score = np.where(hedged, p, 1.0 - (1.0 - p) * (1.0 - q)) / limit[mode]
+        energy = energy.copy()
+        fb_mj = float(self._fb_compute_mj[view.scene])
+        for k, t in enumerate(view.fallback_times_ms(), start=1):
+            if t is not None:
+                sel = option == k
+                late = assess.estimator.late(table.n_modes, t)[mode[sel]]
+                energy[sel] += (1.0 - late) * q[sel] * fb_mj
+        action = cheapest_within(score, energy, view.action_mask, 1.0)
+        return _hedge_ties(view, action, energy, view.action_mask & (score <= 1.0))
 
 
 class Oracle(Policy):
@@ -397,6 +476,18 @@ def _entries() -> dict[str, PolicyEntry]:
                 p, c, RiskBudgetGreedy.default_budget if x is None else x, fallback=True
             ),
         ),
+        PolicyEntry(
+            "map-aware-greedy",
+            "risk-budget-greedy with its estimate and budget gated by the coverage map ahead (its twin without one)",
+            lambda p, c, g, x: MapAwareGreedy(p, c, MapAwareGreedy.default_budget if x is None else x),
+            setting=Setting(
+                "risk budget", MapAwareGreedy.default_budget, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]"
+            ),
+            hedged=lambda p, c, g, x: MapAwareGreedy(
+                p, c, MapAwareGreedy.default_budget if x is None else x, fallback=True
+            ),
+            default=False,
+        ),
         PolicyEntry("random", "uniform over the modes that can run", lambda p, c, g, x: RandomPolicy(g)),
         PolicyEntry(
             "oracle",
@@ -410,7 +501,7 @@ def _entries() -> dict[str, PolicyEntry]:
 #: every fixed policy by name (``local-<tier>`` is one more family, one per pipeline tier)
 POLICIES: dict[str, PolicyEntry] = _entries()
 #: the policies whose ``+fallback`` variant optimises over fallback actions (the others arm it)
-_CHOOSES_FALLBACK = ("scene-aware-greedy", "risk-budget-greedy")
+_CHOOSES_FALLBACK = ("scene-aware-greedy", "risk-budget-greedy", "map-aware-greedy")
 #: the fixed policies every comparison runs by default
 POLICY_NAMES: tuple[str, ...] = tuple(name for name, e in POLICIES.items() if e.default)
 #: where trained agents (``<algo>:RUN_DIR``) are resolved: ``module:callable(spec, preset, catalogue)``
