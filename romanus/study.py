@@ -180,10 +180,11 @@ def _drive_suites(spec: StudySpec, env: Path) -> tuple[list[Path], list[Path]]:
 # ---------------------------------------------------------------------------- selection
 
 
-def candidates() -> list[str]:
-    """Every setting of each heuristic family, without and with the fallback."""
+def candidates(families: dict[str, tuple[float, ...]] | None = None) -> list[str]:
+    """Every setting of each heuristic family (default :data:`FAMILIES`), without and with the
+    fallback."""
     out = []
-    for family, settings in FAMILIES.items():
+    for family, settings in (FAMILIES if families is None else families).items():
         for x in settings:
             out += [f"{family}@{x:g}", f"{family}+fallback@{x:g}"]
     return out

@@ -40,7 +40,7 @@ import yaml
 from romanus.compare import CompareResult, compare
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import record_suite
-from romanus.study import calibrate, cell, mean_energy, policy_rows, pooled_risky
+from romanus.study import calibrate, candidates, cell, mean_energy, policy_rows, pooled_risky
 
 log = logging.getLogger("fallback-study")
 
@@ -72,11 +72,7 @@ def _preset_file(folder: Path, world: str) -> Path:
 
 
 def _candidates() -> list[str]:
-    out = []
-    for family, settings in FAMILIES.items():
-        for x in settings:
-            out += [f"{family}@{x:g}", f"{family}+fallback@{x:g}"]
-    return out
+    return candidates(FAMILIES)
 
 
 def report(result: CompareResult) -> dict[str, dict[str, Any]]:
