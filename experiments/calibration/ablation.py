@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import calibration as cal  # noqa: E402
+import calibration as cal
 
-from romanus.vehicle import estimates as est  # noqa: E402
+from romanus.vehicle import estimates as est
 
 VARIANTS: dict[str, dict] = {}
 
@@ -181,19 +181,9 @@ class AllProbe(cal.Probe):
 
 
 def run(preset: str, seed: int, seconds: float, scenario: Path | None) -> dict:
-    from romanus.config import load_preset
-    from romanus.scenario import Scenario
-    from romanus.sim.simulator import Simulator
     from romanus.vehicle.view import drive
 
-    if scenario is not None:
-        sc = Scenario.load(scenario)
-        sim = Simulator(sc.preset, sc.seed, world=sc.world())
-        frames = sc.frames
-    else:
-        pr = load_preset(preset)
-        sim = Simulator(pr, seed)
-        frames = round(seconds * 1000.0 / pr.period_ms)
+    sim, frames = cal.simulator_for(preset, seed, seconds, scenario)
     pol = AllProbe(sim, 0.002, 0.2, np.random.default_rng([seed, 7]))
     pol.all_p, pol.samples = {}, {}
     log = drive(sim, pol, frames)

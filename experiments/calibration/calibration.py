@@ -89,6 +89,15 @@ class Run(NamedTuple):
     all_missed: np.ndarray
 
 
+def simulator_for(preset: str, seed: int, seconds: float, scenario: Path | None) -> tuple[Simulator, int]:
+    """(simulator, frames) of a recorded scenario, else of a preset and seed for ``seconds``."""
+    if scenario is not None:
+        sc = Scenario.load(scenario)
+        return Simulator(sc.preset, sc.seed, world=sc.world()), sc.frames
+    p = load_preset(preset)
+    return Simulator(p, seed), round(seconds * 1000.0 / p.period_ms)
+
+
 def probe(
     preset: str,
     seed: int,
@@ -100,14 +109,7 @@ def probe(
 ) -> Run:
     """The probed frames of one run: a preset and seed, or a recorded scenario (e.g. one
     recorded from a drive)."""
-    if scenario is not None:
-        sc = Scenario.load(scenario)
-        sim = Simulator(sc.preset, sc.seed, world=sc.world())
-        frames = sc.frames
-    else:
-        p = load_preset(preset)
-        sim = Simulator(p, seed)
-        frames = round(seconds * 1000.0 / p.period_ms)
+    sim, frames = simulator_for(preset, seed, seconds, scenario)
     pol = Probe(sim, low, high, np.random.default_rng([seed, 7]), use_map)
     log = drive(sim, pol, frames)
     missed = {int(f): not bool(m) for f, m in zip(log["frame"], log["deadline_met"], strict=True)}
