@@ -47,6 +47,33 @@ def test_queue_survival_is_the_rtt_and_wait_sum_computed_by_hand() -> None:
     assert surv[-1] == 1.0
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_queue_survival_on_a_long_horizon_matches_the_pairwise_sum(
+    direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's abandon_after_ms of seconds gives a grid of tens of thousands of cells: the
+    convolution then runs by FFT (a direct one took 90 ms per update and hung the fuzz test);
+    both ways agree with the exact sum over (RTT, wait) pairs."""
+    if direct:
+        monkeypatch.setattr(est_mod, "_DIRECT_CONVOLVE", 10**12)
+    est = _estimator(overrides={"abandon_after_ms": 8000.0})
+    assert est._grid_n > 30_000
+    rng = np.random.default_rng(5)
+    rtts = list(rng.uniform(10.0, 400.0, 200).round(2))
+    _set_rtts(est, rtts)
+    waits = list(rng.uniform(0.0, 6000.0, MIN_WAITS).round(2))
+    est._waits.extend((1.0, w) for w in waits)
+    surv = est._queue_survival()
+    assert surv is not None
+    grid = np.arange(len(surv) - 1) * _GRID_MS
+    # the wait is rounded to the grid (the estimate's resolution); RTTs are not
+    w_cells = np.round(np.array(waits) / _GRID_MS) * _GRID_MS
+    total = (np.array(rtts)[:, None] + w_cells[None, :]).ravel()
+    exact = 1.0 - np.searchsorted(np.sort(total), grid + 1e-9, side="right") / len(total)
+    assert np.allclose(surv[:-1], exact, atol=1e-9)
+    assert ((surv >= 0.0) & (surv <= 1.0)).all()
+
+
 def test_report_based_waits_follow_the_newest_report_with_the_changes_seen_near_it() -> None:
     """Reports alternate 10 -> 30 -> 10 ...: from a newest report of 10 ms the changes seen
     after 10 ms reports are +20 ms, so the telemetry set is 30 ms; with the measured set (a

@@ -63,6 +63,7 @@ from collections import deque
 from typing import NamedTuple
 
 import numpy as np
+from scipy import signal as _signal
 
 from romanus.config import Preset, RttConfig
 from romanus.coverage import CoverageMap
@@ -105,6 +106,7 @@ MIN_REPORTS = 10
 CAPACITY_WINDOW_S = 0.5  # window of the mean-capacity estimate
 
 _GRID_MS = 0.25  # resolution of the RTT survival function
+_DIRECT_CONVOLVE = 4_000_000  # above this many products, convolve by FFT (exact to ~1e-15)
 #: a period's mean rate below this (Mbit/s) is an outage: slot edges summed in floating point
 #: can leave a sliver of a neighbouring slot's capacity in a period that is all outage
 OUTAGE_MBPS = 1e-6
@@ -464,7 +466,10 @@ class RiskEstimator:
             if len(weight) < g:
                 below[k:] = below[k - 1]
             out = np.empty(g + 1)
-            out[:g] = np.convolve(weight[:k], rtt[:g])[:g]
+            if k * g <= _DIRECT_CONVOLVE:
+                out[:g] = np.convolve(weight[:k], rtt[:g])[:g]
+            else:  # long horizons (a user's abandon_after_ms of seconds): O(g log g), not O(k g)
+                out[:g] = np.clip(_signal.oaconvolve(weight[:k], rtt[:g])[:g], 0.0, 1.0)
             out[:g] += 1.0 - below
             out[g] = 1.0  # index -1: a sample that leaves no slack misses
             self._wait_surv = out
