@@ -139,19 +139,29 @@ def test_regret_share_and_saving_against_hand_computed_values() -> None:
     assert agents["per_seed"]["energy_mj"] == [210.0, 250.0]
 
 
-def test_agents_are_ahead_of_a_frontier_only_by_more_than_their_interval() -> None:
-    from romanus.study import ahead_of_frontier
+def test_agents_are_ahead_of_a_frontier_only_by_more_than_the_margin() -> None:
+    from romanus.study import ahead_of_frontier, comparison_margin
 
-    res = _result(
-        {
-            "risk-budget-greedy@0.002": [(300.0, 0.0)] * 2,
-            "risk-budget-greedy@0.05": [(100.0, 0.02)] * 2,
-        }
-    )
+    frontier = {
+        "risk-budget-greedy@0.002": [(300.0, 0.0)] * 4,
+        "risk-budget-greedy@0.05": [(100.0, 0.02)] * 4,
+    }
+    # two seeds that learnt the same policy (seed CI 0), 10 mJ below the frontier on every scenario
+    same = [(190.0, 0.01)] * 4
+    res = _result({**frontier, "ppo:a": same, "ppo:b": same})
     # at 1 % risky the frontier mixes its two points half and half: 200 mJ
-    assert ahead_of_frontier(res, 190.0, 0.01, 0.0, "risk-budget-greedy")[0]
-    assert not ahead_of_frontier(res, 190.0, 0.01, 15.0, "risk-budget-greedy")[0]
-    # safer than every point: ahead only when cheaper than the safest point
-    res2 = _result({"risk-budget-greedy@0.05": [(100.0, 0.02)] * 2})
-    assert not ahead_of_frontier(res2, 150.0, 0.0, 0.0, "risk-budget-greedy")[0]
-    assert ahead_of_frontier(res2, 90.0, 0.0, 0.0, "risk-budget-greedy")[0]
+    ok, why = ahead_of_frontier(res, ["ppo:a", "ppo:b"], "risk-budget-greedy")
+    assert ok and "200 mJ" in why and "margin 0.0" in why
+    # the same mean, but the agents' lead swings by scenario: the paired CI decides
+    swing = [(150.0, 0.01), (230.0, 0.01), (150.0, 0.01), (230.0, 0.01)]
+    res = _result({**frontier, "ppo:a": swing, "ppo:b": swing})
+    ref = {f"s{i}": 200.0 for i in range(4)}
+    diffs = np.array([-50.0, 30.0, -50.0, 30.0])
+    half = 3.182446305284263 * diffs.std(ddof=1) / 2  # t(0.975, 3) * s / sqrt(4)
+    assert comparison_margin(res, ["ppo:a", "ppo:b"], ref) == pytest.approx(half)
+    assert not ahead_of_frontier(res, ["ppo:a", "ppo:b"], "risk-budget-greedy")[0]
+    # safer than every point: ahead only when cheaper than the safest point by the margin
+    res2 = _result({"risk-budget-greedy@0.05": [(100.0, 0.02)] * 2, "ppo:a": [(150.0, 0.0)] * 2})
+    assert not ahead_of_frontier(res2, ["ppo:a"], "risk-budget-greedy")[0]
+    res3 = _result({"risk-budget-greedy@0.05": [(100.0, 0.02)] * 2, "ppo:a": [(90.0, 0.0)] * 2})
+    assert ahead_of_frontier(res3, ["ppo:a"], "risk-budget-greedy")[0]
