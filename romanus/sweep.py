@@ -272,7 +272,7 @@ def run_trial(trial: dict[str, Any], out: str, eval_dir: str) -> dict[str, Any]:
             return result
         run, state = train(
             TrainSpec(
-                env=trial["env_id"],
+                env=trial["preset_ref"],  # a YAML preset has an id but no registration
                 algo=trial["algo"],
                 seed=trial["seed"],
                 timesteps=trial["timesteps"],

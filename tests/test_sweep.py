@@ -113,3 +113,20 @@ def test_ray_backend_gives_the_same_metrics(tmp_path: Path) -> None:
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "ray"), "--backend", "ray", "--workers", "2", "-q"]) == 0
     assert metrics(tmp_path / "local" / "results.csv") == metrics(tmp_path / "ray" / "results.csv")
     assert list((tmp_path / "ray" / "ray_tmp").iterdir())  # Ray's temp folder lives in the output
+
+
+@pytest.mark.slow
+def test_a_sweep_trains_on_a_yaml_preset(tmp_path: Path) -> None:
+    """A YAML preset has a Gymnasium id (from its name) that is not registered: the trial trains
+    on the preset file itself (it failed with 'not a registered Gymnasium id')."""
+    preset = Path(__file__).resolve().parents[1] / "experiments" / "learner" / "owned_shielded.yaml"
+    sweep = tmp_path / "y.yml"
+    sweep.write_text(
+        TINY.replace("presets: [romanus/Default-v2]", f"presets: [{preset}]")
+        .replace("algos: [ppo, maskable_ppo]", "algos: [maskable_ppo]")
+        .replace('seeds: "0:2"', "seeds: [0]")
+        .replace("timesteps: 512", "timesteps: 128")
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "o"), "-q"]) == 0
+    (result,) = [json.loads(p.read_text()) for p in (tmp_path / "o").glob("trials/*/result.json")]
+    assert result["status"] == "ok" and result["preset"] == "romanus/OwnedShielded-v2"
