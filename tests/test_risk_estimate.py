@@ -261,3 +261,26 @@ def test_a_map_changes_nothing_in_a_synthetic_world() -> None:
         mode = offload if i % 3 else 0
         a.step(mode)
         b.step(mode)
+
+
+@pytest.mark.parametrize(
+    ("shape", "scale"), [(3.5, 5.5), (1.0, 5.0), (1e-6, 5.0), (3.5, 1e-320), (1e6, 5.0), (3.5, 1e300)]
+)
+def test_rtt_prior_is_the_gamma_quantiles_even_for_degenerate_shapes(shape: float, scale: float) -> None:
+    """The prior's quantiles against SciPy's gamma quantile function: on the grid for the
+    shipped shapes, exactly for a density unbounded at 0 or a scale the grid cannot resolve
+    (a fuzzed subnormal scale made NaN quantiles, a shape of 1e-6 put them at 10-24 ms)."""
+    import warnings
+
+    from scipy.stats import gamma
+
+    from romanus.config import RttConfig
+    from romanus.vehicle.estimates import rtt_prior_ms
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prior = rtt_prior_ms(RttConfig(shape=shape, scale_ms=scale, shift_ms=10.0))
+    q = (np.arange(200) + 0.5) / 200
+    expected = 10.0 + gamma.ppf(q, shape, scale=scale)
+    assert np.isfinite(prior).all()
+    assert np.allclose(prior, expected, rtol=1e-3, atol=0.05)

@@ -201,20 +201,28 @@ class Estimator:
 def rtt_prior_ms(cfg: RttConfig, n: int = 200) -> np.ndarray:
     """``n`` evenly spaced quantiles (midpoints) of the shifted-gamma RTT model, in ms.
 
-    Computed from the gamma density by numerical integration, so no random draws and no
-    SciPy; exact to well under the survival grid's resolution.
+    Computed from the gamma density by numerical integration (no random draws; exact to well
+    under the survival grid's resolution); a shape below 1 or a scale the grid cannot resolve
+    uses SciPy's gamma quantile function.
     """
     if cfg.scale_ms == 0.0:
         return np.full(n, cfg.shift_ms)
     k, theta = cfg.shape, cfg.scale_ms
-    hi = theta * (k + 12.0 * math.sqrt(k) + 20.0)
-    x = np.linspace(0.0, hi, 20001)[1:]
-    logpdf = (k - 1.0) * np.log(x) - x / theta - math.lgamma(k) - k * math.log(theta)
-    pdf = np.exp(logpdf)
-    cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) * 0.5 * np.diff(x))])
-    cdf /= cdf[-1]
     q = (np.arange(n) + 0.5) / n
-    return cfg.shift_ms + np.interp(q, cdf, x)
+    if k >= 1.0:  # the shipped models: a bounded density the grid integrates well
+        hi = theta * (k + 12.0 * math.sqrt(k) + 20.0)
+        with np.errstate(all="ignore"):
+            x = np.linspace(0.0, hi, 20001)[1:]
+            logpdf = (k - 1.0) * np.log(x) - x / theta - math.lgamma(k) - k * math.log(theta)
+            pdf = np.exp(logpdf)
+            cdf = np.concatenate([[0.0], np.cumsum((pdf[1:] + pdf[:-1]) * 0.5 * np.diff(x))])
+        if math.isfinite(cdf[-1]) and cdf[-1] > 0.0:
+            return cfg.shift_ms + np.interp(q, cdf / cdf[-1], x)
+    # a density unbounded at 0 (shape < 1) or a scale the grid cannot resolve (subnormal,
+    # overflowing): the gamma quantile function
+    from scipy.stats import gamma
+
+    return cfg.shift_ms + np.nan_to_num(gamma.ppf(q, k, scale=theta), nan=0.0, posinf=np.finfo(float).max)
 
 
 class RiskEstimator:
