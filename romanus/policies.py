@@ -423,6 +423,21 @@ def _armed(factory: Factory) -> Factory:
     return lambda p, c, g, x: WithFallback(factory(p, c, g, x), c)
 
 
+def _budget_entry(
+    cls: type[RiskBudgetGreedy] | type[MapAwareGreedy], description: str, default: bool = True
+) -> PolicyEntry:
+    """The entry of a risk-budget policy: ``NAME@B`` sets its budget, ``+fallback`` lets it
+    choose fallback actions."""
+    return PolicyEntry(
+        cls.name,
+        description,
+        lambda p, c, g, x: cls(p, c, cls.default_budget if x is None else x),
+        setting=Setting("risk budget", cls.default_budget, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]"),
+        hedged=lambda p, c, g, x: cls(p, c, cls.default_budget if x is None else x, fallback=True),
+        default=default,
+    )
+
+
 def _entries() -> dict[str, PolicyEntry]:
     entries = [
         PolicyEntry(
@@ -465,27 +480,13 @@ def _entries() -> dict[str, PolicyEntry]:
                 p, c, SceneAwareGreedy.default_pessimism if x is None else x, fallback=True
             ),
         ),
-        PolicyEntry(
-            "risk-budget-greedy",
+        _budget_entry(
+            RiskBudgetGreedy,
             "least expected energy among robust modes whose estimated miss probability is within a budget",
-            lambda p, c, g, x: RiskBudgetGreedy(p, c, RiskBudgetGreedy.default_budget if x is None else x),
-            setting=Setting(
-                "risk budget", RiskBudgetGreedy.default_budget, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]"
-            ),
-            hedged=lambda p, c, g, x: RiskBudgetGreedy(
-                p, c, RiskBudgetGreedy.default_budget if x is None else x, fallback=True
-            ),
         ),
-        PolicyEntry(
-            "map-aware-greedy",
+        _budget_entry(
+            MapAwareGreedy,
             "risk-budget-greedy with its estimate and budget gated by the coverage map ahead (its twin without one)",
-            lambda p, c, g, x: MapAwareGreedy(p, c, MapAwareGreedy.default_budget if x is None else x),
-            setting=Setting(
-                "risk budget", MapAwareGreedy.default_budget, lambda v: 0.0 < v <= 1.0, "a probability in (0, 1]"
-            ),
-            hedged=lambda p, c, g, x: MapAwareGreedy(
-                p, c, MapAwareGreedy.default_budget if x is None else x, fallback=True
-            ),
             default=False,
         ),
         PolicyEntry("random", "uniform over the modes that can run", lambda p, c, g, x: RandomPolicy(g)),

@@ -156,12 +156,17 @@ def _preset_file(spec: StudySpec, name: str, overlay: dict[str, Any], extends: s
     return path
 
 
-def _suite(spec: StudySpec, folder: Path, env: str, seeds: Sequence[int], traces: str | None = None) -> list[Path]:
+def _suites(spec: StudySpec, name: str, env: str, traces: str | None = None) -> tuple[list[Path], list[Path]]:
+    """(calibration, test) scenarios of one suite, recorded into the study folder once."""
     from romanus.scenario import load_suite, record_suite
 
-    if not (folder / "suite.json").is_file():
-        record_suite(env, seeds, spec.duration_s, folder, uplink_traces=traces, workers=spec.workers)
-    return load_suite(folder)
+    out = []
+    for split, seeds in (("calibration", spec.calibration_seeds), ("test", spec.test_seeds)):
+        folder = Path(spec.out) / "suites" / name / split
+        if not (folder / "suite.json").is_file():
+            record_suite(env, seeds, spec.duration_s, folder, uplink_traces=traces, workers=spec.workers)
+        out.append(load_suite(folder))
+    return out[0], out[1]
 
 
 def _drive_suites(spec: StudySpec, env: Path) -> tuple[list[Path], list[Path]]:
@@ -448,22 +453,19 @@ def run_study(spec: StudySpec, progress: Callable[[str], None] | None = None) ->
         title, overlay = WORLDS[world]
         env = _preset_file(spec, world, overlay)
         say(f"world {world}: recording, calibrating, evaluating")
-        cal = _suite(spec, out / "suites" / world / "calibration", str(env), spec.calibration_seeds)
-        test = _suite(spec, out / "suites" / world / "test", str(env), spec.test_seeds)
+        cal, test = _suites(spec, world, str(env))
         if world == spec.worlds[0]:
             onset = outage_onset_rate(test)
         suites.append(_evaluate(spec, world, title, cal, test, agents))
     for preset in spec.other_presets:
         say(f"preset {preset}")
-        cal = _suite(spec, out / "suites" / preset / "calibration", preset, spec.calibration_seeds)
-        test = _suite(spec, out / "suites" / preset / "test", preset, spec.test_seeds)
+        cal, test = _suites(spec, preset, preset)
         suites.append(_evaluate(spec, preset, f"the {preset} preset", cal, test, agents))
     for folder in spec.traces:
         name = f"traces-{Path(folder).name}"
         say(f"real uplink traces in {folder}")
         env = _preset_file(spec, "connected", WORLDS["connected"][1])
-        cal = _suite(spec, out / "suites" / name / "calibration", str(env), spec.calibration_seeds, folder)
-        test = _suite(spec, out / "suites" / name / "test", str(env), spec.test_seeds, folder)
+        cal, test = _suites(spec, name, str(env), folder)
         suites.append(_evaluate(spec, name, f"connected world, uplink from the traces in {folder}", cal, test, agents))
     if spec.drives is not None:
         say(f"real drives in {spec.drives}: held-out day")
