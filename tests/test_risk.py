@@ -141,7 +141,7 @@ def test_risk_budget_greedy_trades_energy_for_risk_and_replays_exactly() -> None
 
 def test_shield_masks_and_replaces_actions_beyond_the_budget() -> None:
     env = RomanusEnv("default_shielded")
-    assert env.preset.env.shield.risk_budget == 0.01
+    assert env.preset.env.shield.risk_budget == 0.002
     env.reset(seed=4)
     shielded = 0
     rng = np.random.default_rng(1)
@@ -150,7 +150,7 @@ def test_shield_masks_and_replaces_actions_beyond_the_budget() -> None:
         p, _ = env.stack.shield.assessor.actions(env._view)
         mask = env.action_masks()
         assert mask.any()
-        within = (p <= 0.01) & env._view.action_mask
+        within = (p <= 0.002) & env._view.action_mask
         if within.any():
             assert np.array_equal(mask, within)
         a = int(rng.integers(len(mask)))
@@ -191,6 +191,8 @@ def test_a_history_without_usable_transitions_gives_no_capacity_paths() -> None:
     est = RiskEstimator(preset, sim.catalogue)
     est._up[:30] = 0.0
     est._up[29] = 5.0
+    est._down[:30] = 20.0
     est._n = 30
-    cum, p_onset = est._paths(5.0)
+    stay, p_onset = est._onsets()
+    cum = est._paths(5.0, stay)
     assert cum.shape[0] == 0 and 0.0 < p_onset < 1.0

@@ -216,6 +216,31 @@ class _Place:
         return (self.cell,)
 
 
+def test_one_outage_onset_posterior_for_both_links() -> None:
+    """A hole on either link is one onset, counted once, on one prior: an uplink-only and a
+    downlink-only onset and a joint one are three onsets among the periods with both links up;
+    the transitions that keep both links up are the ones the capacity samples come from."""
+    est = _estimator()
+    up = np.full(400, 5.0)
+    down = np.full(400, 20.0)
+    up[[50, 51]] = 0.0  # an uplink hole of two periods: one onset
+    down[120] = 0.0  # a downlink-only hole
+    up[300], down[300] = 0.0, 0.0  # a joint hole: one onset, not two
+    est._up[:400], est._down[:400] = up, down
+    est._n = 400
+    stay, p = est._onsets()
+    live = (up > 0.0) & (down > 0.0)
+    ok = int(live[:-1].sum())
+    assert ok == 399 - 4  # the periods in the holes are not followed by a transition counted
+    assert p == pytest.approx((3 + 1) / (ok + est._prior_periods))
+    assert int(stay.sum()) == ok - 3
+    assert not stay[[49, 50, 51, 119, 120, 299, 300]].any()
+    # no outages at all: the prior alone, once (with a prior per link it was twice this)
+    est._up[:400], est._down[:400] = 5.0, 20.0
+    _, p0 = est._onsets()
+    assert p0 == pytest.approx(1.0 / (399 + est._prior_periods))
+
+
 def _cell(handovers_per_s: float) -> CellStats:
     return CellStats(
         seconds=100.0,

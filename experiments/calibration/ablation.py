@@ -149,20 +149,18 @@ def install(variant: str, **kw: float) -> None:
         est.RiskEstimator.observe = observe
         est.RiskEstimator._queue_survival = qs
         return
-    if variant == "onsetslot":  # uplink onsets counted after periods whose last slot is like now's
-        base_paths = est.RiskEstimator._paths
+    if variant == "onsetslot":  # onsets counted after periods whose last uplink slot is like now's
+        base_onsets = est.RiskEstimator._onsets
 
-        def paths(self, now):  # type: ignore[no-untyped-def]
-            cum, _ = base_paths(self, now)
-            r = self._ordered(self._up)
+        def onsets(self):  # type: ignore[no-untyped-def]
+            stay, _ = base_onsets(self)
+            live = (self._ordered(self._up) > 0.0) & (self._ordered(self._down) > 0.0)
             last = self._ordered(self._up_slots)[:, -1]
-            prev, nxt = r[:-1], r[1:]
-            like = (last[:-1] > 0.0) == (last[-1] > 0.0)
-            ok = (prev > 0.0) & like
-            onset = ok & (nxt <= 0.0)
-            return cum, (float(onset.sum()) + 1.0) / (float(ok.sum()) + self._prior_periods)
+            ok = live[:-1] & ((last[:-1] > 0.0) == (last[-1] > 0.0))
+            onset = ok & ~live[1:]
+            return stay, (float(onset.sum()) + 1.0) / (float(ok.sum()) + self._prior_periods)
 
-        est.RiskEstimator._paths = paths
+        est.RiskEstimator._onsets = onsets
         return
     raise SystemExit(f"unknown variant {variant}")
 
