@@ -21,6 +21,11 @@ def _estimator(preset_name: str = "default", overrides: dict[str, object] | None
     return RiskEstimator(preset, Simulator(preset, 0).catalogue)
 
 
+def _estimator_with(**kw: float) -> RiskEstimator:
+    preset = load_preset("default")
+    return RiskEstimator(preset, Simulator(preset, 0).catalogue, **kw)  # type: ignore[arg-type]
+
+
 def _set_rtts(est: RiskEstimator, rtts: list[float]) -> None:
     est._rtts[: len(rtts)] = rtts
     est._n_rtt = len(rtts)
@@ -239,6 +244,51 @@ def test_one_outage_onset_posterior_for_both_links() -> None:
     est._up[:400], est._down[:400] = 5.0, 20.0
     _, p0 = est._onsets()
     assert p0 == pytest.approx(1.0 / (399 + est._prior_periods))
+
+
+def test_kpi_neighbours_pick_the_periods_of_a_similar_snr() -> None:
+    """With ``kpi_scale_db`` the capacity samples come from the periods nearest in log rate and
+    SNR: two groups at the same rate, one at high SNR followed by a rise, one at low SNR
+    followed by a fall; the samples follow the group whose SNR is now's. Rate only: a mix."""
+    est = _estimator()
+    n = 401
+    t = np.arange(n)
+    up = np.full(n, 5.0)  # even periods at 5 Mbit/s, SNR alternately 20 and 0 dB
+    snr = np.where(t % 4 == 0, 20.0, 0.0)
+    up[1::2] = np.where(snr[:-1:2] == 20.0, 8.0, 3.0)  # after high SNR the rate rises, else falls
+    est._up[:n], est._down[:n], est._snr[:n] = up, 20.0, snr
+    est._n = n
+    est.neighbours = 50
+    stay, _ = est._onsets()
+    now = float(up[-1])  # the newest period: 5 Mbit/s at 20 dB
+    assert now == 5.0 and snr[-1] == 20.0
+    mixed = est._predict(est._up, now, stay)
+    est.kpi_scale_db = 10.0
+    high = est._predict(est._up, now, stay)
+    est._snr[n - 1] = 0.0
+    low = est._predict(est._up, now, stay)
+    assert len(high) == len(low) == 50
+    assert np.all(high > now) and np.all(low < now)
+    assert (mixed > now).any() and (mixed < now).any()
+    with pytest.raises(ValueError, match="kpi_scale_db"):
+        _estimator_with(kpi_scale_db=0.0)
+
+
+def test_kpi_term_changes_nothing_without_a_place() -> None:
+    """A synthetic world has no KPIs: with or without the KPI term the estimates are equal."""
+    preset = load_preset("default")
+    a, b = Simulator(preset, 5), Simulator(preset, 5)
+    ea, eb = RiskEstimator(preset, a.catalogue), RiskEstimator(preset, b.catalogue, kpi_scale_db=10.0)
+    offload = int(np.flatnonzero(a.catalogue.offload_mask)[0])
+    for i in range(150):
+        va, vb = next_view(a), next_view(b)
+        ea.observe(va)
+        eb.observe(vb)
+        pa, ja = ea.assess(va)
+        pb, jb = eb.assess(vb)
+        assert np.array_equal(pa, pb) and np.array_equal(ja, jb)
+        a.step(offload if i % 3 else 0)
+        b.step(offload if i % 3 else 0)
 
 
 def _cell(handovers_per_s: float) -> CellStats:

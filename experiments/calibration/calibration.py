@@ -58,12 +58,20 @@ class Probe(Policy):
     name = "probe"
 
     def __init__(
-        self, sim: Simulator, low: float, high: float, rng: np.random.Generator, use_map: bool = False
+        self,
+        sim: Simulator,
+        low: float,
+        high: float,
+        rng: np.random.Generator,
+        use_map: bool = False,
+        kpi_scale_db: float | None = None,
     ) -> None:
         cmap = sim.preset.coverage_map
         if use_map and cmap is None:
             raise SystemExit("--map needs scenarios whose preset names a coverage_map")
-        self.assess = RiskAssessor(sim.preset, sim.catalogue, coverage=load_coverage(cmap) if use_map else None)
+        self.assess = RiskAssessor(
+            sim.preset, sim.catalogue, coverage=load_coverage(cmap) if use_map else None, kpi_scale_db=kpi_scale_db
+        )
         self.cat = sim.catalogue
         self.low, self.high, self.rng = low, high, rng
         self.predicted: dict[int, float] = {}
@@ -106,11 +114,12 @@ def probe(
     high: float,
     scenario: Path | None = None,
     use_map: bool = False,
+    kpi_scale_db: float | None = None,
 ) -> Run:
     """The probed frames of one run: a preset and seed, or a recorded scenario (e.g. one
     recorded from a drive)."""
     sim, frames = simulator_for(preset, seed, seconds, scenario)
-    pol = Probe(sim, low, high, np.random.default_rng([seed, 7]), use_map)
+    pol = Probe(sim, low, high, np.random.default_rng([seed, 7]), use_map, kpi_scale_db)
     log = drive(sim, pol, frames)
     missed = {int(f): not bool(m) for f, m in zip(log["frame"], log["deadline_met"], strict=True)}
     sel = sorted(pol.predicted)
@@ -194,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         default="off",
         help="suites: the estimate's coverage-map term off, on, or both (paired Brier comparison)",
     )
+    ap.add_argument(
+        "--kpi-scale-db",
+        type=float,
+        help="suites: also run with the KPI-conditioned capacity neighbours at this SNR scale "
+        "(paired Brier comparison with the rate-only estimate; with --map off)",
+    )
     args = ap.parse_args(argv)
     a, _, b = args.seeds.partition(":")
     result: dict[str, Any] = {}
@@ -203,14 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     for suite in args.suite:
         jobs.append((str(suite), [("", i, f) for i, f in enumerate(load_suite(suite))]))
     for name, tasks in jobs:
-        maps = {"off": [False], "on": [True], "both": [False, True]}[args.map] if tasks[0][2] else [False]
-        by_map: dict[bool, list[Run]] = {}
-        for use_map in maps:
-            runs = [probe(p, s, args.seconds, args.low, args.high, f, use_map) for p, s, f in tasks]
-            by_map[use_map] = runs
+        # (label, map term, KPI scale): the variants of the estimate run on the same frames
+        variants: list[tuple[str, bool, float | None]] = [(name, False, None)]
+        if tasks[0][2]:
+            maps = {"off": [False], "on": [True], "both": [False, True]}[args.map]
+            variants = [(f"{name} (map)" if m else name, m, None) for m in maps]
+            if args.kpi_scale_db is not None:
+                variants.append((f"{name} (KPIs {args.kpi_scale_db:g} dB)", False, args.kpi_scale_db))
+        by_variant: dict[str, list[Run]] = {}
+        for key, use_map, kpi in variants:
+            runs = [probe(p, s, args.seconds, args.low, args.high, f, use_map, kpi) for p, s, f in tasks]
+            by_variant[key] = runs
             rows = table(runs, np.random.default_rng(0))
             score, ci = brier(runs, np.random.default_rng(0))
-            key = f"{name} (map)" if use_map else name
             result[key] = {
                 "table": rows,
                 "brier": score,
@@ -231,12 +251,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {r['bucket']} | {r['frames']} | {r['predicted']:.2%} | "
                     f"{r['observed']:.2%} [{lo:.2%}, {hi:.2%}] | {r['ratio']:.2f} [{rl:.2f}, {rh:.2f}] |"
                 )
-        if len(by_map) == 2:
-            diff = paired_brier(by_map[False], by_map[True], np.random.default_rng(0))
-            result[f"{name} (map - no map)"] = diff
+        base = by_variant.get(name)
+        for key, runs in by_variant.items():
+            if key == name or base is None:
+                continue
+            diff = paired_brier(base, runs, np.random.default_rng(0))
+            result[f"{key} - {name}"] = diff
             print(
-                f"\nBrier(map) - Brier(no map) on the same frames: {diff['difference']:+.6f} "
-                f"[{diff['ci'][0]:+.6f}, {diff['ci'][1]:+.6f}] (negative: the map helps)"
+                f"\nBrier({key}) - Brier({name}) on the same frames: {diff['difference']:+.6f} "
+                f"[{diff['ci'][0]:+.6f}, {diff['ci'][1]:+.6f}] (negative: the term helps)"
             )
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -184,12 +184,14 @@ def held_out_auroc(
     cell_m: float = 100.0,
     resamples: int = 1000,
 ) -> dict[str, dict[str, float]]:
-    """AUROC on ``test_day`` of three scores: ``without map`` (logistic on :data:`OWN`),
+    """AUROC on ``test_day`` of four scores: ``rates only`` (logistic on the vehicle's uplink
+    measurements and the needed rate: :data:`OWN` up to the KPIs), ``without map`` (logistic
+    on :data:`OWN`, which adds the delayed modem KPIs, network mode and time since handover),
     ``with map`` (logistic on :data:`OWN` + :data:`MAP`), ``map shortfall alone`` (the cell
     ahead's shortfall probability, nothing fitted); the models are fitted on the earlier days,
     each day's map features from a map without that day (nested, as :func:`main`); the test
     day's from a map of all earlier days. Mean and 95 % block-bootstrap interval of each, and
-    of the difference with - without map."""
+    of the differences with - without map and without map - rates only (what the KPIs add)."""
     train = [d for d in drives if d.day < test_day]
     test = [d for d in drives if d.day == test_day]
     if not train or not test:
@@ -202,7 +204,9 @@ def held_out_auroc(
     m = build_coverage(train, cell_m)
     xte, yte, block = payload_features(m, test, horizon, payload_mbit)
     own = len(OWN)
+    rate = OWN.index("rsrp")  # the vehicle's own rate measurements and the needed rate only
     scores = {
+        "rates only": np.c_[np.ones(len(xte)), xte[:, :rate]] @ fit(xtr[:, :rate], ytr),
         "without map": np.c_[np.ones(len(xte)), xte[:, :own]] @ fit(xtr[:, :own], ytr),
         "with map": np.c_[np.ones(len(xte)), xte] @ fit(xtr, ytr),
         "map shortfall alone": xte[:, -1],  # ties share their ranks (rankdata)
@@ -212,13 +216,12 @@ def held_out_auroc(
     for k, sc in scores.items():
         lo, hi = np.quantile(boot[k], [0.025, 0.975])
         out[k] = {"mean": auroc(sc, yte), "low": float(lo), "high": float(hi)}
-    diff = boot["with map"] - boot["without map"]
-    lo, hi = np.quantile(diff, [0.025, 0.975])
-    out["with - without map"] = {
-        "mean": out["with map"]["mean"] - out["without map"]["mean"],
-        "low": float(lo),
-        "high": float(hi),
-    }
+    for name, a, b in (
+        ("with - without map", "with map", "without map"),
+        ("KPIs: without map - rates only", "without map", "rates only"),
+    ):
+        lo, hi = np.quantile(boot[a] - boot[b], [0.025, 0.975])
+        out[name] = {"mean": out[a]["mean"] - out[b]["mean"], "low": float(lo), "high": float(hi)}
     out["samples"] = {"mean": float(len(yte)), "low": math.nan, "high": math.nan}
     out["positive share"] = {"mean": float(yte.mean()), "low": math.nan, "high": math.nan}
     out["mapped share"] = {"mean": float(xte[:, own].mean()), "low": math.nan, "high": math.nan}

@@ -39,6 +39,11 @@ knowledge of the link model:
   cell one period ahead (:meth:`RiskEstimator.map_onset`), counted as an outage onset. On
   the held-out irish-5g day it did not improve the estimate (docs/policies.md), so no
   shipped user turns it on; without a place (synthetic worlds) it is 0;
+- **KPIs** (drive worlds, off by default): given ``kpi_scale_db``, the neighbours of the
+  capacity samples are the periods nearest in log rate *and* in the modem's SNR as the vehicle
+  saw it then (a reporting delay late), an SNR difference of ``kpi_scale_db`` weighing as much
+  as a factor e in rate: a path from a similar radio condition, not only a similar rate.
+  Measured on the irish-5g days (docs/policies.md); without a place it is inert;
 - **radio**: the modem's RRC state; offloading from idle waits for a promotion (the latency
   samples include it) and pays the promotion and a tail, in the tail it extends the tail
   (:meth:`romanus.sim.costs.EnergyModel.offload_state_mj`).
@@ -247,6 +252,7 @@ class RiskEstimator:
         rtt_samples: int = 200,
         onset_prior_s: float = 30.0,
         coverage: CoverageMap | None = None,
+        kpi_scale_db: float | None = None,
     ) -> None:
         e = Estimator(preset, catalogue)
         self._e = e
@@ -287,6 +293,12 @@ class RiskEstimator:
         self._reports: deque[tuple[float, float]] = deque()
         #: the coverage map of the world's drive (None: no map term; see :meth:`map_onset`)
         self.coverage = coverage
+        if kpi_scale_db is not None and not (math.isfinite(kpi_scale_db) and kpi_scale_db > 0.0):
+            raise ValueError(f"kpi_scale_db must be a positive number of dB, got {kpi_scale_db!r}")
+        #: the SNR difference (dB) that weighs as a factor e in rate when choosing neighbours
+        #: (None: rate only); the SNR the vehicle saw per period (NaN: no report)
+        self.kpi_scale_db = kpi_scale_db
+        self._snr = np.full(self._cap, np.nan)
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -299,6 +311,9 @@ class RiskEstimator:
         slots = view.uplink_slot_mbps(self.period_s, self._slots)
         slots[slots <= OUTAGE_MBPS] = 0.0
         self._up_slots[i] = slots
+        if self.kpi_scale_db is not None:
+            place = view.place
+            self._snr[i] = place.kpis(view.time_s).snr_db if place is not None else math.nan
         self._n += 1
         for rtt in view.acked_rtts_ms(self._last_s):
             self._rtts[self._n_rtt % self._rtt_cap] = rtt
@@ -348,6 +363,16 @@ class RiskEstimator:
         p_onset = (float(ok.sum() - stay.sum()) + 1.0) / (float(ok.sum()) + self._prior_periods)
         return stay, p_onset
 
+    def _distance(self, prev: np.ndarray, now: float, at: np.ndarray) -> np.ndarray:
+        """How far the history's periods ``at`` (rates ``prev``) are from now: the log-rate
+        difference, plus the SNR difference over ``kpi_scale_db`` where both are known."""
+        d = np.abs(np.log(prev / now))
+        if self.kpi_scale_db is not None:
+            snr = self._ordered(self._snr)
+            gap = np.abs(snr[at] - snr[-1]) / self.kpi_scale_db
+            d += np.nan_to_num(gap, nan=0.0)
+        return d
+
     def _predict(self, buf: np.ndarray, now: float, stay: np.ndarray) -> np.ndarray:
         """Samples of the coming period's rate if no outage begins.
 
@@ -357,7 +382,7 @@ class RiskEstimator:
         r = self._ordered(buf)
         prev, nxt = r[:-1][stay], r[1:][stay]
         if len(prev) > self.neighbours:
-            d = np.abs(np.log(prev / now))
+            d = self._distance(prev, now, np.flatnonzero(stay))
             keep = np.argpartition(d, self.neighbours)[: self.neighbours]
             prev, nxt = prev[keep], nxt[keep]
         return now * (nxt / prev)
@@ -378,7 +403,7 @@ class RiskEstimator:
         start = np.arange(1, n)  # the period after each transition
         usable = np.flatnonzero(stay & (start + k_ahead <= n))
         if len(usable) > self.neighbours:
-            d = np.abs(np.log(prev[usable] / now))
+            d = self._distance(prev[usable], now, usable)
             usable = usable[np.argpartition(d, self.neighbours)[: self.neighbours]]
         j = start[usable]
         if len(j) == 0:
@@ -654,8 +679,15 @@ class RiskAssessor:
     scene, 1 for the others (a frame in a mode not robust enough is risky whatever its
     latency; they are not evaluated)."""
 
-    def __init__(self, preset: Preset, catalogue: ModeCatalogue, *, coverage: CoverageMap | None = None) -> None:
-        self.estimator = RiskEstimator(preset, catalogue, coverage=coverage)
+    def __init__(
+        self,
+        preset: Preset,
+        catalogue: ModeCatalogue,
+        *,
+        coverage: CoverageMap | None = None,
+        kpi_scale_db: float | None = None,
+    ) -> None:
+        self.estimator = RiskEstimator(preset, catalogue, coverage=coverage, kpi_scale_db=kpi_scale_db)
         self.robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
         fallback = ActionTable(catalogue, preset.fallback.options_ms, preset.fallback.tier).fallback_mode
         self._fb_compute_mj = self.estimator._e.compute_mj[fallback]
