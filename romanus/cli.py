@@ -923,7 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--env",
         default="romanus/DefaultShielded-v2",
         help="training env, any --env form (default: %(default)s: the default world with the modem kept "
-        "connected, the risk observation and a 1 %% shield; the study's training env)",
+        "connected, the risk observation and a 0.2 %% shield; the study's training env)",
     )
     p.add_argument(
         "--timesteps",

@@ -2,7 +2,7 @@
 
 ``romanus reproduce`` trains agents over several seeds (a resumable sweep, one trial per seed)
 on the training env (by default ``romanus/DefaultShielded-v2``: the default world with the
-modem kept connected, the ``risk`` observation and a 1 % shield), then evaluates them beside
+modem kept connected, the ``risk`` observation and a 0.2 % shield), then evaluates them beside
 every fixed baseline (with and without the just-in-time fallback), both estimate-driven
 heuristics' frontiers and the hindsight oracle on held-out scenarios:
 

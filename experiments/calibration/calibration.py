@@ -206,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--kpi-scale-db",
         type=float,
-        help="suites: also run with the KPI-conditioned capacity neighbours at this SNR scale "
-        "(paired Brier comparison with the rate-only estimate; with --map off)",
+        nargs="+",
+        default=[],
+        help="suites: also run with the KPI-conditioned capacity neighbours at each of these SNR "
+        "scales (paired Brier comparison with the rate-only estimate)",
     )
     args = ap.parse_args(argv)
     a, _, b = args.seeds.partition(":")
@@ -223,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         if tasks[0][2]:
             maps = {"off": [False], "on": [True], "both": [False, True]}[args.map]
             variants = [(f"{name} (map)" if m else name, m, None) for m in maps]
-            if args.kpi_scale_db is not None:
-                variants.append((f"{name} (KPIs {args.kpi_scale_db:g} dB)", False, args.kpi_scale_db))
+            variants += [(f"{name} (KPIs {db:g} dB)", False, db) for db in args.kpi_scale_db]
         by_variant: dict[str, list[Run]] = {}
         for key, use_map, kpi in variants:
             runs = [probe(p, s, args.seconds, args.low, args.high, f, use_map, kpi) for p, s, f in tasks]
