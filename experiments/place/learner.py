@@ -5,9 +5,9 @@ window of every training-day drive instead, each of the ``n_envs`` environments 
 suite in its own shuffled order (``RomanusEnv(preset, scenario=[...])``), so the learner sees
 all training drives and none of the validation or test days. The run folder it writes is a
 policy for ``romanus compare`` (``maskable_ppo:RUN_DIR``): ``final_model.zip`` and a
-``config.yml`` with the algorithm, the env's decision stack (observation, energy scale, no
-shield) and the network, as ``romanus train`` writes them. ``train.json`` holds the wall time,
-the process CPU time and the steps per second.
+``config.yml`` with the algorithm, the env's decision stack (observation, energy scale and
+the shield's budget, if the preset has a shield) and the network, as ``romanus train`` writes
+them. ``train.json`` holds the wall time, the process CPU time and the steps per second.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def train_learner(
         "env_config": {
             "observation": first.stack.observation.name,
             "energy_scale_mj": float(first.energy_scale_mj),
-            "shield": None,
+            "shield": first.stack.shield_budget,
         },
         "hyperparams": {"policy_kwargs": {"net_arch": list(params.policy_kwargs.net_arch)}},
         "train_scenarios": [str(p) for p in scenarios],
