@@ -1071,6 +1071,24 @@ def preset_header(name: str) -> tuple[str, int]:
     return preset_name, version
 
 
+def preset_lineage(name_or_path: str) -> list[str]:
+    """The Gymnasium ids of the presets ``name_or_path`` extends, nearest first (its own not
+    included): where a preset has no entry of its own (hyper-parameters), an ancestor's applies."""
+    ids: list[str] = []
+    source, text = _resolve(name_or_path)
+    data = read_yaml(source, text)
+    parent = data.get("extends") if isinstance(data, dict) else None
+    while isinstance(parent, str) and len(ids) < MAX_EXTENDS_DEPTH:
+        if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
+            parent = str(Path(source).parent / parent)
+        name, version = preset_header(parent)
+        ids.append(f"romanus/{name}-v{version}")
+        source, text = _resolve(parent)
+        data = read_yaml(source, text)
+        parent = data.get("extends") if isinstance(data, dict) else None
+    return ids
+
+
 def load_preset(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> Preset:
     """Load a preset by shipped name (case-insensitive) or YAML path, then apply ``overrides``.
 

@@ -220,12 +220,13 @@ def trials_of(sweep: SweepConfig) -> list[dict[str, Any]]:
 def _trial_hyperparams(trial: Mapping[str, Any]) -> dict[str, Any]:
     """The trial's hyper-parameters: the shipped entry for its env, with the overrides."""
     from romanus.config import read_yaml
-    from romanus.train.hyperparams import hyperparams_path, load_hyperparams
+    from romanus.train.hyperparams import entry_id, hyperparams_path, load_hyperparams
 
     shipped = read_yaml(hyperparams_path(trial["algo"]))
-    if not isinstance(shipped, dict) or not isinstance(shipped.get(trial["env_id"]), dict):
+    key = entry_id(trial["algo"], trial["env_id"], trial.get("preset_ref"))  # else a preset it extends
+    if not isinstance(shipped, dict) or not isinstance(shipped.get(key), dict):
         raise ConfigError(str(hyperparams_path(trial["algo"])), trial["env_id"], "no hyper-parameters for this env id")
-    base = shipped[trial["env_id"]]
+    base = shipped[key]
     merged = {**base, **trial["overrides"]}
     if "policy_kwargs" in trial["overrides"]:
         merged["policy_kwargs"] = {**base.get("policy_kwargs", {}), **trial["overrides"]["policy_kwargs"]}

@@ -324,3 +324,44 @@ def test_a_trace_driven_suite_is_the_same_world(tmp_path: Path) -> None:
     assert len(check_same_world(load_preset("default"), files)) == 2  # train --env default --eval-scenarios
     with pytest.raises(ValueError, match="different world"):
         check_same_world(load_preset("highway_5g"), files)
+
+
+def test_a_yaml_preset_without_an_entry_takes_the_entry_of_the_preset_it_extends(tmp_path: Path) -> None:
+    """A user's preset (its own Gymnasium id has no entry) gets the hyper-parameters of the
+    nearest preset it extends that has one; a preset with its own entry keeps it; one whose
+    lineage has none keeps its id (and loading then names what the file has)."""
+    from romanus.config import preset_lineage
+    from romanus.train.hyperparams import entry_id
+
+    mid = tmp_path / "mid.yaml"
+    mid.write_text("extends: default_shielded\nname: Mid\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: mid.yaml\nname: Child\n")
+    assert preset_lineage(str(child)) == ["romanus/Mid-v2", "romanus/DefaultShielded-v2", "romanus/Default-v2"]
+    assert preset_lineage("default") == []
+    assert entry_id("maskable_ppo", "romanus/Child-v2", str(child)) == "romanus/DefaultShielded-v2"
+    hp = tmp_path / "hp.yml"
+    hp.write_text(TINY)  # only romanus/Default-v2
+    assert entry_id("maskable_ppo", "romanus/Child-v2", str(child), hp) == "romanus/Default-v2"
+    assert entry_id("maskable_ppo", "romanus/DefaultShielded-v2", "default_shielded") == "romanus/DefaultShielded-v2"
+    lone = tmp_path / "lone.yaml"
+    lone.write_text(
+        (Path(__file__).resolve().parents[1] / "envs" / "default.yaml")
+        .read_text()
+        .replace("name: Default", "name: Lone")
+    )
+    assert entry_id("maskable_ppo", "romanus/Lone-v2", str(lone), hp) == "romanus/Lone-v2"
+
+
+@pytest.mark.slow
+def test_training_on_a_yaml_preset_without_an_entry(tiny: dict[str, Path], tmp_path: Path) -> None:
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("extends: default\nname: Mine\n")
+    out = tmp_path / "runs"
+    args = ["train", "--env", str(preset), "--algo", "maskable_ppo", "--hyperparams", str(tiny["hp"])]
+    args += ["--timesteps", "128", "--eval-scenarios", str(tiny["eval"]), "--out", str(out)]
+    assert main(args) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    config = yaml.safe_load((run / "config.yml").read_text())
+    assert config["env_id"] == "romanus/Mine-v2" and config["hyperparams_env_id"] == "romanus/Default-v2"
+    assert config["hyperparams"]["policy_kwargs"]["net_arch"] == [16]

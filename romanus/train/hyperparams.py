@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from romanus.config import read_yaml
+from romanus.config import preset_lineage, read_yaml
 from romanus.configio import ConfigError, Invalid, build, field
 from romanus.train.algorithms import ALGORITHMS, algorithm
 
-__all__ = ["AlgoParams", "hyperparams_path", "load_hyperparams", "read_run_config"]
+log = logging.getLogger(__name__)
+
+__all__ = ["AlgoParams", "entry_id", "hyperparams_path", "load_hyperparams", "read_run_config"]
 
 MAX_N_ENVS = 64
 """Environments stepped in parallel: each is a simulator (and a process with subprocess
@@ -136,6 +139,22 @@ def load_hyperparams(algo: str, env_id: str, path: str | Path | None = None) -> 
     if not isinstance(entry, dict):
         raise ConfigError(source, env_id, "expected a mapping of hyper-parameters")
     return build(_FAMILIES[algorithm(algo).family], entry, source=source, path=env_id)  # type: ignore[no-any-return]
+
+
+def entry_id(algo: str, env_id: str, preset_ref: str | None, path: str | Path | None = None) -> str:
+    """The env id whose entry of the hyper-parameter file (``path``, default: shipped) applies
+    to ``env_id``: its own, else that of the nearest preset ``preset_ref`` extends that has one
+    (a user's YAML preset gets its parent's tuned settings), else ``env_id`` itself (and
+    :func:`load_hyperparams` says which ids the file has)."""
+    file = Path(path) if path is not None else hyperparams_path(algo)
+    data = read_yaml(file)
+    if not isinstance(data, dict) or env_id in data or preset_ref is None:
+        return env_id
+    for ancestor in preset_lineage(preset_ref):
+        if ancestor in data:
+            log.info("no %s hyper-parameters for %s in %s: using %s's, which it extends", algo, env_id, file, ancestor)
+            return ancestor
+    return env_id
 
 
 def algo_kwargs(params: AlgoParams) -> dict[str, Any]:

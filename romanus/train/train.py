@@ -50,7 +50,7 @@ from romanus.scenario import Scenario, load_suite, record_suite
 from romanus.sim.simulator import build_catalogue
 from romanus.train.agent import TRUST_ENV, algo_class, load_training_state, save_model, valid_model_file
 from romanus.train.algorithms import algorithm
-from romanus.train.hyperparams import algo_kwargs, hyperparams_path, load_hyperparams
+from romanus.train.hyperparams import algo_kwargs, entry_id, hyperparams_path, load_hyperparams
 from romanus.vehicle.decision import DecisionStack
 
 __all__ = ["TrainSpec", "resolve_env", "resume", "train"]
@@ -198,7 +198,8 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
     """Train a new run; returns (run folder, "finished" or "interrupted")."""
     env_id, preset_ref = resolve_env(spec.env)
     preset: Preset = load_preset(preset_ref)
-    params = load_hyperparams(spec.algo, env_id, spec.hyperparams)
+    hp_id = entry_id(spec.algo, env_id, preset_ref, spec.hyperparams)
+    params = load_hyperparams(spec.algo, hp_id, spec.hyperparams)
     timesteps = spec.timesteps if spec.timesteps is not None else params.n_timesteps
     eval_files: list[Path] = []
     checksums: list[str] = []
@@ -233,6 +234,7 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
         "seed": spec.seed,
         "timesteps": int(timesteps),
         "hyperparams_file": str(spec.hyperparams or hyperparams_path(spec.algo)),
+        "hyperparams_env_id": hp_id,  # the entry used: env_id's, else a preset it extends
         "hyperparams": json.loads(json.dumps(dataclasses.asdict(params))),
         "eval_scenarios": {
             "files": [str(Path(f).resolve()) for f in eval_files],
@@ -286,7 +288,8 @@ def resume(run: str | Path, threads: int | None = None) -> tuple[Path, str]:
     ckpt = latest_checkpoint(run)
     if ckpt is None:
         raise ValueError(f"{run}: no checkpoint to resume from")
-    params = load_hyperparams(config["algo"], config["env_id"], config["hyperparams_file"])
+    hp_id = config.get("hyperparams_env_id", config["env_id"])  # runs before it: env_id's own
+    params = load_hyperparams(config["algo"], hp_id, config["hyperparams_file"])
     n_envs = getattr(params, "n_envs", 1)
     from romanus.train.agent import _steps
 
