@@ -193,6 +193,7 @@ def test_a_history_without_usable_transitions_gives_no_capacity_paths() -> None:
     est._up[29] = 5.0
     est._down[:30] = 20.0
     est._n = 30
-    stay, p_onset = est._onsets()
-    cum = est._paths(5.0, stay)
+    up = est._ordered(est._up)
+    stay, p_onset = est._onsets(up, est._ordered(est._down))
+    cum = est._paths(5.0, up, stay)
     assert cum.shape[0] == 0 and 0.0 < p_onset < 1.0

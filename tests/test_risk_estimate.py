@@ -233,7 +233,7 @@ def test_one_outage_onset_posterior_for_both_links() -> None:
     up[300], down[300] = 0.0, 0.0  # a joint hole: one onset, not two
     est._up[:400], est._down[:400] = up, down
     est._n = 400
-    stay, p = est._onsets()
+    stay, p = est._onsets(est._ordered(est._up), est._ordered(est._down))
     live = (up > 0.0) & (down > 0.0)
     ok = int(live[:-1].sum())
     assert ok == 399 - 4  # the periods in the holes are not followed by a transition counted
@@ -242,7 +242,7 @@ def test_one_outage_onset_posterior_for_both_links() -> None:
     assert not stay[[49, 50, 51, 119, 120, 299, 300]].any()
     # no outages at all: the prior alone, once (with a prior per link it was twice this)
     est._up[:400], est._down[:400] = 5.0, 20.0
-    _, p0 = est._onsets()
+    _, p0 = est._onsets(est._ordered(est._up), est._ordered(est._down))
     assert p0 == pytest.approx(1.0 / (399 + est._prior_periods))
 
 
@@ -259,14 +259,15 @@ def test_kpi_neighbours_pick_the_periods_of_a_similar_snr() -> None:
     est._up[:n], est._down[:n], est._snr[:n] = up, 20.0, snr
     est._n = n
     est.neighbours = 50
-    stay, _ = est._onsets()
+    hist = est._ordered(est._up)
+    stay, _ = est._onsets(hist, est._ordered(est._down))
     now = float(up[-1])  # the newest period: 5 Mbit/s at 20 dB
     assert now == 5.0 and snr[-1] == 20.0
-    mixed = est._predict(est._up, now, stay)
+    mixed = est._predict(hist, now, stay)
     est.kpi_scale_db = 10.0
-    high = est._predict(est._up, now, stay)
+    high = est._predict(hist, now, stay, est._ordered(est._snr))
     est._snr[n - 1] = 0.0
-    low = est._predict(est._up, now, stay)
+    low = est._predict(hist, now, stay, est._ordered(est._snr))
     assert len(high) == len(low) == 50
     assert np.all(high > now) and np.all(low < now)
     assert (mixed > now).any() and (mixed < now).any()

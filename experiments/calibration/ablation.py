@@ -152,9 +152,9 @@ def install(variant: str, **kw: float) -> None:
     if variant == "onsetslot":  # onsets counted after periods whose last uplink slot is like now's
         base_onsets = est.RiskEstimator._onsets
 
-        def onsets(self):  # type: ignore[no-untyped-def]
-            stay, _ = base_onsets(self)
-            live = (self._ordered(self._up) > 0.0) & (self._ordered(self._down) > 0.0)
+        def onsets(self, up, down):  # type: ignore[no-untyped-def]
+            stay, _ = base_onsets(self, up, down)
+            live = (up > 0.0) & (down > 0.0)
             last = self._ordered(self._up_slots)[:, -1]
             ok = live[:-1] & ((last[:-1] > 0.0) == (last[-1] > 0.0))
             onset = ok & ~live[1:]

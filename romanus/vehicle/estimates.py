@@ -347,7 +347,7 @@ class RiskEstimator:
         i = self._n % self._cap
         return np.concatenate([buf[i:], buf[:i]])
 
-    def _onsets(self) -> tuple[np.ndarray, float]:
+    def _onsets(self, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, float]:
         """(the transitions of the history with both links up before and after, P(an outage
         begins on either link in the coming period)).
 
@@ -356,38 +356,39 @@ class RiskEstimator:
         ``onset_prior_s``. A coverage hole takes both links at once, and on a link without
         outages (every synthetic downlink) a prior of its own added a spurious
         1 / (periods + prior) to every offload's risk (Highway5G's 0.5-1 % bucket was 0.64x
-        observed / predicted on the tuning seeds with two priors)."""
-        live = (self._ordered(self._up) > 0.0) & (self._ordered(self._down) > 0.0)
+        observed / predicted on the tuning seeds with two priors). ``up``, ``down``: the ordered
+        rate histories."""
+        live = (up > 0.0) & (down > 0.0)
         ok = live[:-1]
         stay = ok & live[1:]
         p_onset = (float(ok.sum() - stay.sum()) + 1.0) / (float(ok.sum()) + self._prior_periods)
         return stay, p_onset
 
-    def _distance(self, prev: np.ndarray, now: float, at: np.ndarray) -> np.ndarray:
+    def _distance(self, prev: np.ndarray, now: float, at: np.ndarray, snr: np.ndarray | None) -> np.ndarray:
         """How far the history's periods ``at`` (rates ``prev``) are from now: the log-rate
-        difference, plus the SNR difference over ``kpi_scale_db`` where both are known."""
+        difference, plus the SNR difference over ``kpi_scale_db`` where both are known (``snr``:
+        the ordered SNR history, None without the KPI term)."""
         d = np.abs(np.log(prev / now))
-        if self.kpi_scale_db is not None:
-            snr = self._ordered(self._snr)
+        if snr is not None and self.kpi_scale_db is not None:
             gap = np.abs(snr[at] - snr[-1]) / self.kpi_scale_db
             d += np.nan_to_num(gap, nan=0.0)
         return d
 
-    def _predict(self, buf: np.ndarray, now: float, stay: np.ndarray) -> np.ndarray:
+    def _predict(self, r: np.ndarray, now: float, stay: np.ndarray, snr: np.ndarray | None = None) -> np.ndarray:
         """Samples of the coming period's rate if no outage begins.
 
         The samples are ``now`` times the period-to-period ratios of the history (the
         transitions in ``stay``, both links up) whose earlier rate was nearest ``now`` (in log
-        rate): fades revert to the mean, so a low rate tends to rise and a high one to fall."""
-        r = self._ordered(buf)
+        rate; ``r``: the ordered rate history): fades revert to the mean, so a low rate tends to
+        rise and a high one to fall."""
         prev, nxt = r[:-1][stay], r[1:][stay]
         if len(prev) > self.neighbours:
-            d = self._distance(prev, now, np.flatnonzero(stay))
+            d = self._distance(prev, now, np.flatnonzero(stay), snr)
             keep = np.argpartition(d, self.neighbours)[: self.neighbours]
             prev, nxt = prev[keep], nxt[keep]
         return now * (nxt / prev)
 
-    def _paths(self, now: float, stay: np.ndarray) -> np.ndarray:
+    def _paths(self, now: float, r: np.ndarray, stay: np.ndarray, snr: np.ndarray | None = None) -> np.ndarray:
         """Cumulative uplink capacity in Mbit at the slot edges of sampled paths over the
         coming ``_ahead`` periods, shape (samples, slots + 1), if no outage begins.
 
@@ -395,15 +396,15 @@ class RiskEstimator:
         :meth:`_predict`, among the transitions in ``stay``), at the modem's reporting
         resolution, scaled by ``now`` over that period's rate: a transfer of a few tens of ms
         sees the fading within a period, which a period's mean rate hides (with 40 ms
-        coherence, as on Highway5G, that made the estimate 2-3x anti-conservative)."""
-        r = self._ordered(self._up)
+        coherence, as on Highway5G, that made the estimate 2-3x anti-conservative). ``r``: the
+        ordered uplink rate history."""
         fine = self._ordered(self._up_slots)
         n, k_ahead = len(r), self._ahead
         prev = r[:-1]
         start = np.arange(1, n)  # the period after each transition
         usable = np.flatnonzero(stay & (start + k_ahead <= n))
         if len(usable) > self.neighbours:
-            d = self._distance(prev[usable], now, usable)
+            d = self._distance(prev[usable], now, usable, snr)
             usable = usable[np.argpartition(d, self.neighbours)[: self.neighbours]]
         j = start[usable]
         if len(j) == 0:
@@ -554,9 +555,11 @@ class RiskEstimator:
         down_now = view.downlink_mbps(self.period_s)
         if up_now <= OUTAGE_MBPS or down_now <= OUTAGE_MBPS or min(self._n, self._cap) <= self.min_history:
             return p, energy
-        stay, p_outage = self._onsets()
-        cum = self._paths(up_now, stay)
-        down = self._predict(self._down, down_now, stay)
+        up_hist, down_hist = self._ordered(self._up), self._ordered(self._down)  # once per assessment
+        snr = self._ordered(self._snr) if self.kpi_scale_db is not None else None
+        stay, p_outage = self._onsets(up_hist, down_hist)
+        cum = self._paths(up_now, up_hist, stay, snr)
+        down = self._predict(down_hist, down_now, stay, snr)
         m = min(len(cum), len(down))
         if m < self.min_history:
             return p, energy
