@@ -16,14 +16,28 @@ from romanus.vehicle.estimates import _GRID_MS, MIN_REPORTS, MIN_WAITS, REPORT_N
 from romanus.vehicle.view import next_view
 
 
-def _estimator(preset_name: str = "default", overrides: dict[str, object] | None = None) -> RiskEstimator:
+def _estimator(preset_name: str = "default", overrides: dict[str, object] | None = None, **kw: float) -> RiskEstimator:
     preset = load_preset(preset_name, overrides or {})
-    return RiskEstimator(preset, Simulator(preset, 0).catalogue)
-
-
-def _estimator_with(**kw: float) -> RiskEstimator:
-    preset = load_preset("default")
     return RiskEstimator(preset, Simulator(preset, 0).catalogue, **kw)  # type: ignore[arg-type]
+
+
+def _assert_same_estimates(seed: int, **kw: object) -> None:
+    """The default world without a place: an estimator with ``kw`` gives bit for bit the
+    estimates of one without, frame by frame, offloading two frames in three."""
+    preset = load_preset("default")
+    a, b = Simulator(preset, seed), Simulator(preset, seed)
+    ea, eb = RiskEstimator(preset, a.catalogue), RiskEstimator(preset, b.catalogue, **kw)  # type: ignore[arg-type]
+    offload = int(np.flatnonzero(a.catalogue.offload_mask)[0])
+    for i in range(150):
+        va, vb = next_view(a), next_view(b)
+        ea.observe(va)
+        eb.observe(vb)
+        pa, ja = ea.assess(va)
+        pb, jb = eb.assess(vb)
+        assert np.array_equal(pa, pb) and np.array_equal(ja, jb)
+        mode = offload if i % 3 else 0
+        a.step(mode)
+        b.step(mode)
 
 
 def _set_rtts(est: RiskEstimator, rtts: list[float]) -> None:
@@ -272,24 +286,12 @@ def test_kpi_neighbours_pick_the_periods_of_a_similar_snr() -> None:
     assert np.all(high > now) and np.all(low < now)
     assert (mixed > now).any() and (mixed < now).any()
     with pytest.raises(ValueError, match="kpi_scale_db"):
-        _estimator_with(kpi_scale_db=0.0)
+        _estimator(kpi_scale_db=0.0)
 
 
 def test_kpi_term_changes_nothing_without_a_place() -> None:
     """A synthetic world has no KPIs: with or without the KPI term the estimates are equal."""
-    preset = load_preset("default")
-    a, b = Simulator(preset, 5), Simulator(preset, 5)
-    ea, eb = RiskEstimator(preset, a.catalogue), RiskEstimator(preset, b.catalogue, kpi_scale_db=10.0)
-    offload = int(np.flatnonzero(a.catalogue.offload_mask)[0])
-    for i in range(150):
-        va, vb = next_view(a), next_view(b)
-        ea.observe(va)
-        eb.observe(vb)
-        pa, ja = ea.assess(va)
-        pb, jb = eb.assess(vb)
-        assert np.array_equal(pa, pb) and np.array_equal(ja, jb)
-        a.step(offload if i % 3 else 0)
-        b.step(offload if i % 3 else 0)
+    _assert_same_estimates(5, kpi_scale_db=10.0)
 
 
 def _cell(handovers_per_s: float) -> CellStats:
@@ -322,21 +324,8 @@ def test_map_term_is_off_without_a_map_or_a_place_and_is_the_cell_handover_rate_
 
 def test_a_map_changes_nothing_in_a_synthetic_world() -> None:
     """No place: with or without a map the estimates are bit-identical."""
-    preset = load_preset("default")
     cmap = CoverageMap((0.0, 0.0), 100.0, 1.0, {(0, 0): _cell(1.0)}, [], "dl_ratio")
-    a, b = Simulator(preset, 8), Simulator(preset, 8)
-    ea, eb = RiskEstimator(preset, a.catalogue), RiskEstimator(preset, b.catalogue, coverage=cmap)
-    offload = int(np.flatnonzero(a.catalogue.offload_mask)[0])
-    for i in range(150):
-        va, vb = next_view(a), next_view(b)
-        ea.observe(va)
-        eb.observe(vb)
-        pa, ja = ea.assess(va)
-        pb, jb = eb.assess(vb)
-        assert np.array_equal(pa, pb) and np.array_equal(ja, jb)
-        mode = offload if i % 3 else 0
-        a.step(mode)
-        b.step(mode)
+    _assert_same_estimates(8, coverage=cmap)
 
 
 @pytest.mark.parametrize(
