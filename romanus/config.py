@@ -1036,6 +1036,18 @@ def _resolve(name_or_path: str) -> tuple[str, str]:
     )
 
 
+def _parent(extends: Any, source: str) -> str | None:
+    """The preset an ``extends`` value of the file ``source`` names (a relative YAML path is
+    relative to that file), or None."""
+    if extends is None:
+        return None
+    if not isinstance(extends, str):
+        raise ConfigError(source, "extends", f"expected a preset name or path, got {extends!r}")
+    if not Path(extends).is_absolute() and extends.endswith((".yaml", ".yml")) and Path(source).is_file():
+        return str(Path(source).parent / extends)
+    return extends
+
+
 def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, str], str]:
     source, text = _resolve(name_or_path)
     if source in chain:
@@ -1047,16 +1059,12 @@ def _load_raw(name_or_path: str, chain: tuple[str, ...] = ()) -> tuple[dict[str,
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(source, "", f"expected a mapping at the top level, got {type(data).__name__}")
-    parent = data.pop("extends", None)
+    parent = _parent(data.pop("extends", None), source)
     if parent is None:
         # Every key of a preset without a parent comes from its file: one origin per section
         # is enough (origins are looked up by the longest recorded prefix of a key), and a
         # walk over every leaf would expand nested aliases.
         return data, {str(k): source for k in data}, source
-    if not isinstance(parent, str):
-        raise ConfigError(source, "extends", f"expected a preset name or path, got {parent!r}")
-    if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
-        parent = str(Path(source).parent / parent)
     base, base_origins, _ = _load_raw(parent, (*chain, source))
     merged, origins = deep_merge(base, data, base_origins, source, Preset)
     return merged, origins, source
@@ -1075,17 +1083,14 @@ def preset_lineage(name_or_path: str) -> list[str]:
     """The Gymnasium ids of the presets ``name_or_path`` extends, nearest first (its own not
     included): where a preset has no entry of its own (hyper-parameters), an ancestor's applies."""
     ids: list[str] = []
-    source, text = _resolve(name_or_path)
-    data = read_yaml(source, text)
-    parent = data.get("extends") if isinstance(data, dict) else None
-    while isinstance(parent, str) and len(ids) < MAX_EXTENDS_DEPTH:
-        if not Path(parent).is_absolute() and parent.endswith((".yaml", ".yml")) and Path(source).is_file():
-            parent = str(Path(source).parent / parent)
-        name, version = preset_header(parent)
-        ids.append(f"romanus/{name}-v{version}")
-        source, text = _resolve(parent)
+    ref: str | None = name_or_path
+    while ref is not None and len(ids) <= MAX_EXTENDS_DEPTH:
+        source, text = _resolve(ref)
         data = read_yaml(source, text)
-        parent = data.get("extends") if isinstance(data, dict) else None
+        ref = _parent(data.get("extends") if isinstance(data, dict) else None, source)
+        if ref is not None:
+            name, version = preset_header(ref)  # also refuses a circular or too long chain
+            ids.append(f"romanus/{name}-v{version}")
     return ids
 
 
