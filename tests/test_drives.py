@@ -19,12 +19,14 @@ from romanus import drives
 from romanus.drives import (
     CQI_EFFICIENCY,
     HANDOVER_INTERRUPTION_S,
+    GAP_MBPS,
     INTER_RAT_INTERRUPTION_S,
     UL_DL_RATIO,
     DriveError,
     Handover,
     UplinkCqiModel,
     apply_interruptions,
+    download_gaps,
     downlink_capacity,
     downlink_samples,
     drive_stats,
@@ -192,15 +194,62 @@ def _no_cellid(tmp_path: Path) -> Path:
 def _expected_integral(d: drives.Drive) -> float:
     """Sum of DL samples x their durations, written out: sample i covers (t_{i-1}, t_i], idle
     samples hold the last measurement (the first one before any)."""
-    first = next(i for i in range(len(d)) if d.downloading[i])
+    measured = d.downloading & ~download_gaps(d)  # the pauses between downloads are held too
+    first = next(i for i in range(len(d)) if measured[i])
     held = d.dl_mbps[first]
     total = 0.0
     for i in range(len(d)):
-        if d.downloading[i]:
+        if measured[i]:
             held = d.dl_mbps[i]
         if i > 0:
             total += held * (d.time_s[i] - d.time_s[i - 1])
     return total
+
+
+def test_pauses_between_downloads_are_told_from_stalls(tmp_path: Path) -> None:
+    """A short low stretch between rows carrying the download, the signal unchanged, is the
+    test app starting its next file (held); longer, or with the signal moving, or between slow
+    rows, it is a stall (kept)."""
+    fast = [row(i, DL_bitrate="11000") for i in range(5)]
+    cases = {
+        "pause": ([row(5, DL_bitrate="0"), row(6, DL_bitrate="40")], [True, True]),
+        "long": ([row(5 + k, DL_bitrate="0") for k in range(4)], [False] * 4),
+        "signal": ([row(5, DL_bitrate="0", RSRP="-110"), row(6, DL_bitrate="0", RSRP="-112")], [False, False]),
+    }
+    for name, (middle, expected) in cases.items():
+        after = [row(20 + i, DL_bitrate="9000") for i in range(5)]
+        d = load_drive(write(tmp_path, [*fast, *middle, *after], name=f"B_2020.01.16_07.00.0{len(name)}.csv"))
+        gaps = download_gaps(d)
+        assert gaps[5 : 5 + len(middle)].tolist() == expected, name
+        assert not gaps[:5].any() and not gaps[5 + len(middle) :].any(), name
+        held = downlink_samples(d)
+        if expected[0]:
+            assert (held[5 : 5 + len(middle)] == 11.0).all()  # the last measurement, held
+            assert (downlink_samples(d, idle="zero")[5:7] == [0.0, 0.04]).all()  # raw with idle="zero"
+        else:
+            assert (held[5 : 5 + len(middle)] < GAP_MBPS).all()
+    slow = [row(i, DL_bitrate="500") for i in range(5)]
+    d = load_drive(write(tmp_path, [*slow, row(5, DL_bitrate="0"), *[row(6 + i, DL_bitrate="500") for i in range(5)]]))
+    assert not download_gaps(d).any()  # between slow rows: a stall of a weak link
+
+
+@needs_irish
+def test_the_irish_drives_pauses_come_every_dozen_seconds_with_the_signal_unchanged() -> None:
+    """docs/drives.md's figures: the pauses are ~6 % of drive time, mostly 2 rows, and after
+    holding them no periodic outage is left (the gaps between their starts cluster near the
+    test's file time; the stalls that remain do not)."""
+    share, starts_gap, lengths = [], [], []
+    for f in irish_files():
+        d = load_drive(f)
+        g = download_gaps(d)
+        share.append(float(np.diff(d.time_s)[g[1:]].sum() / d.duration_s))
+        edge = np.diff(np.r_[0, g.astype(np.int8), 0])
+        s, e = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+        lengths += (e - s).tolist()
+        starts_gap += np.diff(d.time_s[s]).tolist()
+    assert 0.04 < float(np.mean(share)) < 0.08
+    assert np.mean(np.array(lengths) == 2) > 0.7
+    assert 10.0 < float(np.median(starts_gap)) < 60.0
 
 
 def test_downlink_integral_is_samples_times_durations_with_idle_held(tmp_path: Path) -> None:
@@ -209,7 +258,7 @@ def test_downlink_integral_is_samples_times_durations_with_idle_held(tmp_path: P
         row(1, DL_bitrate="4000"),
         row(1, DL_bitrate="2000"),
         row(2, State="I", DL_bitrate="0"),
-        row(4, DL_bitrate="0"),  # a real stall while downloading
+        row(4, DL_bitrate="0", RSRP="-118"),  # a real stall while downloading: the signal dropped
         row(5, DL_bitrate="10000"),
     ]
     d = load_drive(write(tmp_path, rows))
@@ -414,7 +463,7 @@ def test_drive_stats_add_up(tmp_path: Path) -> None:
     rows = [
         row(0, Latitude="51.900", NetworkMode="5G", DL_bitrate="20000"),
         row(1, Latitude="51.900", NetworkMode="5G", DL_bitrate="20000"),
-        row(2, Latitude="51.901", NetworkMode="LTE", CellID="13", RAWCELLID="11016973", DL_bitrate="0"),
+        row(2, Latitude="51.901", NetworkMode="LTE", CellID="13", RAWCELLID="11016973", DL_bitrate="0", RSRP="-118"),
         row(4, Latitude="51.902", NetworkMode="LTE", CellID="13", RAWCELLID="11016973", DL_bitrate="10000"),
     ]
     d = load_drive(write(tmp_path, rows))
@@ -425,10 +474,10 @@ def test_drive_stats_add_up(tmp_path: Path) -> None:
     assert s["handovers"] == 1 and s["mean_time_between_handovers_s"] == 4.0
     # time-weighted over intervals (t_{i-1}, t_i]: 5G 1 s, LTE 3 s; no capacity 1 s of 4
     assert s["mode_share_5G"] == 0.25 and s["mode_share_LTE"] == 0.75
-    assert s["no_capacity_share"] == 0.25
+    assert s["no_capacity_share"] == 0.25 and s["download_gap_share"] == 0.0  # a stall: the signal dropped
     assert s["dl_mean_mbps"] == pytest.approx((20 + 0 + 2 * 10) / 4)
     assert s["ul_mean_mbps_dl_ratio"] == pytest.approx((20 * 0.2 + 2 * 10 * 0.43) / 4)
-    assert s["rsrp_dbm_min"] == -90.0 and s["cqi_max"] == 9.0
+    assert s["rsrp_dbm_min"] == -118.0 and s["cqi_max"] == 9.0
 
 
 def test_positions_are_interpolated_between_gps_fixes(tmp_path: Path) -> None:
