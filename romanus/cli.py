@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from romanus import __version__, cliargs
 
@@ -615,25 +616,60 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``romanus reproduce``'s defaults, and those of ``--quick`` (a smoke run of every stage); a
+#: flag given explicitly wins over both
+REPRODUCE_DEFAULTS: dict[str, Any] = {
+    "seeds": "0:5",
+    "calibration_seeds": "3000000:3000010",
+    "test_seeds": "2000000:2000020",
+    "duration_s": 60.0,
+    "worlds": None,
+    "fleet_sizes": [1, 16],
+}
+REPRODUCE_QUICK: dict[str, Any] = {
+    "seeds": "0:2",
+    "timesteps": 2048,
+    "calibration_seeds": "3000000:3000002",
+    "test_seeds": "2000000:2000003",
+    "duration_s": 10.0,
+    "worlds": "connected",
+    "fleet_sizes": [1],
+    "drive_calibration_windows": 4,
+}
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from romanus.study import OTHER_PRESETS, WORLDS, StudySpec, run_study
 
-    worlds = tuple(w for w in (args.worlds or ",".join(WORLDS)).split(",") if w)
+    base = {**REPRODUCE_DEFAULTS, **(REPRODUCE_QUICK if args.quick else {})}
+
+    def value(key: str) -> Any:
+        given = getattr(args, key, None)
+        return given if given is not None else base.get(key)
+
+    drive_seeds = None
+    if args.drive_seeds is not None:
+        none = args.drive_seeds.strip().lower() == "none"
+        drive_seeds = () if none else tuple(_parse_seeds(args.drive_seeds, "--drive-seeds"))
+    worlds = tuple(w for w in (value("worlds") or ",".join(WORLDS)).split(",") if w)
     spec = StudySpec(
         out=args.out,
         env=args.env,
         algo=args.algo,
-        seeds=tuple(_parse_seeds(args.seeds)),
-        timesteps=args.timesteps,
-        calibration_seeds=tuple(_parse_seeds(args.calibration_seeds, "--calibration-seeds")),
-        test_seeds=tuple(_parse_seeds(args.test_seeds, "--test-seeds")),
-        duration_s=args.duration_s,
+        seeds=tuple(_parse_seeds(value("seeds"))),
+        timesteps=value("timesteps"),
+        calibration_seeds=tuple(_parse_seeds(value("calibration_seeds"), "--calibration-seeds")),
+        test_seeds=tuple(_parse_seeds(value("test_seeds"), "--test-seeds")),
+        duration_s=value("duration_s"),
         worlds=worlds,
         traces=tuple(args.traces or ()),
-        other_presets=() if args.no_presets else OTHER_PRESETS,
+        other_presets=() if args.no_presets or args.quick else OTHER_PRESETS,
         drives=args.drives,
         drive_window_s=args.drive_window_s,
-        fleet_sizes=tuple(args.fleet_sizes),
+        drive_calibration_windows=base.get("drive_calibration_windows", StudySpec.drive_calibration_windows),
+        drive_seeds=drive_seeds,
+        drive_timesteps=args.drive_timesteps,
+        fleet_sizes=tuple(value("fleet_sizes")),
         workers=args.workers,
     )
     path = run_study(spec, progress=lambda text: print(f"  {text} ...", file=sys.stderr))
@@ -823,7 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "reproduce", parents=[common], help="the paper study: train over seeds, compare with every baseline, generalise"
     )
-    p.add_argument("--seeds", default="0:5", metavar="A:B", help="training seeds (default: %(default)s)")
+    p.add_argument("--seeds", metavar="A:B", help="training seeds (default: 0:5; --quick: 0:2)")
     p.add_argument(
         "--env",
         default="romanus/DefaultShielded-v2",
@@ -832,25 +868,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--algo", default="maskable_ppo", choices=list(ALGORITHMS))
     p.add_argument(
-        "--timesteps", type=cliargs.timesteps, help="training steps per seed (default: the shipped hyper-parameters')"
+        "--timesteps",
+        type=cliargs.timesteps,
+        help="training steps per seed (default: the shipped hyper-parameters'; --quick: 2048)",
     )
     p.add_argument(
         "--calibration-seeds",
-        default="3000000:3000010",
         metavar="A:B",
-        help="scenario seeds the heuristics' settings are chosen on (default: %(default)s)",
+        help="scenario seeds the heuristics' settings are chosen on (default: 3000000:3000010; --quick: two)",
     )
     p.add_argument(
-        "--test-seeds", default="2000000:2000020", metavar="A:B", help="held-out scenario seeds (default: %(default)s)"
+        "--test-seeds", metavar="A:B", help="held-out scenario seeds (default: 2000000:2000020; --quick: three)"
     )
-    p.add_argument(
-        "--duration-s", type=cliargs.duration_s, default=60.0, help="seconds per test scenario (default: %(default)s)"
-    )
+    p.add_argument("--duration-s", type=cliargs.duration_s, help="seconds per test scenario (default: 60; --quick: 10)")
     p.add_argument(
         "--worlds",
         metavar="W,W",
-        help="evaluation worlds of the default preset: connected, owned, huang-linear (default: all; the first "
-        "carries the targets)",
+        help="evaluation worlds of the default preset: connected, owned, huang-linear (default: all, --quick: "
+        "connected; the first carries the targets)",
     )
     p.add_argument("--traces", nargs="*", metavar="DIR", help="folders of real uplink traces for generalisation suites")
     p.add_argument("--drives", metavar="DIR", help="folder of G-NetTrack drives: evaluate on the held-out (latest) day")
@@ -861,14 +896,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="--drives: seconds per window (default: %(default)s)",
     )
     p.add_argument(
+        "--drive-seeds",
+        metavar="A:B",
+        help="--drives: seeds of the agents trained on every window of the drives' training days, which are the "
+        "drive suite's agents (the synthetic-world agents are shown beside them) (default: --seeds; 'none': "
+        "evaluate the drives with the synthetic-world agents only)",
+    )
+    p.add_argument(
+        "--drive-timesteps",
+        type=cliargs.timesteps,
+        help="--drives: training steps per drive agent (default: --timesteps if given, else 100000)",
+    )
+    p.add_argument(
         "--fleet-sizes",
         type=cliargs.positive_int,
         nargs="*",
-        default=[1, 16],
         metavar="N",
-        help="fleets on the connected world (default: 1 16; none: no fleets)",
+        help="fleets on the connected world (default: 1 16, --quick: 1; none: no fleets)",
     )
     p.add_argument("--no-presets", action="store_true", help="skip generalisation to the other presets")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of every stage: 2 seeds of 2048 steps (drive agents too), 2 calibration and 3 test "
+        "scenarios of 10 s, the connected world, no other presets, a fleet of 1, 4 drive calibration windows; "
+        "flags given explicitly win",
+    )
     p.add_argument("--workers", type=cliargs.workers, default=2)
     p.add_argument("--out", default="study", help="output folder, resumable (default: %(default)s)")
     p.set_defaults(func=_cmd_reproduce)

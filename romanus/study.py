@@ -13,7 +13,13 @@ heuristics' frontiers and the hindsight oracle on held-out scenarios:
   are reported in each, so the table shows how much the physics moves them;
 * the other shipped presets, suites recorded from real uplink traces, and the held-out day of
   real drives (``--drives``: windows of the drives' latest day; the heuristics' settings are
-  chosen on windows of the other days), on the drives with speed-derived deadlines;
+  chosen on windows of the other days), on the drives with speed-derived deadlines. The
+  drives have agents of their own: one per ``drive_seeds`` seed (default: ``seeds``), trained
+  (:func:`romanus.train.suite.train_on_suite`, ``drive_timesteps`` steps, resumable, in
+  ``OUT/training-drives/s<seed>``) on every window of the training days, in the drive world
+  with the training env's observation and shield. They are the drive suite's agents (its
+  verdicts and targets); the agents trained on the synthetic world are evaluated on the same
+  windows and shown beside them;
 * **fleets** on the connected world: N = 1 and a contended N on one cell and one edge.
 
 **Calibrate on one split, report on another.** Each heuristic family's setting (with and
@@ -50,12 +56,15 @@ from romanus.stats import MeanCI, mean_ci, reduction_ci
 
 __all__ = [
     "DEMO_HEURISTIC",
+    "DRIVE_TIMESTEPS",
     "FAMILIES",
     "PAPER",
     "WORLDS",
     "StudySpec",
     "calibrate",
     "cell",
+    "drive_seeds",
+    "drive_timesteps",
     "frontier_energy_at",
     "learned_lines",
     "outage_onset_rate",
@@ -83,6 +92,8 @@ WORLDS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 #: the world of the real drives: connected modem, deadlines from the speed (3 m of travel)
 DRIVE_WORLD: dict[str, Any] = {"radio": {"accounting": "connected"}, "deadlines": {"model": "speed"}}
+#: training steps per drive agent when neither ``drive_timesteps`` nor ``timesteps`` is given
+DRIVE_TIMESTEPS = 100_000
 #: the estimate-driven heuristics' settings: each family's frontier (with and without fallback)
 FAMILIES: dict[str, tuple[float, ...]] = {
     "risk-budget-greedy": (0.0005, 0.002, 0.01, 0.05),
@@ -121,6 +132,10 @@ class StudySpec:
     drives: str | None = None  # a folder of G-NetTrack drives: held-out day
     drive_window_s: float = 120.0
     drive_calibration_windows: int = 20  # training-day windows the heuristics are calibrated on
+    #: seeds of the agents trained on every training-day drive window (None: ``seeds``; (): none,
+    #: then the drives are evaluated with the synthetic-world agents)
+    drive_seeds: tuple[int, ...] | None = None
+    drive_timesteps: int | None = None  # steps per drive agent (None: ``timesteps``, else 100_000)
     fleet_sizes: tuple[int, ...] = (1, 16)
     fleet_seeds: int = 5  # the first test seeds
     fleet_duration_s: float = 30.0
@@ -169,8 +184,9 @@ def _suites(spec: StudySpec, name: str, env: str, traces: str | None = None) -> 
     return out[0], out[1]
 
 
-def _drive_suites(spec: StudySpec, env: Path) -> tuple[list[Path], list[Path]]:
-    """(calibration windows from the training days, every window of the held-out day)."""
+def _drive_suites(spec: StudySpec, env: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(every window of the training days, the calibration windows among them, every window of
+    the held-out day)."""
     from romanus.scenario import load_suite, record_drive_suite
 
     assert spec.drives is not None
@@ -179,7 +195,73 @@ def _drive_suites(spec: StudySpec, env: Path) -> tuple[list[Path], list[Path]]:
         record_drive_suite(spec.drives, folder, env=str(env), window_s=spec.drive_window_s, workers=spec.workers)
     train, test = load_suite(folder / "train"), load_suite(folder / "test")
     step = max(1, math.ceil(len(train) / spec.drive_calibration_windows))
-    return train[::step], test
+    return train, train[::step], test
+
+
+def drive_seeds(spec: StudySpec) -> tuple[int, ...]:
+    """The seeds of the agents trained on the drives' training days (``drive_seeds``, else
+    ``seeds``)."""
+    return spec.seeds if spec.drive_seeds is None else spec.drive_seeds
+
+
+def drive_timesteps(spec: StudySpec) -> int:
+    """Training steps per drive agent: ``drive_timesteps``, else ``timesteps``, else 100 000."""
+    if spec.drive_timesteps is not None:
+        return spec.drive_timesteps
+    return spec.timesteps if spec.timesteps is not None else DRIVE_TIMESTEPS
+
+
+def _drive_learner_preset(spec: StudySpec, world: Path) -> Path:
+    """The drive agents' preset: the drive world (``world``, a file beside it) with the training
+    env's decision stack (its observation and its shield's budget)."""
+    from romanus.config import load_preset
+    from romanus.env.registration import preset_ref
+
+    env = load_preset(preset_ref(spec.env)).env
+    stack: dict[str, Any] = {"observation": env.observation}
+    if env.shield.risk_budget is not None:
+        stack["shield"] = {"risk_budget": env.shield.risk_budget}
+    return _preset_file(spec, f"{world.stem}-learner", {"env": stack}, extends=world.name)
+
+
+def _train_drive_seed(args: tuple[Path, list[Path], Path, int, int, str, str]) -> dict[str, Any]:
+    """One drive agent (a worker process's task; ``threads=1``)."""
+    from romanus.train.suite import train_on_suite
+
+    preset, scenarios, run, seed, timesteps, algo, hyperparams = args
+    return train_on_suite(
+        preset, scenarios, run, seed=seed, timesteps=timesteps, algo=algo, hyperparams_env_id=hyperparams, threads=1
+    )
+
+
+def _train_drives(spec: StudySpec, world: Path, train: Sequence[Path], say: Callable[[str], None]) -> list[str]:
+    """One ``spec.algo`` agent per drive seed, trained on every training-day window (run folders
+    ``OUT/training-drives/s<seed>``, skipped when trained: resumable), ``spec.workers`` seeds at
+    once; returns their policy specs in seed order."""
+    from romanus.train.hyperparams import entry_id
+    from romanus.train.train import resolve_env
+    from romanus.workers import worker_pool
+
+    seeds = drive_seeds(spec)
+    preset = _drive_learner_preset(spec, world)
+    hyperparams = entry_id(spec.algo, *resolve_env(spec.env))  # the training env's settings
+    steps = drive_timesteps(spec)
+    runs = {seed: (Path(spec.out) / "training-drives" / f"s{seed}").resolve() for seed in seeds}
+    todo = [s for s in seeds if not (runs[s] / "train.json").is_file()]
+    if todo:
+        say(
+            f"training {len(todo)} {spec.algo} agents on the drives' {len(train)} training-day windows "
+            f"({steps} steps each)"
+        )
+    tasks = [(preset.resolve(), list(train), runs[s], s, steps, spec.algo, hyperparams) for s in todo]
+    if spec.workers > 1 and len(tasks) > 1:
+        with worker_pool(min(spec.workers, len(tasks))) as pool:
+            infos = list(pool.map(_train_drive_seed, tasks))
+    else:
+        infos = [_train_drive_seed(t) for t in tasks]
+    for info in infos:
+        log.info("drive agent s%d: %.0f s, %.0f steps/s", info["seed"], info["wall_s"], info["steps_per_s"])
+    return [f"{spec.algo}:{runs[s]}" for s in seeds]
 
 
 # ---------------------------------------------------------------------------- selection
@@ -407,19 +489,40 @@ class SuiteOutcome:
     agents: dict[str, Any] | None
     frontiers: dict[str, tuple[bool, str]] = field(default_factory=dict)
     agent_names: list[str] = field(default_factory=list)
+    #: what the suite's agents are, in the table (the drives: trained on the training days)
+    agents_label: str = "agents"
+    #: a second group of agents evaluated on the same scenarios, reported beside the suite's own
+    #: (the drives: the agents trained on the synthetic world); not in the verdicts
+    other_agents: dict[str, Any] | None = None
+    other_agent_names: list[str] = field(default_factory=list)
+    other_label: str = "agents trained on the synthetic world"
 
 
 def _evaluate(
-    spec: StudySpec, name: str, title: str, calibration: Sequence[Path], test: Sequence[Path], agents: Sequence[str]
+    spec: StudySpec,
+    name: str,
+    title: str,
+    calibration: Sequence[Path],
+    test: Sequence[Path],
+    agents: Sequence[str],
+    other_agents: Sequence[str] = (),
+    agents_label: str = "agents",
 ) -> SuiteOutcome:
+    """Calibrate the heuristics on ``calibration``, then compare every policy, ``agents`` and
+    ``other_agents`` on ``test``; the frontier verdicts are the ``agents``'."""
     cal = compare(calibration, ["local-robust", *candidates()], None, workers=spec.workers)
     kept = calibrate(cal)
     log.info("%s: kept %s", name, ", ".join(kept.values()))
     fixed = [*BASELINES, *candidates(), "oracle"]
-    result = compare(test, [*fixed, *agents], Path(spec.out) / name, workers=spec.workers)
+    others = [a for a in other_agents if a not in agents]
+    result = compare(test, [*fixed, *agents, *others], Path(spec.out) / name, workers=spec.workers)
     rows = policy_rows(result, fixed)
     outcome = SuiteOutcome(name, title, kept, result, rows, agent_rows(result, agents) if agents else None)
     outcome.agent_names = list(agents)
+    outcome.agents_label = agents_label
+    if others:
+        outcome.other_agents = agent_rows(result, others)
+        outcome.other_agent_names = others
     if agents:
         for family in (*FAMILIES, *(f + "+fallback" for f in FAMILIES)):
             outcome.frontiers[family] = ahead_of_frontier(result, agents, family)
@@ -467,22 +570,46 @@ def run_study(spec: StudySpec, progress: Callable[[str], None] | None = None) ->
         env = _preset_file(spec, "connected", WORLDS["connected"][1])
         cal, test = _suites(spec, name, str(env), folder)
         suites.append(_evaluate(spec, name, f"connected world, uplink from the traces in {folder}", cal, test, agents))
+    drive_agents: list[str] = []
     if spec.drives is not None:
         say(f"real drives in {spec.drives}: held-out day")
         env = _preset_file(spec, "drives", DRIVE_WORLD)
-        cal, test = _drive_suites(spec, env)
+        train, cal, test = _drive_suites(spec, env)
         title = f"real drives ({Path(spec.drives).name}), held-out day, connected modem, speed deadlines"
-        suites.append(_evaluate(spec, "drives", title, cal, test, agents))
+        if drive_seeds(spec):
+            drive_agents = _train_drives(spec, env, train, say)
+            title += "; agents trained on the training days' drives"
+            say("real drives: calibrating, evaluating both agent groups")
+            suites.append(
+                _evaluate(spec, "drives", title, cal, test, drive_agents, agents, "agents trained on the training days")
+            )
+        else:
+            title += "; agents trained on the synthetic world"
+            suites.append(_evaluate(spec, "drives", title, cal, test, agents))
     fleets = None
     if spec.fleet_sizes and "connected" in spec.worlds:
         say(f"fleets of {', '.join(map(str, spec.fleet_sizes))} vehicles on the connected world")
         fleets = _fleets(spec, suites[spec.worlds.index("connected")].kept, agents)
-    text = report(spec, suites, agents, fleets, onset)
+    text = report(spec, suites, agents, fleets, onset, drive_agents)
     atomic_write_bytes(out / "study.md", text.encode())
     data = {
         "spec": asdict(spec),
         "agents": agents,
-        "suites": {s.name: {"kept": s.kept, "policies": s.rows, "agents": s.agents} for s in suites},
+        "drive_agents": drive_agents,
+        "suites": {
+            s.name: {
+                "kept": s.kept,
+                "policies": s.rows,
+                "agents": s.agents,
+                "agent_names": s.agent_names,
+                **(
+                    {"other_agents": s.other_agents, "other_agent_names": s.other_agent_names}
+                    if s.other_agents is not None
+                    else {}
+                ),
+            }
+            for s in suites
+        },
         "fleets": fleets,
     }
     atomic_write_bytes(out / "study.json", json.dumps(data, indent=1, default=str).encode())
@@ -536,10 +663,15 @@ def _row(name: str, r: dict[str, Any]) -> str:
     )
 
 
-def suite_table(s: SuiteOutcome, n_agents: int) -> list[str]:
+def suite_table(s: SuiteOutcome, n_agents: int | None = None) -> list[str]:
+    """The suite's table: its agents (mean over seeds; ``n_agents``, default the suite's own
+    count), the other agent group if any, the baselines, the kept heuristics, the oracle."""
     lines = [*TABLE_HEAD]
     if s.agents is not None:
-        lines.append(_row(f"**agents** (mean of {n_agents} seeds)", s.agents))
+        n = len(s.agent_names) if n_agents is None else n_agents
+        lines.append(_row(f"**{s.agents_label}** (mean of {n} seeds)", s.agents))
+    if s.other_agents is not None:
+        lines.append(_row(f"**{s.other_label}** (mean of {len(s.other_agent_names)} seeds)", s.other_agents))
     shown = [*BASELINES, *dict.fromkeys(s.kept.values()), "oracle"]
     for p in shown:
         tag = " (kept)" if p in s.kept.values() else ""
@@ -643,8 +775,9 @@ def _ordering(s: SuiteOutcome) -> str:
         verdict = "agents behind"
     else:
         verdict = f"level within {margin:.1f} mJ (the larger of the seed and paired-scenario CIs)"
+    name = s.name if s.agents_label == "agents" else f"{s.name} ({s.agents_label})"
     return (
-        f"| {s.name} | {e_a['mean']:.0f} / {r_a['mean']:.2f} | `{best}`: {e_b['mean']:.0f} / {r_b['mean']:.2f} | "
+        f"| {name} | {e_a['mean']:.0f} / {r_a['mean']:.2f} | `{best}`: {e_b['mean']:.0f} / {r_b['mean']:.2f} | "
         f"{s.rows['local-robust']['energy_mj']['mean']:.0f} / {local_r:.2f} | "
         f"{s.rows['oracle']['energy_mj']['mean']:.0f} | {verdict} |"
     )
@@ -686,16 +819,26 @@ def report(
     agents: Sequence[str],
     fleets: dict[str, Any] | None,
     onset: float = math.nan,
+    drive_agents: Sequence[str] = (),
 ) -> str:
     n = len(spec.test_seeds)
+    drives = ""
+    if drive_agents:
+        seeds = ", ".join(map(str, drive_seeds(spec)))
+        drives = (
+            f" On the real drives the suite's agents are {len(drive_agents)} {spec.algo} agents (seeds {seeds}) "
+            f"trained on every window of the training days ({drive_timesteps(spec)} steps each; the drive world "
+            f"with `{spec.env}`'s observation and shield); the agents trained on `{spec.env}` are shown beside "
+            "them, and the drives' verdicts and targets are the drive-trained agents'."
+        )
     lines = [
         "# The Romanus study on the corrected world",
         "",
         f"{len(agents)} {spec.algo} agents (seeds {', '.join(map(str, spec.seeds)) or '-'}) trained on `{spec.env}`; "
         f"every policy evaluated on the same {n} held-out scenarios per synthetic suite "
-        f"({spec.duration_s:g} s each, seeds {spec.test_seeds[0]}..{spec.test_seeds[-1]}). The heuristics' settings "
-        f"are kept on {len(spec.calibration_seeds)} calibration scenarios per suite (the drives: windows of the "
-        "training days); every figure below is held-out. Intervals: 95 %; paired BCa over scenarios for "
+        f"({spec.duration_s:g} s each, seeds {spec.test_seeds[0]}..{spec.test_seeds[-1]}).{drives} The heuristics' "
+        f"settings are kept on {len(spec.calibration_seeds)} calibration scenarios per suite (the drives: windows "
+        "of the training days); every figure below is held-out. Intervals: 95 %; paired BCa over scenarios for "
         "ratios, Student-t over scenarios for means, Student-t over seeds for the agents.",
         "",
         "## The paper's two metrics under three physics",
@@ -719,20 +862,21 @@ def report(
         "",
     ]
     for s in suites:
-        lines += [f"## {s.name}: {s.title}", "", *suite_table(s, len(agents)), ""]
+        lines += [f"## {s.name}: {s.title}", "", *suite_table(s), ""]
         lines += ["Held-out frontiers (every setting; not selected on these scenarios):", "", *_frontier_table(s), ""]
     if suites:
         main = suites[0]
         shown = ["local-robust", "robust-agnostic", *dict.fromkeys(main.kept.values()), "oracle", *agents]
         lines += [f"## Per scene type ({main.name}; energy per frame / risky frames)", ""]
         lines += [*_per_scene(main.result, shown), ""]
-    if agents:
+    with_agents = [s for s in suites if s.agents is not None]
+    if with_agents:
         lines += [
             "## The same ordering everywhere? (energy mJ / risky %)",
             "",
             "| suite | agents | best kept heuristic | local-robust | oracle (mJ) | verdict |",
             "| --- | --- | --- | --- | --- | --- |",
-            *(_ordering(s) for s in suites),
+            *(_ordering(s) for s in with_agents),
             "",
         ]
     if fleets is not None:
@@ -743,11 +887,12 @@ def report(
             *_fleet_lines(fleets, agents),
             "",
         ]
-    if agents and suites:
+    targeted = [s for s in with_agents if s is suites[0] or s.name == "drives"]
+    if targeted:
         lines += ["## Targets (issue 20)", ""]
-        for s in suites:
-            if s.name == suites[0].name or s.name == "drives":
-                lines += [f"{s.name}:", "", *_targets(s, onset if s is suites[0] else math.nan), ""]
+        for s in targeted:
+            who = f" ({s.agents_label})" if s.agents_label != "agents" else ""
+            lines += [f"{s.name}{who}:", "", *_targets(s, onset if s is suites[0] else math.nan), ""]
     return "\n".join(lines)
 
 

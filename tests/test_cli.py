@@ -176,9 +176,47 @@ def test_reproduce_runs_the_whole_study_on_tiny_budgets(tmp_path: Path, capsys: 
     }
     assert (tmp_path / "st" / "connected" / "pareto.png").is_file()
     assert "power_model: huang_linear" in (tmp_path / "st" / "presets" / "huang-linear.yaml").read_text()
+    if drives:  # the drive suite's agents are trained on the training day; the synthetic ones beside them
+        assert "**agents trained on the training days** (mean of 2 seeds)" in study
+        assert "**agents trained on the synthetic world** (mean of 2 seeds)" in study
+        assert data["suites"]["drives"]["other_agent_names"] == data["agents"]
+        assert len(data["drive_agents"]) == 2
     capsys.readouterr()
     assert main(args) == 0  # resumes: nothing is retrained or re-recorded
     assert len(list((tmp_path / "st" / "training" / "trials").iterdir())) == 2
+    if drives:
+        assert sorted(p.name for p in (tmp_path / "st" / "training-drives").iterdir()) == ["s0", "s1"]
+
+
+def test_reproduce_quick_and_drive_flags_reach_the_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import romanus.study
+    from romanus.study import StudySpec
+
+    specs: list[StudySpec] = []
+
+    def fake(spec: StudySpec, progress: object = None) -> Path:
+        specs.append(spec)
+        path = tmp_path / "study.md"
+        path.write_text("study\n")
+        return path
+
+    monkeypatch.setattr(romanus.study, "run_study", fake)
+    assert main(["reproduce", "--quick", "--drives", "d", "--out", str(tmp_path)]) == 0
+    quick = specs[-1]
+    assert quick.seeds == (0, 1) and quick.timesteps == 2048 and quick.drive_timesteps is None
+    assert quick.drive_seeds is None and quick.worlds == ("connected",) and quick.other_presets == ()
+    assert len(quick.test_seeds) == 3 and quick.duration_s == 10.0 and quick.fleet_sizes == (1,)
+    assert main(["reproduce", "--quick", "--seeds", "4:5", "--drive-seeds", "7:9", "--drive-timesteps", "300"]) == 0
+    given = specs[-1]
+    assert given.seeds == (4,) and given.drive_seeds == (7, 8) and given.drive_timesteps == 300
+    assert main(["reproduce", "--drive-seeds", "none"]) == 0
+    full = specs[-1]
+    assert full.drive_seeds == () and full.seeds == tuple(range(5)) and full.timesteps is None
+    assert full.duration_s == 60.0 and full.fleet_sizes == (1, 16) and len(full.worlds) == 3
+    assert full.drive_calibration_windows == StudySpec.drive_calibration_windows
+    capsys.readouterr()
 
 
 @pytest.mark.slow

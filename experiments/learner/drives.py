@@ -29,9 +29,7 @@ from romanus.compare import compare
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import load_suite, record_drive_suite
 from romanus.study import DRIVE_WORLD
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "place"))
-import learner  # experiments/place/learner.py: MaskablePPO on a recorded suite
+from romanus.train.suite import train_on_suite
 
 log = logging.getLogger("drive-learner")
 
@@ -43,6 +41,7 @@ LEARNER = {
     "name": "DriveShielded",
     "env": {"observation": "risk", "shield": {"risk_budget": 0.002}},
 }
+ALGO = "maskable_ppo"
 REFERENCES = ("local-robust", "risk-budget-greedy+fallback@0.0005", "risk-budget-greedy+fallback@0.002", "oracle")
 
 
@@ -75,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     agents = []
     for seed in range(a, b):
         run = out / "learners" / f"s{seed}"
-        info = learner.train_learner(preset, train, run, seed=seed, timesteps=args.steps)
+        info = train_on_suite(preset, train, run, seed=seed, timesteps=args.steps, algo=ALGO)
         log.info("seed %d: %.0f s, %.0f steps/s", seed, info["wall_s"], info["steps_per_s"])
-        agents.append(f"{learner.ALGO}:{run}")
+        agents.append(f"{ALGO}:{run}")
     log.info("comparing on the held-out day (%d windows)", len(test))
     compare(test, [*REFERENCES, *agents], out / "compare", workers=args.workers)
     summary = (out / "compare" / "summary.md").read_text()

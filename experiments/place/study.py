@@ -15,9 +15,9 @@ cut into 120 s windows. Days (``romanus.drives.Drive.day``):
 Stages (each skipped when its output exists, so an interrupted study resumes):
 
 1. maps and suites (``romanus coverage build``, ``romanus scenario suite`` as functions);
-2. the learner (``learner.py``): MaskablePPO on the training days' windows, one or more seeds per
-   observation (``place``: the vehicle's measurements + delayed KPIs + map ahead; ``risk_place``:
-   also the vehicle's own risk estimate);
+2. the learner (:func:`romanus.train.suite.train_on_suite`): MaskablePPO on the training days'
+   windows, one or more seeds per observation (``place``: the vehicle's measurements + delayed
+   KPIs + map ahead; ``risk_place``: also the vehicle's own risk estimate);
 3. validation: the heuristics' frontier (``risk-budget-greedy+fallback@B`` map-free,
    ``map-aware-greedy+fallback@B`` map-aware) and the learners, on the validation windows;
    per family, the least-energy budget whose risky rate (upper end of its 95 % interval) is
@@ -60,6 +60,7 @@ from romanus.drives import find_drives, load_drive
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import record_drive_suite
 from romanus.stats import mean_ci
+from romanus.train.suite import train_on_suite
 
 _EXPERIMENTS = Path(__file__).resolve().parents[1]
 
@@ -77,7 +78,6 @@ def _sibling(relative: str, name: str) -> Any:
 
 auroc = _sibling("coverage/auroc.py", "place_study_auroc")
 fallback = _sibling("fallback/study.py", "place_study_fallback")
-learner = _sibling("place/learner.py", "place_study_learner")
 
 log = logging.getLogger("place-study")
 
@@ -96,6 +96,7 @@ TEST_BUDGETS = (0.002, 0.02)
 FAMILIES = {"map-free": "risk-budget-greedy+fallback", "map-aware": "map-aware-greedy+fallback"}
 REFERENCES = ("local-robust", "offload-all+fallback", "oracle")
 OBSERVATIONS = ("place", "risk_place")
+ALGO = "maskable_ppo"  # the learner (train_on_suite's default)
 TOLERANCE = 0.0005  # risky frames allowed above local-robust's, as a rate (the fallback study's)
 
 
@@ -176,7 +177,7 @@ def learners(out: Path, data: dict[str, Any], observations: list[str], seeds: li
     for obs in observations:
         for seed in seeds:
             name = f"{obs}-s{seed}"
-            runs[name] = learner.train_learner(
+            runs[name] = train_on_suite(
                 data["presets"][obs], data["train"], out / "learners" / name, seed=seed, timesteps=steps
             )
     return runs
@@ -210,7 +211,7 @@ def evaluate(out: Path, stage: str, files: list[Path], policies: list[str], work
 
 
 def _agent(out: Path, run: str) -> str:
-    return f"{learner.ALGO}:{out / 'learners' / run}"
+    return f"{ALGO}:{out / 'learners' / run}"
 
 
 def _energy(result: CompareResult, policy: str) -> float:

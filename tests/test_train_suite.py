@@ -1,0 +1,145 @@
+"""Training on a recorded suite (romanus.train.suite) and the study's drive-trained agents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_drives import IRISH, irish_files
+
+from romanus.study import DRIVE_WORLD
+
+pytestmark = pytest.mark.skipif(not irish_files(), reason=f"irish-5g drives not found at {IRISH}")
+
+#: a training day and the held-out (latest) day
+DRIVES = ("B_2019.12.16_12.27.05.csv", "B_2020.02.14_07.29.00.csv")
+#: hyper-parameters small enough for a unit test: 2 envs x 64 steps per rollout
+TINY = {
+    "romanus/Tiny-v0": {
+        "n_timesteps": 256,
+        "policy": "MlpPolicy",
+        "n_envs": 2,
+        "n_steps": 64,
+        "batch_size": 64,
+        "n_epochs": 1,
+        "gamma": 0.9,
+        "policy_kwargs": {"net_arch": [16]},
+    }
+}
+
+
+def short_drives(folder: Path, rows: int = 60) -> Path:
+    """The first ``rows`` seconds of a training-day drive and of a held-out-day drive."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in DRIVES:
+        lines = (IRISH / name).read_text().splitlines()[: rows + 1]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from romanus.scenario import record_drive_suite
+
+    root = tmp_path_factory.mktemp("suite")
+    world = root / "world.yaml"
+    world.write_text(yaml.safe_dump({"extends": "default", "name": "StudyDrives", **DRIVE_WORLD}))
+    learner = root / "learner.yaml"
+    env = {"observation": "risk", "shield": {"risk_budget": 0.002}}
+    learner.write_text(yaml.safe_dump({"extends": "world.yaml", "name": "DriveShielded", "env": env}))
+    files = record_drive_suite(short_drives(root / "drives"), root / "suites", env=str(world), window_s=20.0)
+    hyper = root / "tiny.yml"
+    hyper.write_text(yaml.safe_dump(TINY))
+    return {"preset": learner, "train": files["train"], "test": files["test"], "hyper": hyper}
+
+
+def test_train_on_suite_trains_resumes_and_gives_a_compare_policy(suite: dict[str, Any], tmp_path: Path) -> None:
+    from romanus.compare import compare
+    from romanus.train.suite import train_on_suite
+
+    run = tmp_path / "run"
+    kw = {"seed": 1, "timesteps": 256, "hyperparams_env_id": "romanus/Tiny-v0", "hyperparams_file": suite["hyper"]}
+    assert len(suite["train"]) >= 2
+    info = train_on_suite(suite["preset"], suite["train"], run, **kw)
+    assert info["seed"] == 1 and info["timesteps"] == 256 and info["observation"] == "risk"
+    assert info["steps_per_s"] > 0 and json.loads((run / "train.json").read_text()) == info
+    config = yaml.safe_load((run / "config.yml").read_text())
+    assert config["algo"] == "maskable_ppo"
+    assert config["env_config"]["shield"] == 0.002 and config["env_config"]["observation"] == "risk"
+    assert config["hyperparams"]["policy_kwargs"]["net_arch"] == [16]
+    assert config["train_scenarios"] == [str(p) for p in suite["train"]]
+    model = run / "final_model.zip"
+    stamp = model.stat().st_mtime_ns
+    # resumable: a trained run is not trained again
+    assert train_on_suite(suite["preset"], suite["train"], run, **kw) == info
+    assert model.stat().st_mtime_ns == stamp
+    agent = f"maskable_ppo:{run}"
+    result = compare(suite["test"][:1], ["local-robust", agent], None, workers=1)
+    (row,) = [o.row for o in result.by_policy(agent)]
+    assert row["frames"] > 0 and 0.0 <= row["risky_rate"] <= 1.0
+
+
+def test_train_on_suite_refuses_what_it_cannot_train(suite: dict[str, Any], tmp_path: Path) -> None:
+    from romanus.train.suite import train_on_suite
+
+    with pytest.raises(ValueError, match="unknown algorithm 'ppo_mask'"):
+        train_on_suite(suite["preset"], suite["train"], tmp_path / "a", seed=0, timesteps=64, algo="ppo_mask")
+    with pytest.raises(ValueError, match="no scenarios"):
+        train_on_suite(suite["preset"], [], tmp_path / "b", seed=0, timesteps=64)
+    with pytest.raises(ValueError, match="timesteps must be positive"):
+        train_on_suite(suite["preset"], suite["train"], tmp_path / "c", seed=0, timesteps=0)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_study_trains_drive_agents_and_reports_the_synthetic_ones_beside_them(tmp_path: Path) -> None:
+    from romanus.study import StudySpec, run_study
+
+    spec = StudySpec(
+        out=str(tmp_path / "st"),
+        seeds=(0,),
+        timesteps=512,
+        drive_seeds=(3, 4),
+        drive_timesteps=256,
+        calibration_seeds=(10, 11),
+        test_seeds=(0, 1),
+        duration_s=3.0,
+        worlds=(),
+        other_presets=(),
+        drives=str(short_drives(tmp_path / "drives", rows=40)),
+        drive_window_s=20.0,
+        drive_calibration_windows=2,
+        fleet_sizes=(),
+        workers=2,
+    )
+    said: list[str] = []
+    study = run_study(spec, progress=said.append).read_text()
+    runs = [(tmp_path / "st" / "training-drives" / f"s{s}").resolve() for s in (3, 4)]
+    for run in runs:
+        assert json.loads((run / "train.json").read_text())["timesteps"] >= 256
+    learner = yaml.safe_load((tmp_path / "st" / "presets" / "drives-learner.yaml").read_text())
+    # the drive world with the training env's decision stack (envs/default_shielded.yaml)
+    assert learner["extends"] == "drives.yaml"
+    assert learner["env"] == {"observation": "risk", "shield": {"risk_budget": 0.002}}
+    data = json.loads((tmp_path / "st" / "study.json").read_text())
+    drive_agents = [f"maskable_ppo:{r}" for r in runs]
+    assert data["drive_agents"] == drive_agents
+    drives = data["suites"]["drives"]
+    assert drives["agent_names"] == drive_agents
+    assert drives["other_agent_names"] == data["agents"] and len(data["agents"]) == 1
+    assert len(drives["agents"]["per_seed"]["energy_mj"]) == 2
+    assert len(drives["other_agents"]["per_seed"]["energy_mj"]) == 1
+    assert "| **agents trained on the training days** (mean of 2 seeds) |" in study
+    assert "| **agents trained on the synthetic world** (mean of 1 seeds) |" in study
+    assert "agents trained on the training days' drives" in study  # the drives' title
+    assert "drives (agents trained on the training days):" in study  # its targets
+    assert any("training 2 maskable_ppo agents on the drives'" in s for s in said)
+    # resumes: nothing retrained
+    stamps = [(r / "final_model.zip").stat().st_mtime_ns for r in runs]
+    said.clear()
+    run_study(spec, progress=said.append)
+    assert [(r / "final_model.zip").stat().st_mtime_ns for r in runs] == stamps
+    assert not any("on the drives'" in s for s in said)
