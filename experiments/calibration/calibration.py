@@ -33,6 +33,7 @@ estimate), and reports the paired difference of their Brier scores.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -162,7 +163,7 @@ def paired_brier(a: list[Run], b: list[Run], rng: np.random.Generator, resamples
 def table(runs: list[Run], rng: np.random.Generator, resamples: int = 2000) -> list[dict[str, Any]]:
     rows = []
     n = len(runs)
-    for lo, hi in zip(EDGES, EDGES[1:], strict=False):
+    for lo, hi in itertools.pairwise(EDGES):
         per = [((r.predicted >= lo) & (r.predicted < hi)) for r in runs]
         k = np.array([float(r.missed[sel].sum()) for r, sel in zip(runs, per, strict=True)])
         c = np.array([float(sel.sum()) for sel in per])
