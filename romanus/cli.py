@@ -616,16 +616,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``romanus reproduce``'s defaults, and those of ``--quick`` (a smoke run of every stage); a
-#: flag given explicitly wins over both
-REPRODUCE_DEFAULTS: dict[str, Any] = {
-    "seeds": "0:5",
-    "calibration_seeds": "3000000:3000010",
-    "test_seeds": "2000000:2000020",
-    "duration_s": 60.0,
-    "worlds": None,
-    "fleet_sizes": [1, 16],
-}
+#: ``romanus reproduce --quick``'s sizes (a smoke run of every stage); without ``--quick`` the
+#: defaults are :class:`romanus.study.StudySpec`'s; a flag given explicitly wins over both
 REPRODUCE_QUICK: dict[str, Any] = {
     "seeds": "0:2",
     "timesteps": 2048,
@@ -639,38 +631,39 @@ REPRODUCE_QUICK: dict[str, Any] = {
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from romanus.study import OTHER_PRESETS, WORLDS, StudySpec, run_study
+    from romanus.study import OTHER_PRESETS, StudySpec, run_study
 
-    base = {**REPRODUCE_DEFAULTS, **(REPRODUCE_QUICK if args.quick else {})}
+    quick = REPRODUCE_QUICK if args.quick else {}
 
     def value(key: str) -> Any:
         given = getattr(args, key, None)
-        return given if given is not None else base.get(key)
+        return given if given is not None else quick.get(key)
 
-    drive_seeds = None
+    chosen: dict[str, Any] = {}  # what the flags or --quick set; the rest keeps StudySpec's defaults
+    for key in ("seeds", "calibration_seeds", "test_seeds"):
+        if value(key) is not None:
+            chosen[key] = tuple(_parse_seeds(value(key), "--" + key.replace("_", "-")))
+    for key in ("timesteps", "duration_s", "drive_calibration_windows"):
+        if value(key) is not None:
+            chosen[key] = value(key)
+    if value("worlds"):  # empty: every world, as by default
+        chosen["worlds"] = tuple(w for w in value("worlds").split(",") if w)
+    if value("fleet_sizes") is not None:
+        chosen["fleet_sizes"] = tuple(value("fleet_sizes"))
     if args.drive_seeds is not None:
         none = args.drive_seeds.strip().lower() == "none"
-        drive_seeds = () if none else tuple(_parse_seeds(args.drive_seeds, "--drive-seeds"))
-    worlds = tuple(w for w in (value("worlds") or ",".join(WORLDS)).split(",") if w)
+        chosen["drive_seeds"] = () if none else tuple(_parse_seeds(args.drive_seeds, "--drive-seeds"))
     spec = StudySpec(
         out=args.out,
         env=args.env,
         algo=args.algo,
-        seeds=tuple(_parse_seeds(value("seeds"))),
-        timesteps=value("timesteps"),
-        calibration_seeds=tuple(_parse_seeds(value("calibration_seeds"), "--calibration-seeds")),
-        test_seeds=tuple(_parse_seeds(value("test_seeds"), "--test-seeds")),
-        duration_s=value("duration_s"),
-        worlds=worlds,
         traces=tuple(args.traces or ()),
         other_presets=() if args.no_presets or args.quick else OTHER_PRESETS,
         drives=args.drives,
         drive_window_s=args.drive_window_s,
-        drive_calibration_windows=base.get("drive_calibration_windows", StudySpec.drive_calibration_windows),
-        drive_seeds=drive_seeds,
         drive_timesteps=args.drive_timesteps,
-        fleet_sizes=tuple(value("fleet_sizes")),
         workers=args.workers,
+        **chosen,
     )
     path = run_study(spec, progress=lambda text: print(f"  {text} ...", file=sys.stderr))
     print(path.read_text())
