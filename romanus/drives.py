@@ -559,9 +559,11 @@ def _trace(drive: Drive, per_sample_mbps: np.ndarray, kind: str) -> Trace:
     return Trace(drive.source, f"gnettrack:{kind}", drive.sha256, durations, rates)
 
 
-#: a pause between the test's downloads: at most this many rows ...
+#: a pause between the test's downloads: at most this many rows ... [assumed: in irish-5g the
+#: low runs are 1-2 rows (1,194) with a tail of 3-5 (141) where the signal starts to move]
 GAP_MAX_ROWS = 3
-#: ... below this rate (Mbit/s) while downloading ...
+#: ... below this rate (Mbit/s) while downloading ... [assumed: the pauses log 0 or tens of
+#: kbit/s; a link carrying the download logs megabits]
 GAP_MBPS = 0.1
 #: ... with the median rate of the :data:`GAP_CONTEXT_ROWS` measured rows either side at least
 #: this (Mbit/s: the link was carrying the download) ...
