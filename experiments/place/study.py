@@ -5,24 +5,27 @@ World: the default preset with the radio kept connected and speed deadlines
 (``radio.accounting: connected``, ``deadlines.model: speed``), driven by the irish-5g drives
 cut into 120 s windows. Days (``romanus.drives.Drive.day``):
 
-- **training days** (2019-12-16, 2019-12-17, 2020-01-16): the learner trains on their windows;
+- **training days** (2019-12-16, 2019-12-17, 2020-01-16): the learners train on their windows;
   the validation map is built from them;
 - **validation day** (2020-02-13): every setting is chosen here (the heuristics' budget, the
-  learner's observation), with the validation map, which has not seen this day;
+  learner among those that see the map), with the validation map, which has not seen this day;
 - **test day** (2020-02-14, the latest): reported only; the test map is built from all four
   earlier days (never from the test day; the recording and the env refuse that).
 
 Stages (each skipped when its output exists, so an interrupted study resumes):
 
 1. maps and suites (``romanus coverage build``, ``romanus scenario suite`` as functions);
-2. the learner (:func:`romanus.train.suite.train_on_suite`): MaskablePPO on the training days'
-   windows, one or more seeds per observation (``place``: the vehicle's measurements + delayed
-   KPIs + map ahead; ``risk_place``: also the vehicle's own risk estimate);
+2. the learners (:func:`romanus.train.suite.train_on_suite`): MaskablePPO on the training days'
+   windows, one or more seeds per learner of :data:`LEARNERS` (observation ``place``: the
+   vehicle's measurements + delayed KPIs + map ahead; ``risk_place``: also the vehicle's own risk
+   estimate; ``+shield``: the env's shield at the shipped ``DefaultShielded`` budget masks the
+   modes whose estimated P(miss) exceeds it, the recipe of ``romanus reproduce --drives``;
+   ``risk+shield``: that recipe without the map and KPIs, the map-free control);
 3. validation: the heuristics' frontier (``risk-budget-greedy+fallback@B`` map-free,
    ``map-aware-greedy+fallback@B`` map-aware) and the learners, on the validation windows;
    per family, the least-energy budget whose risky rate (upper end of its 95 % interval) is
-   within 0.05 points of ``local-robust``'s; the learner observation with the lower validation
-   energy at that risk (ties: ``place``);
+   within 0.05 points of ``local-robust``'s; among the learners that see the map, the one with
+   the lowest validation energy whose every seed is within that risk;
 4. test: both families at the ends of the validation budgets (:data:`TEST_BUDGETS`) and the
    kept ones, the references (``local-robust``, ``offload-all+fallback``, ``oracle``) and every
    learner seed, on the test windows: energy,
@@ -90,12 +93,21 @@ WORLD: dict[str, Any] = {
     "radio": {"accounting": "connected"},
     "deadlines": {"model": "speed"},
 }
-BUDGETS = (0.002, 0.005, 0.02)
-#: the budgets also run on the test day (the frontier's ends; the middle one only on validation, for CPU)
-TEST_BUDGETS = (0.002, 0.02)
+BUDGETS = (0.0005, 0.002, 0.005, 0.02)
+#: the budgets also run on the test day (the frontier's ends; the middle ones only on validation, for CPU)
+TEST_BUDGETS = (0.0005, 0.02)
 FAMILIES = {"map-free": "risk-budget-greedy+fallback", "map-aware": "map-aware-greedy+fallback"}
 REFERENCES = ("local-robust", "offload-all+fallback", "oracle")
-OBSERVATIONS = ("place", "risk_place")
+#: the shipped shield's budget (``DefaultShielded``'s ``env.shield.risk_budget``)
+SHIELD = {"risk_budget": 0.002}
+#: the learners: name -> (the env's decision stack over the world, whether it sees the map and KPIs)
+LEARNERS: dict[str, tuple[dict[str, Any], bool]] = {
+    "risk_place+shield": ({"observation": "risk_place", "shield": SHIELD}, True),
+    "risk_place": ({"observation": "risk_place"}, True),
+    "place": ({"observation": "place"}, True),
+    "risk+shield": ({"observation": "risk", "shield": SHIELD}, False),
+}
+DEFAULT_LEARNERS = ("risk_place+shield", "risk_place", "risk+shield")
 ALGO = "maskable_ppo"  # the learner (train_on_suite's default)
 TOLERANCE = 0.0005  # risky frames allowed above local-robust's, as a rate (the fallback study's)
 
@@ -140,16 +152,16 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
             drives_dir, suites["test"], env=str(world), window_s=window_s, split="test", coverage_map=str(maps["test"])
         )
     presets = {
-        obs: _write_yaml(
-            out / "presets" / f"learner-{obs}.yaml",
+        name: _write_yaml(
+            out / "presets" / f"learner-{_safe(name)}.yaml",
             {
                 "extends": "world.yaml",
-                "name": "PlaceStudy" + obs.title().replace("_", ""),
-                "env": {"observation": obs},
+                "name": "PlaceStudy" + "".join(ch for ch in name.title() if ch.isalnum()),
+                "env": stack,
                 "coverage_map": "../maps/val.json",
             },
         )
-        for obs in OBSERVATIONS
+        for name, (stack, _) in LEARNERS.items()
     }
     return {
         "maps": maps,
@@ -160,25 +172,25 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
     }
 
 
-def _seed_counts(text: str, observations: list[str]) -> dict[str, int]:
-    """``--seeds``: one count for every observation, or ``OBS=N,...``."""
+def _seed_counts(text: str, names: list[str]) -> dict[str, int]:
+    """``--seeds``: one count for every learner, or ``NAME=N,...``."""
     if "=" not in text:
-        return dict.fromkeys(observations, int(text))
+        return dict.fromkeys(names, int(text))
     counts = {k: int(v) for k, v in (part.split("=", 1) for part in text.split(","))}
-    missing = [o for o in observations if o not in counts]
+    missing = [o for o in names if o not in counts]
     if missing:
         raise SystemExit(f"--seeds names no count for {', '.join(missing)}")
     return counts
 
 
-def learners(out: Path, data: dict[str, Any], observations: list[str], seeds: list[int], steps: int) -> dict[str, Any]:
-    """Stage 2: every (observation, seed) run; returns their train.json by run name."""
+def learners(out: Path, data: dict[str, Any], names: list[str], seeds: list[int], steps: int) -> dict[str, Any]:
+    """Stage 2: every (learner, seed) run; returns their train.json by run name."""
     runs: dict[str, Any] = {}
-    for obs in observations:
+    for learner in names:
         for seed in seeds:
-            name = f"{obs}-s{seed}"
-            runs[name] = train_on_suite(
-                data["presets"][obs], data["train"], out / "learners" / name, seed=seed, timesteps=steps
+            run = _run(learner, seed)
+            runs[run] = train_on_suite(
+                data["presets"][learner], data["train"], out / "learners" / run, seed=seed, timesteps=steps
             )
     return runs
 
@@ -210,6 +222,10 @@ def evaluate(out: Path, stage: str, files: list[Path], policies: list[str], work
     return CompareResult(list(policies), [f.stem for f in files], outputs, [str(f) for f in files])
 
 
+def _run(learner: str, seed: int) -> str:
+    return f"{_safe(learner)}-s{seed}"
+
+
 def _agent(out: Path, run: str) -> str:
     return f"{ALGO}:{out / 'learners' / run}"
 
@@ -221,8 +237,8 @@ def _energy(result: CompareResult, policy: str) -> float:
 def select(result: CompareResult, runs: dict[str, list[str]]) -> dict[str, Any]:
     """Stage 3's choices on the validation day: per heuristic family the least-energy budget
     whose risky rate (upper end of its 95 % interval over windows) is within the tolerance of
-    ``local-robust``'s; the learner observation whose seeds' mean energy is lowest among those
-    whose every seed is within it (else the least risky)."""
+    ``local-robust``'s; among the learners that see the map, the one whose seeds' mean energy
+    is lowest among those whose every seed is within it (else the least risky)."""
     limit = fallback._pooled_risky(result, "local-robust") + TOLERANCE
     kept: dict[str, str] = {}
     for family, base in FAMILIES.items():
@@ -236,15 +252,16 @@ def select(result: CompareResult, runs: dict[str, list[str]]) -> dict[str, Any]:
         )
         kept[family] = min(pool, key=key)
     scores = {}
-    for obs, specs in runs.items():
+    for name, specs in runs.items():
         ok = all(fallback._risky_upper(result, p) <= limit for p in specs)
         risky = float(np.mean([fallback._pooled_risky(result, p) for p in specs]))
-        scores[obs] = (not ok, risky if not ok else 0.0, float(np.mean([_energy(result, p) for p in specs])))
-    chosen = min(scores, key=lambda o: scores[o])
+        scores[name] = (not ok, risky if not ok else 0.0, float(np.mean([_energy(result, p) for p in specs])))
+    seeing = [n for n in scores if LEARNERS[n][1]] or list(scores)
+    chosen = min(seeing, key=lambda o: scores[o])
     return {
         "risky_limit": limit,
         "kept": kept,
-        "learner_observation": chosen,
+        "learner": chosen,
         "learner_scores": {o: {"within_risk": not v[0], "energy_mj": v[2]} for o, v in scores.items()},
         "validation": {
             p: {"energy_mj": _energy(result, p), "risky": fallback._pooled_risky(result, p)} for p in result.policies
@@ -299,8 +316,8 @@ def markdown(study: dict[str, Any], names: dict[str, str]) -> str:
         "windows (Student t; saving and regret share: paired BCa bootstrap); learner rows: mean and Student-t "
         "interval over seeds of the per-seed means.",
         "",
-        f"Kept on the validation day: {', '.join(f'`{v}`' for v in sel['kept'].values())}; learner observation "
-        f"`{sel['learner_observation']}` (validation energy per seed-mean: "
+        f"Kept on the validation day: {', '.join(f'`{v}`' for v in sel['kept'].values())}; learner "
+        f"`{sel['learner']}` (validation energy, mean over seeds: "
         + ", ".join(
             f"{o} {v['energy_mj']:.1f} mJ{'' if v['within_risk'] else ' (over the risk limit)'}"
             for o, v in sel["learner_scores"].items()
@@ -317,9 +334,9 @@ def markdown(study: dict[str, Any], names: dict[str, str]) -> str:
             f"| `{names.get(p, p)}` | {cell(r['energy_mj'])} | {cell(r['risky_pct'], 2)} | "
             f"{cell(r['fallback_pct'])} | {cell(r['saving_pct'])} | {cell(r['regret_share'], 2)} |"
         )
-    for obs, agg in test["learners"].items():
+    for name, agg in test["learners"].items():
         lines.append(
-            f"| **learner `{obs}`, {agg['seeds']} seeds** | {cell(agg['energy_mj'])} | {cell(agg['risky_pct'], 2)} | "
+            f"| **learner `{name}`, {agg['seeds']} seeds** | {cell(agg['energy_mj'])} | {cell(agg['risky_pct'], 2)} | "
             f"{cell(agg['fallback_pct'])} | {cell(agg['saving_pct'])} | {cell(agg['regret_share'], 2)} |"
         )
     v = test["verdict"]
@@ -396,10 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--seeds",
         default="3",
-        help="learner seeds per observation: N, or OBS=N,... (default: %(default)s)",
+        help="seeds per learner: N, or NAME=N,... (default: %(default)s)",
     )
     ap.add_argument(
-        "--observations", default=",".join(OBSERVATIONS), help="learner observations (default: %(default)s)"
+        "--learners",
+        default=",".join(DEFAULT_LEARNERS),
+        help=f"learners, of {', '.join(LEARNERS)} (default: %(default)s)",
     )
     ap.add_argument("--only-seed", type=int, help="--stage train: this seed only (parallel training processes)")
     ap.add_argument("--val-every", type=int, default=3, help="every k-th validation window (default: %(default)s)")
@@ -431,44 +450,47 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(out, "val", val_files, ["local-robust", *heuristics], args.workers)
         evaluate(out, "test", data["test"], [*REFERENCES, *test_heuristics], args.workers)
         return 0
-    observations = args.observations.split(",")
-    n_seeds = _seed_counts(args.seeds, observations)
+    kinds = args.learners.split(",")
+    unknown = [n for n in kinds if n not in LEARNERS]
+    if unknown:
+        raise SystemExit(f"--learners: unknown {', '.join(unknown)}; known: {', '.join(LEARNERS)}")
+    n_seeds = _seed_counts(args.seeds, kinds)
     if args.stage == "trained":
         ready = [
-            _agent(out, f"{o}-s{s}")
-            for o in observations
-            for s in range(n_seeds[o])
-            if (out / "learners" / f"{o}-s{s}" / "train.json").is_file()
+            _agent(out, _run(n, s))
+            for n in kinds
+            for s in range(n_seeds[n])
+            if (out / "learners" / _run(n, s) / "train.json").is_file()
         ]
         evaluate(out, "val", val_files, ready, args.workers)
         evaluate(out, "test", data["test"], ready, args.workers)
         return 0
     training = {}
-    for obs in observations:
-        seeds = [args.only_seed] if args.only_seed is not None and args.stage == "train" else range(n_seeds[obs])
-        training.update(learners(out, data, [obs], list(seeds), args.steps))
+    for name in kinds:
+        seeds = [args.only_seed] if args.only_seed is not None and args.stage == "train" else range(n_seeds[name])
+        training.update(learners(out, data, [name], list(seeds), args.steps))
     if args.stage == "train":
         return 0
-    runs = {obs: [_agent(out, f"{obs}-s{s}") for s in range(n_seeds[obs])] for obs in observations}
+    runs = {n: [_agent(out, _run(n, s)) for s in range(n_seeds[n])] for n in kinds}
     agents = [a for specs in runs.values() for a in specs]
     names = {a: f"learner {Path(a).name}" for a in agents}
     val = evaluate(out, "val", val_files, ["local-robust", *heuristics, *agents], args.workers)
     chosen = select(val, runs)
-    log.info("kept %s; learner observation %s", chosen["kept"], chosen["learner_observation"])
+    log.info("kept %s; learner %s", chosen["kept"], chosen["learner"])
     kept = list(chosen["kept"].values())
     test_heuristics += [p for p in kept if p not in test_heuristics]
     test = evaluate(out, "test", data["test"], [*REFERENCES, *test_heuristics, *agents], args.workers)
     rows = fallback.report(test)
     learners_agg = {}
-    for obs, specs in runs.items():
-        learners_agg[obs] = {
+    for name, specs in runs.items():
+        learners_agg[name] = {
             k: over_seeds(rows, specs, k)
             for k in ("energy_mj", "risky_pct", "fallback_pct", "saving_pct", "regret_share")
         }
-        learners_agg[obs]["seeds"] = len(specs)
+        learners_agg[name]["seeds"] = len(specs)
     best_aware = chosen["kept"]["map-aware"]
     best_free = chosen["kept"]["map-free"]
-    specs = runs[chosen["learner_observation"]]
+    specs = runs[chosen["learner"]]
     vs_aware = learner_vs(test, specs, best_aware)
     o = vs_aware["over_seeds"]
     risky_ok = all(
@@ -476,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     beats = math.isfinite(o["high"]) and o["high"] < 0 and risky_ok
     line = (
-        f"**{'Yes' if beats else 'No'}**: the learner (`{chosen['learner_observation']}`, {len(specs)} seeds) minus "
+        f"**{'Yes' if beats else 'No'}**: the learner (`{chosen['learner']}`, {len(specs)} seeds) minus "
         f"`{best_aware}` is {o['mean']:+.1f} mJ/frame [{o['low']:+.1f}, {o['high']:+.1f}] over seeds"
         + ("" if risky_ok else ", and at least one seed's risky rate is above the limit")
         + f"; the best map-free heuristic `{best_free}` is at {rows[best_free]['energy_mj']['mean']:.1f} mJ/frame, "
