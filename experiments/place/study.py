@@ -103,11 +103,13 @@ SHIELD = {"risk_budget": 0.002}
 #: the learners: name -> (the env's decision stack over the world, whether it sees the map and KPIs)
 LEARNERS: dict[str, tuple[dict[str, Any], bool]] = {
     "risk_place+shield": ({"observation": "risk_place", "shield": SHIELD}, True),
+    # the shield at the hedged greedy's budget on the drives (``romanus reproduce --drives``' kept one)
+    "risk_place+shield@0.0005": ({"observation": "risk_place", "shield": {"risk_budget": 0.0005}}, True),
     "risk_place": ({"observation": "risk_place"}, True),
     "place": ({"observation": "place"}, True),
     "risk+shield": ({"observation": "risk", "shield": SHIELD}, False),
 }
-DEFAULT_LEARNERS = ("risk_place+shield", "risk_place", "risk+shield")
+DEFAULT_LEARNERS = ("risk_place+shield", "risk_place+shield@0.0005", "risk_place", "risk+shield")
 ALGO = "maskable_ppo"  # the learner (train_on_suite's default)
 TOLERANCE = 0.0005  # risky frames allowed above local-robust's, as a rate (the fallback study's)
 
