@@ -236,7 +236,8 @@ def _train_drive_seed(args: tuple[Path, list[Path], Path, int, int, str, str]) -
 
 def _train_drives(spec: StudySpec, world: Path, train: Sequence[Path], say: Callable[[str], None]) -> list[str]:
     """One ``spec.algo`` agent per drive seed, trained on every training-day window (run folders
-    ``OUT/training-drives/s<seed>``, skipped when trained: resumable), ``spec.workers`` seeds at
+    ``OUT/training-drives/s<seed>``, skipped when trained for the same request: resumable; one
+    trained for other steps, preset or windows is an error), ``spec.workers`` seeds at
     once; returns their policy specs in seed order."""
     from romanus.train.hyperparams import entry_id
     from romanus.train.train import resolve_env

@@ -76,6 +76,18 @@ def test_train_on_suite_trains_resumes_and_gives_a_compare_policy(suite: dict[st
     # resumable: a trained run is not trained again
     assert train_on_suite(suite["preset"], suite["train"], run, **kw) == info
     assert model.stat().st_mtime_ns == stamp
+    # ... but not for another request: a silent reuse would report a run that was not asked for
+    with pytest.raises(ValueError, match=r"trained for another request \(timesteps 256 -> 512\)"):
+        train_on_suite(suite["preset"], suite["train"], run, **{**kw, "timesteps": 512})
+    with pytest.raises(ValueError, match="scenarios_sha256"):
+        train_on_suite(suite["preset"], suite["train"][:1], run, **kw)
+    edited = tmp_path / "edited.yaml"
+    doc = yaml.safe_load(suite["preset"].read_text())
+    doc["env"]["shield"]["risk_budget"] = 0.01
+    edited.write_text(yaml.safe_dump({**doc, "extends": str(suite["preset"].parent / "world.yaml")}))
+    with pytest.raises(ValueError, match="preset_sha256"):
+        train_on_suite(edited, suite["train"], run, **kw)
+    assert model.stat().st_mtime_ns == stamp
     agent = f"maskable_ppo:{run}"
     result = compare(suite["test"][:1], ["local-robust", agent], None, workers=1)
     (row,) = [o.row for o in result.by_policy(agent)]
@@ -143,3 +155,28 @@ def test_study_trains_drive_agents_and_reports_the_synthetic_ones_beside_them(tm
     run_study(spec, progress=said.append)
     assert [(r / "final_model.zip").stat().st_mtime_ns for r in runs] == stamps
     assert not any("on the drives'" in s for s in said)
+
+
+def test_train_on_worlds_mixes_worlds_and_refuses_unlike_ones(suite: dict[str, Any], tmp_path: Path) -> None:
+    from romanus.train.suite import train_on_worlds
+
+    stack = {"observation": "risk", "shield": {"risk_budget": 0.002}}
+    rural = tmp_path / "rural.yaml"
+    rural.write_text(yaml.safe_dump({"extends": "rural_lte", "name": "RuralShielded", "env": stack}))
+    kw = {"seed": 0, "timesteps": 128, "hyperparams_env_id": "romanus/Tiny-v0", "hyperparams_file": suite["hyper"]}
+    # a live world beside a replayed suite: 2 envs (TINY's n_envs), one in each
+    run = tmp_path / "mix"
+    info = train_on_worlds([(suite["preset"], suite["train"]), (rural, None)], run, **kw)
+    assert info["timesteps"] == 128 and info["observation"] == "risk"
+    config = yaml.safe_load((run / "config.yml").read_text())
+    assert [w["preset"] for w in config["worlds"]] == [str(suite["preset"]), str(rural)]
+    assert config["worlds"][1]["scenarios"] is None and len(config["worlds"][0]["scenarios"]) == len(suite["train"])
+    assert config["env_config"]["shield"] == 0.002
+    # a world whose learner would see something else cannot share the policy
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({"extends": "rural_lte", "name": "RuralPlain"}))
+    with pytest.raises(ValueError, match=r"world .*plain\.yaml gives the learner another observation"):
+        train_on_worlds([(suite["preset"], None), (plain, None)], tmp_path / "bad", **kw)
+    with pytest.raises(ValueError, match="no worlds"):
+        train_on_worlds([], tmp_path / "none", **kw)
+    assert not (tmp_path / "bad" / "train.json").exists()

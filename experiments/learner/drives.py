@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     agents = []
     for seed in range(a, b):
         run = out / "learners" / f"s{seed}"
-        info = train_on_suite(preset, train, run, seed=seed, timesteps=args.steps, algo=ALGO)
+        info = train_on_suite(preset, train, run, seed=seed, timesteps=args.steps, algo=ALGO, progress=True)
         log.info("seed %d: %.0f s, %.0f steps/s", seed, info["wall_s"], info["steps_per_s"])
         agents.append(f"{ALGO}:{run}")
     log.info("comparing on the held-out day (%d windows)", len(test))

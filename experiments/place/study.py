@@ -192,7 +192,12 @@ def learners(out: Path, data: dict[str, Any], names: list[str], seeds: list[int]
         for seed in seeds:
             run = _run(learner, seed)
             runs[run] = train_on_suite(
-                data["presets"][learner], data["train"], out / "learners" / run, seed=seed, timesteps=steps
+                data["presets"][learner],
+                data["train"],
+                out / "learners" / run,
+                seed=seed,
+                timesteps=steps,
+                progress=True,
             )
     return runs
 
