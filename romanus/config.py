@@ -669,6 +669,12 @@ class ShieldConfig:
     risk_budget: float | None = field(
         None, gt=0, lt=1, doc="largest estimated probability of a risky frame allowed per frame (None: no shield)"
     )
+    energy_guard: bool = field(
+        False,
+        doc="also mask the offloading actions whose expected energy (the risk estimate's, fallback included) "
+        "is above the least of the allowed actions that do not offload: offloads the vehicle expects to lose "
+        "energy on",
+    )
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,8 @@ def _drive_learner_preset(spec: StudySpec, world: Path) -> Path:
     stack: dict[str, Any] = {"observation": env.observation}
     if env.shield.risk_budget is not None:
         stack["shield"] = {"risk_budget": env.shield.risk_budget}
+        if env.shield.energy_guard:
+            stack["shield"]["energy_guard"] = True
     return _preset_file(spec, f"{world.stem}-learner", {"env": stack}, extends=world.name)
 
 

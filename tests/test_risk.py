@@ -165,6 +165,42 @@ def test_shield_masks_and_replaces_actions_beyond_the_budget() -> None:
     assert shielded > 100
 
 
+def test_energy_guard_leaves_out_offloads_expected_to_lose_energy() -> None:
+    """With ``energy_guard`` the mask is the risk mask less the offloading actions whose expected
+    energy is above the cheapest allowed local action's; ``risk-budget-greedy``'s choice at the
+    same budget is always allowed (it is the least-energy action within the budget)."""
+    overrides = {"env": {"shield": {"risk_budget": 0.002, "energy_guard": True}}}
+    for preset in ("default_shielded", "rural_lte"):
+        env = RomanusEnv(preset, overrides=overrides)
+        env.reset(seed=3)
+        greedy = RiskBudgetGreedy(env.preset, env.catalogue, 0.002, fallback=True)
+        greedy.reset()
+        rng = np.random.default_rng(2)
+        guarded = offloaded = 0
+        for _ in range(600):
+            view, shield = env._view, env.stack.shield
+            assert view is not None and shield is not None and shield.energy_guard
+            p, energy = shield.assessor.actions(view)
+            offloads = env.catalogue.offload_mask[view.actions.mode]
+            risk_ok = view.action_mask & (p <= 0.002)
+            mask = env.action_masks()
+            local = risk_ok & ~offloads
+            if risk_ok.any() and local.any():
+                expect = risk_ok & (~offloads | (energy <= energy[local].min()))
+                assert np.array_equal(mask, expect)
+                guarded += int((risk_ok & ~expect).sum() > 0)
+            greedy._assess = shield.assessor  # the same estimate, fed once per frame
+            assert mask[greedy.act(view)]
+            a = int(rng.choice(np.flatnonzero(mask)))
+            offloaded += int(offloads[a])
+            _, _, _, truncated, _ = env.step(a)
+            if truncated:
+                env.reset()
+        assert guarded > 0, preset
+        if preset == "rural_lte":  # owned radio: offloads from idle pay a promotion and a tail
+            assert offloaded < 60
+
+
 def test_shielded_env_passes_the_checkers_and_replays_after_pickling() -> None:
     import pickle
 

@@ -232,6 +232,7 @@ class AgentPolicy(Policy):
             env_cfg.get("observation", preset.env.observation),
             energy_scale_mj=None if scale is None else float(scale),
             shield_budget=None if budget is None else float(budget),
+            shield_energy_guard=bool(env_cfg.get("shield_energy_guard", False)),
         )
         self.sees_future = self.stack.sees_future
         self.reset()

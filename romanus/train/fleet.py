@@ -211,6 +211,7 @@ def train_fleet(
             "observation": env.preset.env.observation,
             "energy_scale_mj": stack.energy_scale_mj,
             "shield": stack.shield_budget,
+            **({"shield_energy_guard": True} if stack.shield_energy_guard else {}),
         },
     }
     atomic_write_bytes(run / "config.yml", yaml.safe_dump(config, sort_keys=False).encode())

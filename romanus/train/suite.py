@@ -157,6 +157,7 @@ def train_on_worlds(
             and env.action_space == first.action_space
             and env.stack.observation.name == first.stack.observation.name
             and env.stack.shield_budget == first.stack.shield_budget
+            and env.stack.shield_energy_guard == first.stack.shield_energy_guard
         )
         if not same:
             raise ValueError(
@@ -183,6 +184,7 @@ def train_on_worlds(
             "observation": observation,
             "energy_scale_mj": float(first.energy_scale_mj),
             "shield": first.stack.shield_budget,
+            **({"shield_energy_guard": True} if first.stack.shield_energy_guard else {}),
         },
         "hyperparams": {"policy_kwargs": {"net_arch": list(params.policy_kwargs.net_arch)}},
         "hyperparams_env_id": hyperparams_env_id,

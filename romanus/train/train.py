@@ -229,6 +229,7 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
             "observation": preset.env.observation,
             "energy_scale_mj": stack.energy_scale_mj,
             "shield": stack.shield_budget,
+            **({"shield_energy_guard": True} if stack.shield_energy_guard else {}),
         },
         "algo": spec.algo,
         "seed": spec.seed,

@@ -33,7 +33,8 @@ class DecisionStack:
 
     ``observation`` names an observation function; ``energy_scale_mj`` its energy
     normaliser (None: :func:`default_energy_scale_mj`); ``shield_budget`` the shield's
-    per-frame risk budget (None: no shield).
+    per-frame risk budget (None: no shield); ``shield_energy_guard``: the shield also leaves out
+    the offloads expected to lose energy (:class:`romanus.vehicle.estimates.Shield`).
     """
 
     def __init__(
@@ -44,12 +45,14 @@ class DecisionStack:
         *,
         energy_scale_mj: float | None = None,
         shield_budget: float | None = None,
+        shield_energy_guard: bool = False,
     ) -> None:
         self.preset = preset
         self.catalogue = catalogue
         self.energy_scale_mj = energy_scale_mj or default_energy_scale_mj(preset, catalogue)
         self.observation: ObservationFunction = make_observation(observation, preset, catalogue, self.energy_scale_mj)
         self.shield_budget = shield_budget
+        self.shield_energy_guard = shield_energy_guard
         #: whether decisions need the oracle's view (the ``oracle`` observation)
         self.sees_future = self.observation.sees_future
         self._uses_risk = shield_budget is not None or self.observation.needs_risk
@@ -66,6 +69,7 @@ class DecisionStack:
             env.observation,
             energy_scale_mj=env.reward.energy_scale_mj,
             shield_budget=env.shield.risk_budget,
+            shield_energy_guard=env.shield.energy_guard,
         )
 
     def reset(self) -> None:
@@ -74,7 +78,7 @@ class DecisionStack:
             self.assessor = RiskAssessor(self.preset, self.catalogue)
             self.observation.assessor = self.assessor
             if self.shield_budget is not None:
-                self.shield = Shield(self.assessor, self.shield_budget)
+                self.shield = Shield(self.assessor, self.shield_budget, energy_guard=self.shield_energy_guard)
 
     def observe(self, view: VehicleView) -> np.ndarray:
         """The observation of this decision (the risk estimate observes every decision, even

@@ -774,19 +774,30 @@ class Shield:
     """The safety shield of ``env.shield``: which actions (modes, and offloading modes with a
     local fallback: :mod:`romanus.sim.actions`) a learner may pick for this frame."""
 
-    def __init__(self, assessor: RiskAssessor, budget: float) -> None:
+    def __init__(self, assessor: RiskAssessor, budget: float, *, energy_guard: bool = False) -> None:
         self.assessor = assessor
         self.budget = budget
+        self.energy_guard = energy_guard
 
     def mask(self, view: VehicleView) -> np.ndarray:
         """``view.action_mask`` narrowed to the actions within the risk budget (never empty:
-        if no action is, the ones least likely to be risky)."""
+        if no action is, the ones least likely to be risky). With ``energy_guard``, an
+        offloading action is allowed only if its expected energy is at most that of the
+        least-energy allowed action that does not offload (when there is one): the offloads the
+        ``risk-budget-greedy`` heuristic would weigh as losing energy are left out, and a
+        learner chooses among the ones expected to pay."""
         p = self.assessor.actions_p(view)
         can = view.action_mask
         ok = can & (p <= self.budget)
-        if ok.any():
-            return ok
-        return can & (p <= p[can].min())
+        if not ok.any():
+            return can & (p <= p[can].min())
+        if self.energy_guard:
+            offloads = self.assessor.estimator.offloads[view.actions.mode]
+            local = ok & ~offloads
+            if local.any():
+                _, energy = self.assessor.actions(view)
+                ok &= ~offloads | (energy <= energy[local].min())
+        return ok
 
     def replacement(self, view: VehicleView) -> int:
         """The action that replaces a shielded one: the least expected energy allowed one."""

@@ -1,4 +1,5 @@
-r"""The study's learner recipe trained on a mix of worlds: a curriculum over presets (issue 20, item 2).
+r"""A variant of the study's learner recipe, trained and set beside the study's agents on every
+held-out suite (issue 20, item 2): a curriculum over presets, an energy guard in the shield.
 
 The study (`romanus reproduce`) trains its agents on one world, `romanus/DefaultShielded-v2`
 (the default world, modem kept connected), and evaluates them on every other preset too. There
@@ -6,18 +7,26 @@ they fall back often (42.9 % of RuralLTE's frames, 52 % of the Norway traces') a
 the heuristic kept there, which weighs an offload's expected energy with its chance of
 falling back: the ordering target ("the same ordering on every other preset") is not met.
 This script trains the same recipe (MaskablePPO, the ``risk`` observation, the 0.2 % shield,
-the shipped hyper-parameters, the same steps) in several worlds at once
-(:func:`romanus.train.suite.train_on_worlds`: every rollout has the same share of each; live
-scenarios, random seeds, none of the study's) and evaluates both agent groups, with the
+the shipped hyper-parameters, the same steps) with one of two changes and evaluates both agent
+groups, with the
 heuristic the study kept on each suite, on the study's held-out scenarios of every suite
 (``STUDY/suites/<suite>/test``), with the study's verdict (:func:`romanus.study._ordering`:
 ahead, level or behind by more than the larger of the seed and paired-scenario intervals).
+The changes:
 
-    python experiments/learner/curriculum.py --study study --out runs/curriculum --seeds 0:3
+- ``--worlds A,B,...``: a curriculum over presets, several worlds at once
+  (:func:`romanus.train.suite.train_on_worlds`: every rollout has the same share of each; live
+  scenarios, random seeds, none of the study's); ``--worlds connected`` is the study's world;
+- ``--energy-guard``: the shield also leaves out the offloads the vehicle's estimate expects to
+  lose energy on (``env.shield.energy_guard``), the test the hedged heuristic applies, so the
+  learner chooses among the offloads expected to pay.
+
+    python experiments/learner/recipe.py --study study --out runs/curriculum --seeds 0:3
+    python experiments/learner/recipe.py --study study --out runs/guard --worlds connected --energy-guard
 
 ``--study``: a folder written by ``romanus reproduce`` (its ``study.json`` names the agents
 and the kept heuristics, ``suites/`` holds the scenarios). Writes ``OUT/report.md`` and
-``OUT/curriculum.json``; ``OUT/learners/sN`` are policies for ``romanus compare``. Resumable:
+``OUT/recipe.json``; ``OUT/learners/sN`` are policies for ``romanus compare``. Resumable:
 a trained seed and an evaluated suite are skipped.
 """
 
@@ -41,7 +50,7 @@ from romanus.scenario import load_suite
 from romanus.study import SuiteOutcome, _ordering, agent_rows, policy_rows
 from romanus.train.suite import train_on_worlds
 
-log = logging.getLogger("curriculum")
+log = logging.getLogger("recipe")
 
 #: the training env of the study: its decision stack is the learner's in every world
 TRAINING_ENV = "romanus/DefaultShielded-v2"
@@ -56,15 +65,17 @@ MIX = {
 ALGO = "maskable_ppo"
 
 
-def _presets(out: Path, names: list[str]) -> list[Path]:
-    """A preset per world: the world with the training env's decision stack."""
+def _presets(out: Path, names: list[str], energy_guard: bool) -> list[Path]:
+    """A preset per world: the world with the training env's decision stack (and the guard)."""
     env = load_preset(preset_ref(TRAINING_ENV)).env
     stack: dict[str, Any] = {"observation": env.observation}
     if env.shield.risk_budget is not None:
         stack["shield"] = {"risk_budget": env.shield.risk_budget}
+        if energy_guard or env.shield.energy_guard:
+            stack["shield"]["energy_guard"] = True
     paths = []
     for name in names:
-        doc = {"extends": MIX[name], "name": "Curriculum" + name.title().replace("_", ""), "env": stack}
+        doc = {"extends": MIX[name], "name": "Recipe" + name.title().replace("_", ""), "env": stack}
         path = out / "presets" / f"{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, yaml.safe_dump(doc, sort_keys=False).encode())
@@ -101,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0:3", help="learner seeds A:B (default: %(default)s)")
     ap.add_argument("--steps", type=int, default=100_000, help="steps per seed (default: %(default)s)")
     ap.add_argument("--worlds", default=",".join(MIX), help="worlds trained in (default: %(default)s)")
+    ap.add_argument(
+        "--energy-guard", action="store_true", help="the shield leaves out offloads expected to lose energy"
+    )
     ap.add_argument("--suites", help="the study's suites to evaluate on, comma-separated (default: every one)")
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args(argv)
@@ -115,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in MIX]
     if unknown:
         raise SystemExit(f"--worlds: unknown {', '.join(unknown)}; known: {', '.join(MIX)}")
-    presets = _presets(out, names)
+    presets = _presets(out, names, args.energy_guard)
     a, b = (int(x) for x in args.seeds.split(":"))
     ours, training = [], {}
     for seed in range(a, b):
@@ -127,15 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         ours.append(f"{ALGO}:{run}")
     theirs = list(doc["agents"])
     lines = [
-        "# A curriculum over presets: the study's recipe trained in several worlds",
+        "# A variant of the study's learner recipe"
+        + (", energy guard in the shield" if args.energy_guard else "")
+        + (f", trained in {len(names)} worlds" if len(names) > 1 else ""),
         "",
-        f"Trained in {', '.join(names)} (live, equal shares), {args.steps} steps per seed, seeds {a}..{b - 1}; "
+        f"Trained in {', '.join(names)} (live, equal shares), {args.steps} steps per seed, seeds {a}..{b - 1}"
+        + (", the shield's energy guard on" if args.energy_guard else "")
+        + "; "
         f"the study's agents: {len(theirs)} seeds trained on `{TRAINING_ENV}` alone. Held-out scenarios of "
         f"`{study}`; energy mJ/frame / risky % (mean over seeds); verdict against the best heuristic kept there "
         "(the study's rule).",
         "",
-        "| suite | study agents | curriculum agents | best kept heuristic | local-robust | oracle | study agents | "
-        "curriculum agents |",
+        "| suite | study agents | variant agents | best kept heuristic | local-robust | oracle | study agents | "
+        "variant agents |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     results: dict[str, Any] = {}
@@ -148,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         refs = ["local-robust", "oracle", *kept]
         res = _evaluate(out, study, suite, [*refs, *theirs, *ours], args.workers)
         rows = policy_rows(res, refs)
-        groups = {"study_agents": theirs, "curriculum_agents": ours}
+        groups = {"study_agents": theirs, "variant_agents": ours}
         cells = {}  # per group: the study's ordering row (suite, agents, best kept, local-robust, oracle, verdict)
         for label, group in groups.items():
             outcome = SuiteOutcome(suite, suite, info["kept"], res, rows, agent_rows(res, group), agent_names=group)
             cells[label] = [c.strip() for c in _ordering(outcome).strip().strip("|").split("|")]
-        t, c = cells["study_agents"], cells["curriculum_agents"]
+        t, c = cells["study_agents"], cells["variant_agents"]
         lines.append(f"| {suite} | {t[1]} | {c[1]} | {c[2]} | {c[3]} | {c[4]} | {t[5]} | {c[5]} |")
         results[suite] = {
             "kept": kept,
@@ -163,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "| seed | steps | wall (s) | steps/s |", "| --- | --- | --- | --- |"]
     lines += [f"| {k} | {v['timesteps']} | {v['wall_s']:.0f} | {v['steps_per_s']:.0f} |" for k, v in training.items()]
     text = "\n".join(lines) + "\n"
-    atomic_write_bytes(
-        out / "curriculum.json", json.dumps({"training": training, "suites": results}, indent=1).encode()
-    )
+    atomic_write_bytes(out / "recipe.json", json.dumps({"training": training, "suites": results}, indent=1).encode())
     atomic_write_bytes(out / "report.md", text.encode())
     print(text)
     return 0
