@@ -69,6 +69,8 @@ __all__ = [
     "learned_lines",
     "outage_onset_rate",
     "policy_rows",
+    "pooled_risky",
+    "risky_upper",
     "run_study",
 ]
 
@@ -291,7 +293,7 @@ def mean_energy(result: CompareResult, policy: str) -> float:
     return float(np.mean([o.row["energy_per_frame_mj"] for o in result.by_policy(policy)]))
 
 
-def _risky_upper(result: CompareResult, policy: str) -> float:
+def risky_upper(result: CompareResult, policy: str) -> float:
     """Upper end of the 95 % Student-t interval of the mean risky rate over the scenarios."""
     ci = mean_ci([o.row["risky_rate"] for o in result.by_policy(policy)])
     return ci.high if math.isfinite(ci.high) else ci.mean
@@ -310,7 +312,7 @@ def calibrate(result: CompareResult, families: Sequence[str] = tuple(FAMILIES)) 
             names = [p for p in result.policies if p.split("@")[0] == variant]
             if not names:
                 continue
-            ok = [p for p in names if _risky_upper(result, p) <= limit]
+            ok = [p for p in names if risky_upper(result, p) <= limit]
             if ok:
                 kept[variant] = min(ok, key=lambda p: mean_energy(result, p))
             else:

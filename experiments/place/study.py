@@ -63,6 +63,7 @@ from romanus.drives import find_drives, load_drive
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import record_drive_suite
 from romanus.stats import mean_ci
+from romanus.study import cell, policy_rows, pooled_risky, risky_upper
 from romanus.train.suite import train_on_suite
 
 _EXPERIMENTS = Path(__file__).resolve().parents[1]
@@ -80,7 +81,6 @@ def _sibling(relative: str, name: str) -> Any:
 
 
 auroc = _sibling("coverage/auroc.py", "place_study_auroc")
-fallback = _sibling("fallback/study.py", "place_study_fallback")
 
 log = logging.getLogger("place-study")
 
@@ -246,23 +246,19 @@ def select(result: CompareResult, runs: dict[str, list[str]]) -> dict[str, Any]:
     whose risky rate (upper end of its 95 % interval over windows) is within the tolerance of
     ``local-robust``'s; among the learners that see the map, the one whose seeds' mean energy
     is lowest among those whose every seed is within it (else the least risky)."""
-    limit = fallback._pooled_risky(result, "local-robust") + TOLERANCE
+    limit = pooled_risky(result, "local-robust") + TOLERANCE
     kept: dict[str, str] = {}
     for family, base in FAMILIES.items():
         names = [f"{base}@{b:g}" for b in BUDGETS]
-        ok = [p for p in names if fallback._risky_upper(result, p) <= limit]
+        ok = [p for p in names if risky_upper(result, p) <= limit]
         pool = ok or names
-        key = (
-            (lambda p: _energy(result, p))
-            if ok
-            else (lambda p: (fallback._pooled_risky(result, p), _energy(result, p)))
-        )
+        key = (lambda p: _energy(result, p)) if ok else (lambda p: (pooled_risky(result, p), _energy(result, p)))
         kept[family] = min(pool, key=key)
     scores = {}
     for name, specs in runs.items():
-        ok = all(fallback._risky_upper(result, p) <= limit for p in specs)
-        risky = float(np.mean([fallback._pooled_risky(result, p) for p in specs]))
-        scores[name] = (not ok, risky if not ok else 0.0, float(np.mean([_energy(result, p) for p in specs])))
+        within = all(risky_upper(result, p) <= limit for p in specs)
+        risky = float(np.mean([pooled_risky(result, p) for p in specs]))
+        scores[name] = (not within, risky if not within else 0.0, float(np.mean([_energy(result, p) for p in specs])))
     seeing = [n for n in scores if LEARNERS[n][1]] or list(scores)
     chosen = min(seeing, key=lambda o: scores[o])
     return {
@@ -270,10 +266,14 @@ def select(result: CompareResult, runs: dict[str, list[str]]) -> dict[str, Any]:
         "kept": kept,
         "learner": chosen,
         "learner_scores": {o: {"within_risk": not v[0], "energy_mj": v[2]} for o, v in scores.items()},
-        "validation": {
-            p: {"energy_mj": _energy(result, p), "risky": fallback._pooled_risky(result, p)} for p in result.policies
-        },
+        "validation": {p: {"energy_mj": _energy(result, p), "risky": pooled_risky(result, p)} for p in result.policies},
     }
+
+
+def _interval(x: np.ndarray) -> dict[str, float]:
+    """Mean and 95 % Student-t interval of per-window values."""
+    ci = mean_ci(x)
+    return {"mean": ci.mean, "low": ci.low, "high": ci.high}
 
 
 def over_seeds(rows: dict[str, dict[str, Any]], specs: list[str], key: str) -> dict[str, float]:
@@ -289,7 +289,7 @@ def learner_vs(result: CompareResult, specs: list[str], reference: str) -> dict[
     for s in specs:
         e, r = paired_values(result, s, reference, "energy_per_frame_mj")
         k, kr = paired_values(result, s, reference, "risky_rate")
-        per_seed[s] = {"energy_mj": fallback._interval(e - r), "risky_pct": fallback._interval(100 * (k - kr))}
+        per_seed[s] = {"energy_mj": _interval(e - r), "risky_pct": _interval(100 * (k - kr))}
     seeds = mean_ci([v["energy_mj"]["mean"] for v in per_seed.values()])
     return {
         "per_seed": per_seed,
@@ -299,7 +299,7 @@ def learner_vs(result: CompareResult, specs: list[str], reference: str) -> dict[
 
 def behaviour(result: CompareResult, policies: list[str]) -> dict[str, dict[str, float]]:
     """What each policy does on average: offloaded and fell-back shares, wasted energy."""
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for p in policies:
         rows = [o.row for o in result.by_policy(p)]
         out[p] = {
@@ -311,7 +311,6 @@ def behaviour(result: CompareResult, policies: list[str]) -> dict[str, dict[str,
 
 
 def markdown(study: dict[str, Any], names: dict[str, str]) -> str:
-    cell = fallback._cell
     sel, test = study["selection"], study["test"]
     lines = [
         "# Place on held-out days: map-free vs map-aware heuristics vs a learner",
@@ -487,8 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     kept = list(chosen["kept"].values())
     test_heuristics += [p for p in kept if p not in test_heuristics]
     test = evaluate(out, "test", data["test"], [*REFERENCES, *test_heuristics, *agents], args.workers)
-    rows = fallback.report(test)
-    learners_agg = {}
+    rows = policy_rows(test, test.policies)
+    learners_agg: dict[str, dict[str, Any]] = {}
     for name, specs in runs.items():
         learners_agg[name] = {
             k: over_seeds(rows, specs, k)
@@ -500,9 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = runs[chosen["learner"]]
     vs_aware = learner_vs(test, specs, best_aware)
     o = vs_aware["over_seeds"]
-    risky_ok = all(
-        fallback._risky_upper(test, s) <= fallback._pooled_risky(test, "local-robust") + TOLERANCE for s in specs
-    )
+    risky_ok = all(risky_upper(test, s) <= pooled_risky(test, "local-robust") + TOLERANCE for s in specs)
     beats = math.isfinite(o["high"]) and o["high"] < 0 and risky_ok
     line = (
         f"**{'Yes' if beats else 'No'}**: the learner (`{chosen['learner']}`, {len(specs)} seeds) minus "
@@ -515,8 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     e_aw, e_fr = paired_values(test, best_aware, best_free, "energy_per_frame_mj")
     r_aw, r_fr = paired_values(test, best_aware, best_free, "risky_rate")
     aware_vs_free = {
-        "energy_mj": fallback._interval(e_aw - e_fr),
-        "risky_pct": fallback._interval(100 * (r_aw - r_fr)),
+        "energy_mj": _interval(e_aw - e_fr),
+        "risky_pct": _interval(100 * (r_aw - r_fr)),
         "decisions_differ": bool(np.any(e_aw != e_fr) or np.any(r_aw != r_fr)),
     }
     study = {
