@@ -71,7 +71,10 @@ class Probe(Policy):
         if use_map and cmap is None:
             raise SystemExit("--map needs scenarios whose preset names a coverage_map")
         self.assess = RiskAssessor(
-            sim.preset, sim.catalogue, coverage=load_coverage(cmap) if use_map else None, kpi_scale_db=kpi_scale_db
+            sim.preset,
+            sim.catalogue,
+            coverage=load_coverage(cmap) if use_map and cmap is not None else None,
+            kpi_scale_db=kpi_scale_db,
         )
         self.cat = sim.catalogue
         self.low, self.high, self.rng = low, high, rng
