@@ -160,6 +160,24 @@ def _cmd_drive_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_coverage_paths(args: argparse.Namespace) -> int:
+    from romanus.scenario import Scenario, load_suite
+    from romanus.sim.simulator import build_catalogue
+    from romanus.vehicle.estimates import RiskEstimator
+    from romanus.vehicle.population import build_library
+
+    files = [f for src in args.suites for f in load_suite(src)]
+    if not files:
+        raise ValueError("no scenarios to build a capacity library from")
+    first = Scenario.load(files[0])
+    # the library's geometry is the estimate's: its slots per period and periods of path
+    est = RiskEstimator(first.preset, build_catalogue(first.preset))
+    lib = build_library(files, slots=est._slots, ahead=est._ahead)
+    lib.save(args.output)
+    print(f"{args.output}: {len(lib.rates)} transitions from {len(files)} scenarios")
+    return 0
+
+
 def _cmd_coverage_build(args: argparse.Namespace) -> int:
     from romanus.coverage import build_coverage
     from romanus.drives import find_drives, load_drive
@@ -765,6 +783,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--uplink-model", choices=["dl_ratio", "cqi"], default="dl_ratio", help="derived uplink model")
     p.set_defaults(func=_cmd_coverage_build)
+    p = cov.add_parser(
+        "paths",
+        parents=[common],
+        help="a capacity library (uplink paths of recorded drive windows) for the risk estimate's population prior",
+    )
+    p.add_argument("suites", nargs="+", metavar="SUITE", help="recorded scenarios or suite folders (training days)")
+    p.add_argument("-o", "--output", required=True, metavar="LIB.npz")
+    p.set_defaults(func=_cmd_coverage_paths)
 
     scen = sub.add_parser("scenario", parents=[common], help="record, replay and inspect scenarios").add_subparsers(
         dest="scenario_command", metavar="COMMAND", required=True

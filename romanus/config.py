@@ -808,6 +808,11 @@ class Preset:
     coverage_map: str | None = field(
         None, doc="a coverage map file (romanus coverage build) the vehicle looks ahead in; null: none"
     )
+    capacity_library: str | None = field(
+        None,
+        doc="a capacity library (romanus coverage paths): uplink paths of other drives the risk estimate "
+        "draws beside its own history, a population prior (romanus.vehicle.population); null: none",
+    )
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -1134,6 +1139,13 @@ def _check_place_files(preset: Preset, origins: Mapping[str, str], source: str) 
                 "drive.start_s",
                 f"{preset.drive.start_s:g} s is past the end of the drive ({drive.duration_s:g} s)",
             )
+    if preset.capacity_library is not None:
+        from romanus.vehicle.population import load_library
+
+        try:
+            load_library(preset.capacity_library)
+        except ValueError as exc:
+            raise ConfigError(origin_of(origins, "capacity_library", source), "capacity_library", str(exc)) from None
     if preset.coverage_map is not None:
         from romanus.coverage import load_coverage
 
@@ -1159,7 +1171,8 @@ def _anchor_trace_paths(data: dict[str, Any], origins: Mapping[str, str]) -> Non
         origin = origin_of(origins, f"{section_name}.{key}")
         if value and not value.startswith("builtin:") and not Path(value).is_absolute() and Path(origin).is_file():
             data[section_name] = {**section, key: str(Path(origin).parent / value)}
-    value = data.get("coverage_map")
-    origin = origin_of(origins, "coverage_map")
-    if isinstance(value, str) and value and not Path(value).is_absolute() and Path(origin).is_file():
-        data["coverage_map"] = str(Path(origin).parent / value)
+    for key in ("coverage_map", "capacity_library"):
+        value = data.get(key)
+        origin = origin_of(origins, key)
+        if isinstance(value, str) and value and not Path(value).is_absolute() and Path(origin).is_file():
+            data[key] = str(Path(origin).parent / value)

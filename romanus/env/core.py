@@ -116,8 +116,9 @@ def _world_signature(preset: Preset) -> str:
     processes (model, trace file, offset, ...), which a recording carries in full, so a suite
     whose scenarios were driven by different traces, or by traces instead of the preset's
     fading, replays in one env. The drive section (a recording carries the drive's links and
-    place) and the coverage map (the vehicle's knowledge, read by the ``place`` observation
-    from the env's own preset) are left out too, so one env replays a suite of drives."""
+    place), the coverage map (the vehicle's knowledge, read by the ``place`` observation
+    from the env's own preset) and the capacity library (the risk estimate's prior, also the
+    vehicle's knowledge) are left out too, so one env replays a suite of drives."""
     world = dataclasses.replace(
         preset,
         env=EnvConfig(),
@@ -128,6 +129,7 @@ def _world_signature(preset: Preset) -> str:
         downlink=CapacityConfig(),
         drive=None,
         coverage_map=None,
+        capacity_library=None,
     )
     return json.dumps(dataclasses.asdict(world))
 

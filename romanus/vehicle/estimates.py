@@ -78,6 +78,7 @@ from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.actions import ActionTable
 from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.radio import CONNECTED
+from romanus.vehicle.population import MAX_POPULATION, CapacityLibrary, load_library
 from romanus.vehicle.view import VehicleView
 
 __all__ = [
@@ -253,6 +254,8 @@ class RiskEstimator:
         onset_prior_s: float = 30.0,
         coverage: CoverageMap | None = None,
         kpi_scale_db: float | None = None,
+        population: CapacityLibrary | None = None,
+        population_weight_s: float | None = None,
     ) -> None:
         e = Estimator(preset, catalogue)
         self._e = e
@@ -299,6 +302,22 @@ class RiskEstimator:
         #: (None: rate only); the SNR the vehicle saw per period (NaN: no report)
         self.kpi_scale_db = kpi_scale_db
         self._snr = np.full(self._cap, np.nan)
+        if population is not None and (
+            population.period_ms != preset.period_ms
+            or population.slots != self._slots
+            or population.ahead != self._ahead
+        ):
+            raise ValueError(
+                f"capacity library of {population.ahead} periods of {population.period_ms:g} ms in "
+                f"{population.slots} slots; this estimate draws {self._ahead} of {preset.period_ms:g} ms in "
+                f"{self._slots}"
+            )
+        #: the population prior on the uplink path (None: the window's own history only), worth
+        #: ``population_weight_s`` of driving (default: the onset prior's ``onset_prior_s``)
+        self.population = population
+        self._population_periods = (onset_prior_s if population_weight_s is None else population_weight_s) / (
+            self.period_s
+        )
 
     # -- measurements ----------------------------------------------------------------------
 
@@ -411,7 +430,14 @@ class RiskEstimator:
             return np.zeros((0, k_ahead * self._slots + 1))
         paths = fine[j[:, None] + np.arange(k_ahead)[None, :]].reshape(len(j), -1)
         paths *= (now / prev[usable])[:, None]
-        cum = np.zeros((len(j), paths.shape[1] + 1))
+        if self.population is not None:
+            # the library weighs as the onset prior's seconds of driving against the history's
+            # usable transitions (romanus.vehicle.population)
+            k = min(MAX_POPULATION, round(len(j) * self._population_periods / max(int(stay.sum()), 1)))
+            if k > 0:
+                rate, more = self.population.nearest(now, k)
+                paths = np.concatenate([paths, more * (now / rate)[:, None]])
+        cum = np.zeros((len(paths), paths.shape[1] + 1))
         np.cumsum(paths * (self._slot_ms / 1000.0), axis=1, out=cum[:, 1:])
         return cum
 
@@ -560,6 +586,8 @@ class RiskEstimator:
         stay, p_outage = self._onsets(up_hist, down_hist)
         cum = self._paths(up_now, up_hist, stay, snr)
         down = self._predict(down_hist, down_now, stay, snr)
+        if len(cum) > len(down) > 0:  # the population's paths: the window's own downlink, repeated
+            down = np.resize(down, len(cum))
         m = min(len(cum), len(down))
         if m < self.min_history:
             return p, energy
@@ -674,6 +702,18 @@ class _Last(NamedTuple):
     surv: np.ndarray | None  # P(RTT + server wait > x) when measured waits are used
 
 
+_LIBRARIES: dict[str, CapacityLibrary] = {}
+
+
+def _library_cached(path: str) -> CapacityLibrary:
+    """A capacity library file, read once per process (ValueError naming the file otherwise)."""
+    if path not in _LIBRARIES:
+        if len(_LIBRARIES) > 4:
+            _LIBRARIES.clear()
+        _LIBRARIES[path] = load_library(path)
+    return _LIBRARIES[path]
+
+
 class RiskAssessor:
     """A :class:`RiskEstimator` fed once per decision and assessed once per frame, shared by
     whatever reads it in that decision (the shield, the ``risk`` observation, a policy).
@@ -690,7 +730,10 @@ class RiskAssessor:
         coverage: CoverageMap | None = None,
         kpi_scale_db: float | None = None,
     ) -> None:
-        self.estimator = RiskEstimator(preset, catalogue, coverage=coverage, kpi_scale_db=kpi_scale_db)
+        population = _library_cached(preset.capacity_library) if preset.capacity_library else None
+        self.estimator = RiskEstimator(
+            preset, catalogue, coverage=coverage, kpi_scale_db=kpi_scale_db, population=population
+        )
         self.robust = [catalogue.robust_ok[:, s] for s in range(len(catalogue.scenes))]
         fallback = ActionTable(catalogue, preset.fallback.options_ms, preset.fallback.tier).fallback_mode
         self._fb_compute_mj = self.estimator._e.compute_mj[fallback]
