@@ -1140,7 +1140,7 @@ def _check_place_files(preset: Preset, origins: Mapping[str, str], source: str) 
                 f"{preset.drive.start_s:g} s is past the end of the drive ({drive.duration_s:g} s)",
             )
     if preset.capacity_library is not None:
-        from romanus.vehicle.population import load_library
+        from romanus.coverage import load_library
 
         try:
             load_library(preset.capacity_library)

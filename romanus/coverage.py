@@ -15,10 +15,15 @@ knows in advance) from the current position at the *current* speed, so nothing a
 future timing of the drive is used.
 
 Maps are saved as JSON (atomically) and loaded with their shape checked.
+
+A :class:`CapacityLibrary` is the other thing learned from training drives: uplink capacity
+paths of recorded drive windows, the risk estimate's population prior
+(:mod:`romanus.vehicle.population` builds one; saved as ``.npz``).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -31,7 +36,15 @@ import numpy as np
 from romanus.drives import Drive, handovers, positions, uplink_samples
 from romanus.fileio import atomic_write_bytes
 
-__all__ = ["COVERAGE_FORMAT", "CellStats", "CoverageMap", "build_coverage", "load_coverage"]
+__all__ = [
+    "COVERAGE_FORMAT",
+    "CapacityLibrary",
+    "CellStats",
+    "CoverageMap",
+    "build_coverage",
+    "load_coverage",
+    "load_library",
+]
 
 COVERAGE_FORMAT = "romanus-coverage"
 COVERAGE_VERSION = 1
@@ -211,3 +224,79 @@ def build_coverage(
             mode_shares={m: s / a["t"] for m, s in sorted(a["modes"].items())},
         )
     return cmap
+
+
+# -- capacity libraries: the risk estimate's population prior (romanus.vehicle.population) ---------
+
+_LIBRARY_FORMAT = "romanus-capacity-library-1"
+
+
+@dataclass(frozen=True, eq=False)
+class CapacityLibrary:
+    """Transitions of drive windows: each a period's mean uplink rate (Mbit/s, ascending) and
+    the slot rates of the ``ahead`` periods after it (``paths``, one row each, ``slots`` per
+    period of ``period_ms``)."""
+
+    rates: np.ndarray
+    paths: np.ndarray
+    period_ms: float
+    slots: int
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rates.ndim != 1 or self.paths.ndim != 2 or len(self.rates) != len(self.paths):
+            raise ValueError("a capacity library needs one rate per path")
+        if len(self.rates) == 0:
+            raise ValueError("a capacity library needs at least one transition")
+        if not (np.all(self.rates > 0.0) and np.all(np.diff(self.rates) >= 0.0)):
+            raise ValueError("a capacity library's rates must be positive and ascending")
+        if self.paths.shape[1] % self.slots:
+            raise ValueError(f"paths of {self.paths.shape[1]} slots are not whole periods of {self.slots}")
+        object.__setattr__(self, "_log", np.log(self.rates))
+
+    @property
+    def ahead(self) -> int:
+        """Periods per path."""
+        return self.paths.shape[1] // self.slots
+
+    def nearest(self, now: float, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rates, paths) of the ``k`` transitions whose rate is nearest ``now`` in log rate
+        (ties: the lower index first)."""
+        log = self._log  # type: ignore[attr-defined]
+        x = np.log(now)
+        j = int(np.searchsorted(log, x))
+        cand = np.arange(max(0, j - k), min(len(log), j + k))
+        near = cand[np.argsort(np.abs(log[cand] - x), kind="stable")[:k]]
+        return self.rates[near], self.paths[near]
+
+    def save(self, path: str | Path) -> None:
+        """Write the library as ``.npz`` (atomically)."""
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            format=np.array(_LIBRARY_FORMAT),
+            rates=self.rates,
+            paths=self.paths,
+            period_ms=np.array(self.period_ms),
+            slots=np.array(self.slots),
+            sources=np.array(self.sources, dtype=str),
+        )
+        atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def load_library(path: str | Path) -> CapacityLibrary:
+    """A library written by :meth:`CapacityLibrary.save`; ``ValueError`` naming the file and
+    what is wrong otherwise."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as z:
+            if "format" not in z.files or str(z["format"]) != _LIBRARY_FORMAT:
+                raise ValueError(f"not a capacity library (expected format {_LIBRARY_FORMAT})")
+            return CapacityLibrary(
+                z["rates"].astype(float),
+                z["paths"].astype(float),
+                float(z["period_ms"]),
+                int(z["slots"]),
+                tuple(str(s) for s in z["sources"]),
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -73,12 +73,11 @@ import numpy as np
 from scipy import signal as _signal
 
 from romanus.config import Preset, RttConfig
-from romanus.coverage import CoverageMap
+from romanus.coverage import CapacityLibrary, CoverageMap, load_library
 from romanus.pipeline.modes import ModeCatalogue
 from romanus.sim.actions import ActionTable
 from romanus.sim.costs import EnergyModel, ModeCosts
 from romanus.sim.radio import CONNECTED
-from romanus.vehicle.population import MAX_POPULATION, CapacityLibrary, load_library
 from romanus.vehicle.view import VehicleView
 
 __all__ = [
@@ -702,6 +701,9 @@ class _Last(NamedTuple):
     surv: np.ndarray | None  # P(RTT + server wait > x) when measured waits are used
 
 
+#: the most capacity-library paths added to one assessment (early in a window the history is
+#: short and the population prior's share large; romanus.vehicle.population)
+MAX_POPULATION = 400
 _LIBRARIES: dict[str, CapacityLibrary] = {}
 
 

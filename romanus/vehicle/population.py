@@ -20,102 +20,23 @@ Build one with ``romanus coverage paths SUITE... -o FILE`` (:func:`build_library
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from romanus.fileio import atomic_write_bytes
+from romanus.coverage import CapacityLibrary, load_library
+from romanus.scenario import Scenario
+from romanus.sim.simulator import Simulator
+from romanus.vehicle.estimates import OUTAGE_MBPS
 
-__all__ = ["MAX_POPULATION", "CapacityLibrary", "build_library", "load_library"]
-
-#: the most library paths added to one assessment (early in a window the history is short and
-#: the prior's share large)
-MAX_POPULATION = 400
-_FORMAT = "romanus-capacity-library-1"
-
-
-@dataclass(frozen=True, eq=False)
-class CapacityLibrary:
-    """Transitions of drive windows: each a period's mean uplink rate (Mbit/s, ascending) and
-    the slot rates of the ``ahead`` periods after it (``paths``, one row each, ``slots`` per
-    period of ``period_ms``)."""
-
-    rates: np.ndarray
-    paths: np.ndarray
-    period_ms: float
-    slots: int
-    sources: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.rates.ndim != 1 or self.paths.ndim != 2 or len(self.rates) != len(self.paths):
-            raise ValueError("a capacity library needs one rate per path")
-        if len(self.rates) == 0:
-            raise ValueError("a capacity library needs at least one transition")
-        if not (np.all(self.rates > 0.0) and np.all(np.diff(self.rates) >= 0.0)):
-            raise ValueError("a capacity library's rates must be positive and ascending")
-        if self.paths.shape[1] % self.slots:
-            raise ValueError(f"paths of {self.paths.shape[1]} slots are not whole periods of {self.slots}")
-        object.__setattr__(self, "_log", np.log(self.rates))
-
-    @property
-    def ahead(self) -> int:
-        """Periods per path."""
-        return self.paths.shape[1] // self.slots
-
-    def nearest(self, now: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rates, paths) of the ``k`` transitions whose rate is nearest ``now`` in log rate
-        (ties: the lower index first)."""
-        log = self._log  # type: ignore[attr-defined]
-        x = np.log(now)
-        j = int(np.searchsorted(log, x))
-        cand = np.arange(max(0, j - k), min(len(log), j + k))
-        near = cand[np.argsort(np.abs(log[cand] - x), kind="stable")[:k]]
-        return self.rates[near], self.paths[near]
-
-    def save(self, path: str | Path) -> None:
-        """Write the library as ``.npz`` (atomically)."""
-        buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            format=np.array(_FORMAT),
-            rates=self.rates,
-            paths=self.paths,
-            period_ms=np.array(self.period_ms),
-            slots=np.array(self.slots),
-            sources=np.array(self.sources, dtype=str),
-        )
-        atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def load_library(path: str | Path) -> CapacityLibrary:
-    """A library written by :meth:`CapacityLibrary.save`; ``ValueError`` naming the file and
-    what is wrong otherwise."""
-    try:
-        with np.load(Path(path), allow_pickle=False) as z:
-            if "format" not in z.files or str(z["format"]) != _FORMAT:
-                raise ValueError(f"not a capacity library (expected format {_FORMAT})")
-            return CapacityLibrary(
-                z["rates"].astype(float),
-                z["paths"].astype(float),
-                float(z["period_ms"]),
-                int(z["slots"]),
-                tuple(str(s) for s in z["sources"]),
-            )
-    except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+__all__ = ["CapacityLibrary", "build_library", "load_library"]
 
 
 def build_library(files: Sequence[str | Path], *, slots: int, ahead: int) -> CapacityLibrary:
     """The transitions with both links up before and after (an outage onset is the onset
     term's, not a path's) of recorded scenarios ``files`` (all of one period), each cut into
     ``slots`` slots per period and ``ahead`` periods of path."""
-    from romanus.scenario import Scenario
-    from romanus.sim.simulator import Simulator
-    from romanus.vehicle.estimates import OUTAGE_MBPS
-
     if not files:
         raise ValueError("no scenarios to build a capacity library from")
     rates: list[np.ndarray] = []
