@@ -161,18 +161,11 @@ def _cmd_drive_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_coverage_paths(args: argparse.Namespace) -> int:
-    from romanus.scenario import Scenario, load_suite
-    from romanus.sim.simulator import build_catalogue
-    from romanus.vehicle.estimates import RiskEstimator
+    from romanus.scenario import load_suite
     from romanus.vehicle.population import build_library
 
     files = [f for src in args.suites for f in load_suite(src)]
-    if not files:
-        raise ValueError("no scenarios to build a capacity library from")
-    first = Scenario.load(files[0])
-    # the library's geometry is the estimate's: its slots per period and periods of path
-    est = RiskEstimator(first.preset, build_catalogue(first.preset))
-    lib = build_library(files, slots=est._slots, ahead=est._ahead)
+    lib = build_library(files)  # the estimate's slots per period and periods of path
     lib.save(args.output)
     print(f"{args.output}: {len(lib.rates)} transitions from {len(files)} scenarios")
     return 0

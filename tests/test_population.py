@@ -34,11 +34,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _geometry(suite: dict[str, Any]) -> tuple[int, int]:
     from romanus.scenario import Scenario
-    from romanus.sim.simulator import build_catalogue
+    from romanus.vehicle.estimates import path_geometry
 
-    sc = Scenario.load(suite["train"][0])
-    est = RiskEstimator(sc.preset, build_catalogue(sc.preset))
-    return est._slots, est._ahead
+    return path_geometry(Scenario.load(suite["train"][0]).preset)
 
 
 def test_library_holds_the_windows_transitions_and_round_trips(suite: dict[str, Any], tmp_path: Path) -> None:

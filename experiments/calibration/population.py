@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     lib_files, files = load_suite(args.library), load_suite(args.suite)
     if {f.name for f in lib_files} & {f.name for f in files}:
         raise SystemExit("the library and the calibrated suite share windows")
-    sim, _ = simulator_for("", 0, 0.0, files[0])
-    est = RiskEstimator(sim.preset, sim.catalogue)
-    library = build_library(lib_files, slots=est._slots, ahead=est._ahead)
+    library = build_library(lib_files)  # cut as the estimate draws its paths
     print(f"library: {len(library.rates)} transitions from {len(lib_files)} windows; {len(files)} windows calibrated")
     base = runs(files, None, 0.0)
     variants: dict[str, list[Run]] = {"without": base}

@@ -65,6 +65,7 @@ whose P(miss) exceeds the budget, so a learner explores only within the risk bud
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from typing import NamedTuple
@@ -205,6 +206,13 @@ class Estimator:
         return self.energy.offload_state_mj(view.radio_state, view.time_since_transfer_s)
 
 
+def path_geometry(preset: Preset) -> tuple[int, int]:
+    """(slots per period at the modem's reporting resolution :data:`SLOT_MS`, periods of path a
+    transfer may need: up to the longest abandon time) of the uplink paths the estimate draws."""
+    slots = max(1, round(preset.period_ms / SLOT_MS))
+    return slots, max(1, math.ceil(preset.abandon_ms / preset.period_ms - 1e-9))
+
+
 def rtt_prior_ms(cfg: RttConfig, n: int = 200) -> np.ndarray:
     """``n`` evenly spaced quantiles (midpoints) of the shifted-gamma RTT model, in ms.
 
@@ -268,11 +276,9 @@ class RiskEstimator:
         self._up = np.zeros(self._cap)
         self._down = np.zeros(self._cap)
         # the uplink within each period, at the modem's reporting resolution
-        self._slots = max(1, round(preset.period_ms / SLOT_MS))
+        self._slots, self._ahead = path_geometry(preset)
         self._slot_ms = preset.period_ms / self._slots
         self._up_slots = np.zeros((self._cap, self._slots))
-        #: periods of path a transfer may need: up to the longest abandon time
-        self._ahead = max(1, math.ceil(preset.abandon_ms / preset.period_ms - 1e-9))
         self._n = 0  # rates recorded (the newest at index (n - 1) % cap)
         self._prior = rtt_prior_ms(preset.rtt)
         self._rtt_cap = rtt_samples
@@ -704,16 +710,8 @@ class _Last(NamedTuple):
 #: the most capacity-library paths added to one assessment (early in a window the history is
 #: short and the population prior's share large; romanus.vehicle.population)
 MAX_POPULATION = 400
-_LIBRARIES: dict[str, CapacityLibrary] = {}
-
-
-def _library_cached(path: str) -> CapacityLibrary:
-    """A capacity library file, read once per process (ValueError naming the file otherwise)."""
-    if path not in _LIBRARIES:
-        if len(_LIBRARIES) > 4:
-            _LIBRARIES.clear()
-        _LIBRARIES[path] = load_library(path)
-    return _LIBRARIES[path]
+#: a capacity library file, read once per process (ValueError naming the file otherwise)
+_library_cached = functools.lru_cache(maxsize=4)(load_library)
 
 
 class RiskAssessor:

@@ -15,6 +15,7 @@ ahead; zeros and "unknown" flags in a world without a place.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -510,16 +511,8 @@ class RiskPlaceObservation(PlaceObservation, RiskObservation):
     name = "risk_place"
 
 
-_COVERAGE: dict[str, CoverageMap] = {}
-
-
-def _coverage_cached(path: str) -> CoverageMap:
-    """A coverage map file, read once per process (ValueError naming the file otherwise)."""
-    if path not in _COVERAGE:
-        if len(_COVERAGE) > 16:
-            _COVERAGE.clear()
-        _COVERAGE[path] = load_coverage(path)
-    return _COVERAGE[path]
+#: a coverage map file, read once per process (ValueError naming the file otherwise)
+_coverage_cached = functools.lru_cache(maxsize=16)(load_coverage)
 
 
 OBSERVATIONS: dict[str, type[VehicleObservation]] = {

@@ -28,40 +28,44 @@ import numpy as np
 from romanus.coverage import CapacityLibrary, load_library
 from romanus.scenario import Scenario
 from romanus.sim.simulator import Simulator
-from romanus.vehicle.estimates import OUTAGE_MBPS
+from romanus.vehicle.estimates import OUTAGE_MBPS, path_geometry
 
 __all__ = ["CapacityLibrary", "build_library", "load_library"]
 
 
-def build_library(files: Sequence[str | Path], *, slots: int, ahead: int) -> CapacityLibrary:
+def build_library(
+    files: Sequence[str | Path], *, slots: int | None = None, ahead: int | None = None
+) -> CapacityLibrary:
     """The transitions with both links up before and after (an outage onset is the onset
     term's, not a path's) of recorded scenarios ``files`` (all of one period), each cut into
-    ``slots`` slots per period and ``ahead`` periods of path."""
+    ``slots`` slots per period and ``ahead`` periods of path (default: the estimate's,
+    :func:`romanus.vehicle.estimates.path_geometry` of the first scenario's preset)."""
     if not files:
         raise ValueError("no scenarios to build a capacity library from")
+    first = Scenario.load(files[0]).preset
+    own_slots, own_ahead = path_geometry(first)
+    n_slots = own_slots if slots is None else slots
+    n_ahead = own_ahead if ahead is None else ahead
+    period_ms = first.period_ms
     rates: list[np.ndarray] = []
     paths: list[np.ndarray] = []
-    period_ms: float | None = None
     for f in files:
         sc = Scenario.load(f)
-        if period_ms is None:
-            period_ms = sc.preset.period_ms
-        elif sc.preset.period_ms != period_ms:
+        if sc.preset.period_ms != period_ms:
             raise ValueError(f"{f}: period {sc.preset.period_ms} ms, the others' {period_ms} ms")
         sim = Simulator(sc.preset, sc.seed, world=sc.world())
         n, period_s = sc.frames, period_ms / 1000.0
-        t = np.arange(n * slots + 1) * (period_s / slots)
-        slot = np.diff([sim.uplink.integral(float(x)) for x in t]) / (period_s / slots)
-        per = slot.reshape(n, slots).mean(axis=1)
-        down = np.diff([sim.downlink.integral(float(x)) for x in t[::slots]]) / period_s
+        t = np.arange(n * n_slots + 1) * (period_s / n_slots)
+        slot = np.diff([sim.uplink.integral(float(x)) for x in t]) / (period_s / n_slots)
+        per = slot.reshape(n, n_slots).mean(axis=1)
+        down = np.diff([sim.downlink.integral(float(x)) for x in t[::n_slots]]) / period_s
         live = (per > OUTAGE_MBPS) & (down > OUTAGE_MBPS)
-        idx = np.flatnonzero(live[: n - 1 - ahead] & live[1 : n - ahead])
+        idx = np.flatnonzero(live[: n - 1 - n_ahead] & live[1 : n - n_ahead])
         if len(idx):
             rates.append(per[idx])
-            paths.append(np.stack([slot[(i + 1) * slots : (i + 1 + ahead) * slots] for i in idx]))
+            paths.append(np.stack([slot[(i + 1) * n_slots : (i + 1 + n_ahead) * n_slots] for i in idx]))
     if not rates:
         raise ValueError("the scenarios hold no transition with both links up")
     r, p = np.concatenate(rates), np.concatenate(paths)
     order = np.argsort(r, kind="stable")
-    assert period_ms is not None
-    return CapacityLibrary(r[order], p[order], period_ms, slots, tuple(str(Path(f).name) for f in files))
+    return CapacityLibrary(r[order], p[order], period_ms, n_slots, tuple(str(Path(f).name) for f in files))
