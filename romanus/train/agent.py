@@ -223,17 +223,7 @@ class AgentPolicy(Policy):
         algo, path, config = resolve_model(spec)
         self.name = spec
         self._maskable = algorithm(algo).maskable
-        env_cfg = config.get("env_config", {}) if config else {}
-        budget = env_cfg.get("shield")
-        scale = env_cfg.get("energy_scale_mj")
-        self.stack = DecisionStack(
-            preset,
-            catalogue,
-            env_cfg.get("observation", preset.env.observation),
-            energy_scale_mj=None if scale is None else float(scale),
-            shield_budget=None if budget is None else float(budget),
-            shield_energy_guard=bool(env_cfg.get("shield_energy_guard", False)),
-        )
+        self.stack = DecisionStack.from_env_config(preset, catalogue, config.get("env_config", {}) if config else {})
         self.sees_future = self.stack.sees_future
         self.reset()
         #: the trained policy network (an SB3 policy: ``predict(obs, deterministic=True)``)

@@ -207,12 +207,7 @@ def train_fleet(
         "seed": seed,
         "timesteps": timesteps,
         "hyperparams": json.loads(json.dumps(hp)),
-        "env_config": {
-            "observation": env.preset.env.observation,
-            "energy_scale_mj": stack.energy_scale_mj,
-            "shield": stack.shield_budget,
-            **({"shield_energy_guard": True} if stack.shield_energy_guard else {}),
-        },
+        "env_config": stack.env_config(),
     }
     atomic_write_bytes(run / "config.yml", yaml.safe_dump(config, sort_keys=False).encode())
     log.info("fleet training done: %s", run)

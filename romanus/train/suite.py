@@ -155,9 +155,7 @@ def train_on_worlds(
         same = (
             env.observation_space == first.observation_space
             and env.action_space == first.action_space
-            and env.stack.observation.name == first.stack.observation.name
-            and env.stack.shield_budget == first.stack.shield_budget
-            and env.stack.shield_energy_guard == first.stack.shield_energy_guard
+            and env.stack.env_config() == first.stack.env_config()
         )
         if not same:
             raise ValueError(
@@ -180,12 +178,7 @@ def train_on_worlds(
         "seed": seed,
         "timesteps": int(model.num_timesteps),
         "preset_ref": str(worlds[0][0]),
-        "env_config": {
-            "observation": observation,
-            "energy_scale_mj": float(first.energy_scale_mj),
-            "shield": first.stack.shield_budget,
-            **({"shield_energy_guard": True} if first.stack.shield_energy_guard else {}),
-        },
+        "env_config": first.stack.env_config(),
         "hyperparams": {"policy_kwargs": {"net_arch": list(params.policy_kwargs.net_arch)}},
         "hyperparams_env_id": hyperparams_env_id,
         "hyperparams_file": None if hyperparams_file is None else str(hyperparams_file),

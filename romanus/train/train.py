@@ -225,12 +225,7 @@ def train(spec: TrainSpec, argv: Sequence[str] | None = None) -> tuple[Path, str
         "env_id": env_id,
         "preset_ref": preset_ref,
         "preset": json.loads(json.dumps(dataclasses.asdict(preset))),
-        "env_config": {
-            "observation": preset.env.observation,
-            "energy_scale_mj": stack.energy_scale_mj,
-            "shield": stack.shield_budget,
-            **({"shield_energy_guard": True} if stack.shield_energy_guard else {}),
-        },
+        "env_config": stack.env_config(),
         "algo": spec.algo,
         "seed": spec.seed,
         "timesteps": int(timesteps),

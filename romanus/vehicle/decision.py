@@ -10,6 +10,9 @@ evaluated exactly as it was trained (same observations, masks and shield decisio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from romanus.config import Preset
@@ -70,6 +73,33 @@ class DecisionStack:
             energy_scale_mj=env.reward.energy_scale_mj,
             shield_budget=env.shield.risk_budget,
             shield_energy_guard=env.shield.energy_guard,
+        )
+
+    def env_config(self) -> dict[str, Any]:
+        """The stack as a trained run's ``config.yml`` records it (``env_config``; read back by
+        :meth:`from_env_config`, so an agent decides in any world as it was trained)."""
+        cfg: dict[str, Any] = {
+            "observation": self.observation.name,
+            "energy_scale_mj": float(self.energy_scale_mj),
+            "shield": self.shield_budget,
+        }
+        if self.shield_energy_guard:
+            cfg["shield_energy_guard"] = True
+        return cfg
+
+    @classmethod
+    def from_env_config(cls, preset: Preset, catalogue: ModeCatalogue, cfg: Mapping[str, Any]) -> DecisionStack:
+        """The stack a run's ``env_config`` (:meth:`env_config`) describes, in the world of
+        ``preset``; keys an older run lacks take the preset's or no shield."""
+        budget = cfg.get("shield")
+        scale = cfg.get("energy_scale_mj")
+        return cls(
+            preset,
+            catalogue,
+            cfg.get("observation", preset.env.observation),
+            energy_scale_mj=None if scale is None else float(scale),
+            shield_budget=None if budget is None else float(budget),
+            shield_energy_guard=bool(cfg.get("shield_energy_guard", False)),
         )
 
     def reset(self) -> None:
