@@ -67,6 +67,7 @@ __all__ = [
     "drive_timesteps",
     "frontier_energy_at",
     "learned_lines",
+    "learner_env",
     "outage_onset_rate",
     "policy_rows",
     "pooled_risky",
@@ -213,19 +214,25 @@ def drive_timesteps(spec: StudySpec) -> int:
     return spec.timesteps if spec.timesteps is not None else DRIVE_TIMESTEPS
 
 
-def _drive_learner_preset(spec: StudySpec, world: Path) -> Path:
-    """The drive agents' preset: the drive world (``world``, a file beside it) with the training
-    env's decision stack (its observation and its shield's budget)."""
+def learner_env(env: str) -> dict[str, Any]:
+    """The ``env`` section that gives another world the decision stack of the training env
+    ``env`` (any ``--env`` form): its observation and its shield."""
     from romanus.config import load_preset
     from romanus.env.registration import preset_ref
 
-    env = load_preset(preset_ref(spec.env)).env
-    stack: dict[str, Any] = {"observation": env.observation}
-    if env.shield.risk_budget is not None:
-        stack["shield"] = {"risk_budget": env.shield.risk_budget}
-        if env.shield.energy_guard:
+    cfg = load_preset(preset_ref(env)).env
+    stack: dict[str, Any] = {"observation": cfg.observation}
+    if cfg.shield.risk_budget is not None:
+        stack["shield"] = {"risk_budget": cfg.shield.risk_budget}
+        if cfg.shield.energy_guard:
             stack["shield"]["energy_guard"] = True
-    return _preset_file(spec, f"{world.stem}-learner", {"env": stack}, extends=world.name)
+    return stack
+
+
+def _drive_learner_preset(spec: StudySpec, world: Path) -> Path:
+    """The drive agents' preset: the drive world (``world``, a file beside it) with the training
+    env's decision stack (its observation and its shield's budget)."""
+    return _preset_file(spec, f"{world.stem}-learner", {"env": learner_env(spec.env)}, extends=world.name)
 
 
 def _train_drive_seed(args: tuple[Path, list[Path], Path, int, int, str, str]) -> dict[str, Any]:

@@ -43,11 +43,9 @@ from typing import Any
 import yaml
 
 from romanus.compare import compare
-from romanus.config import load_preset
-from romanus.env.registration import preset_ref
 from romanus.fileio import atomic_write_bytes
 from romanus.scenario import load_suite
-from romanus.study import SuiteOutcome, _ordering, agent_rows, policy_rows
+from romanus.study import SuiteOutcome, _ordering, agent_rows, learner_env, policy_rows
 from romanus.train.suite import train_on_worlds
 
 log = logging.getLogger("recipe")
@@ -67,12 +65,9 @@ ALGO = "maskable_ppo"
 
 def _presets(out: Path, names: list[str], energy_guard: bool) -> list[Path]:
     """A preset per world: the world with the training env's decision stack (and the guard)."""
-    env = load_preset(preset_ref(TRAINING_ENV)).env
-    stack: dict[str, Any] = {"observation": env.observation}
-    if env.shield.risk_budget is not None:
-        stack["shield"] = {"risk_budget": env.shield.risk_budget}
-        if energy_guard or env.shield.energy_guard:
-            stack["shield"]["energy_guard"] = True
+    stack = learner_env(TRAINING_ENV)
+    if energy_guard and "shield" in stack:
+        stack["shield"]["energy_guard"] = True
     paths = []
     for name in names:
         doc = {"extends": MIX[name], "name": "Recipe" + name.title().replace("_", ""), "env": stack}
