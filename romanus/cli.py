@@ -167,7 +167,7 @@ def _cmd_coverage_paths(args: argparse.Namespace) -> int:
     files = [f for src in args.suites for f in load_suite(src)]
     lib = build_library(files)  # the estimate's slots per period and periods of path
     lib.save(args.output)
-    print(f"{args.output}: {len(lib.rates)} transitions from {len(files)} scenarios")
+    print(f"{args.output}: {len(lib.rates)} transitions from {len(files)} scenarios of {len(lib.sources)} drives")
     return 0
 
 
@@ -298,6 +298,8 @@ def _cmd_scenario_suite(args: argparse.Namespace) -> int:
         return _cmd_scenario_drive_suite(args)
     if args.seeds is None:
         raise ValueError("scenario suite: give --seeds A:B (synthetic worlds) or --drives DIR (real drives)")
+    if args.coverage_map is not None or args.capacity_library is not None:
+        raise ValueError("scenario suite: --coverage-map and --capacity-library name a drive's knowledge: use --drives")
     seeds = _parse_seeds(args.seeds)
     with tqdm(total=len(seeds), unit="scenario", delay=2.0, disable=args.quiet, file=sys.stderr) as bar:
         files = record_suite(
@@ -331,6 +333,7 @@ def _cmd_scenario_drive_suite(args: argparse.Namespace) -> int:
             seed=args.seed,
             uplink_model=args.uplink_model,
             coverage_map=args.coverage_map,
+            capacity_library=args.capacity_library,
             workers=args.workers,
             progress=bar.update,
         )
@@ -673,6 +676,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         drives=args.drives,
         drive_window_s=args.drive_window_s,
         drive_timesteps=args.drive_timesteps,
+        drive_population=not args.no_drive_population,
         workers=args.workers,
         **chosen,
     )
@@ -866,6 +870,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="--drives: derivation of the uplink capacity (default: %(default)s)",
     )
     p.add_argument("--coverage-map", metavar="MAP", help="--drives: name this coverage map in the scenarios' preset")
+    p.add_argument(
+        "--capacity-library",
+        metavar="LIB",
+        help="--drives: name this capacity library (romanus coverage paths) in the scenarios' preset",
+    )
     p.set_defaults(func=_cmd_scenario_suite)
 
     p = sub.add_parser(
@@ -918,6 +927,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--drive-timesteps",
         type=cliargs.timesteps,
         help="--drives: training steps per drive agent (default: --timesteps if given, else 100000)",
+    )
+    p.add_argument(
+        "--no-drive-population",
+        action="store_true",
+        help="--drives: no population prior (the capacity library of the training days' windows) in the drives' "
+        "risk estimate (an ablation)",
     )
     p.add_argument(
         "--fleet-sizes",

@@ -228,24 +228,30 @@ def build_coverage(
 
 # -- capacity libraries: the risk estimate's population prior (romanus.vehicle.population) ---------
 
-_LIBRARY_FORMAT = "romanus-capacity-library-1"
+_LIBRARY_FORMAT = "romanus-capacity-library-2"
 
 
 @dataclass(frozen=True, eq=False)
 class CapacityLibrary:
     """Transitions of drive windows: each a period's mean uplink rate (Mbit/s, ascending) and
     the slot rates of the ``ahead`` periods after it (``paths``, one row each, ``slots`` per
-    period of ``period_ms``)."""
+    period of ``period_ms``), and where it was measured: ``origins[i]`` indexes ``sources``
+    (the drive's file name; a scenario's for a world without a drive)."""
 
     rates: np.ndarray
     paths: np.ndarray
     period_ms: float
     slots: int
-    sources: tuple[str, ...] = ()
+    sources: tuple[str, ...]
+    origins: np.ndarray
 
     def __post_init__(self) -> None:
         if self.rates.ndim != 1 or self.paths.ndim != 2 or len(self.rates) != len(self.paths):
             raise ValueError("a capacity library needs one rate per path")
+        if self.origins.shape != self.rates.shape or not np.issubdtype(self.origins.dtype, np.integer):
+            raise ValueError("a capacity library needs one integer origin per transition")
+        if len(self.origins) and (self.origins.min() < 0 or self.origins.max() >= len(self.sources)):
+            raise ValueError(f"a capacity library's origins must index its {len(self.sources)} sources")
         if len(self.rates) == 0:
             raise ValueError("a capacity library needs at least one transition")
         if not (np.all(self.rates > 0.0) and np.all(np.diff(self.rates) >= 0.0)):
@@ -253,6 +259,25 @@ class CapacityLibrary:
         if self.paths.shape[1] % self.slots:
             raise ValueError(f"paths of {self.paths.shape[1]} slots are not whole periods of {self.slots}")
         object.__setattr__(self, "_log", np.log(self.rates))
+        object.__setattr__(self, "_without", {})
+
+    def without(self, source: str) -> CapacityLibrary | None:
+        """The library less the transitions measured on ``source`` (a drive's file name): what
+        an estimate on that drive may draw from, so it never reads its own drive's future. Itself
+        when ``source`` is not among the sources; None when nothing else is left. Cached."""
+        if source not in self.sources:
+            return self
+        cache: dict[str, CapacityLibrary | None] = self._without  # type: ignore[attr-defined]
+        if source not in cache:
+            keep = self.origins != self.sources.index(source)
+            cache[source] = (
+                CapacityLibrary(
+                    self.rates[keep], self.paths[keep], self.period_ms, self.slots, self.sources, self.origins[keep]
+                )
+                if keep.any()
+                else None
+            )
+        return cache[source]
 
     @property
     def ahead(self) -> int:
@@ -280,6 +305,7 @@ class CapacityLibrary:
             period_ms=np.array(self.period_ms),
             slots=np.array(self.slots),
             sources=np.array(self.sources, dtype=str),
+            origins=self.origins,
         )
         atomic_write_bytes(Path(path), buf.getvalue())
 
@@ -297,6 +323,7 @@ def load_library(path: str | Path) -> CapacityLibrary:
                 float(z["period_ms"]),
                 int(z["slots"]),
                 tuple(str(s) for s in z["sources"]),
+                z["origins"].astype(np.int64),
             )
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from None

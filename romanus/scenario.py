@@ -807,13 +807,28 @@ def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequ
         cmap = load_coverage(coverage_map)
     except ValueError as exc:
         raise ScenarioError(str(coverage_map), str(exc)) from None
-    seen = {Path(src).stem for src in cmap.sources}
+    _refuse_leak(coverage_map, "coverage map", cmap.sources, test_drives, "coverage build DIR --exclude-days TEST_DAYS")
+
+
+def _check_library_is_from_training_days(library: str | Path, test_drives: Sequence[str]) -> None:
+    """A capacity library named in test scenarios must hold no test drive's transition."""
+    from romanus.coverage import load_library
+
+    try:
+        lib = load_library(library)
+    except ValueError as exc:
+        raise ScenarioError(str(library), str(exc)) from None
+    _refuse_leak(library, "capacity library", lib.sources, test_drives, "coverage paths TRAINING_SUITE")
+
+
+def _refuse_leak(path: str | Path, what: str, sources: Sequence[str], test_drives: Sequence[str], fix: str) -> None:
+    seen = {Path(src).stem for src in sources}
     leaked = [name for name in test_drives if name in seen]
     if leaked:
         raise ScenarioError(
-            str(coverage_map),
-            f"the coverage map was built from test-split drive {leaked[0]} ({len(leaked)} in all): build it "
-            "from the training days only (romanus coverage build DIR --exclude-days TEST_DAYS)",
+            str(path),
+            f"the {what} was built from test-split drive {leaked[0]} ({len(leaked)} in all): build it "
+            f"from the training days only (romanus {fix})",
         )
 
 
@@ -838,6 +853,7 @@ def record_drive_suite(
     seed: int = 0,
     uplink_model: str = "dl_ratio",
     coverage_map: str | None = None,
+    capacity_library: str | None = None,
     workers: int = 1,
     progress: Any = None,
 ) -> dict[str, list[Path]]:
@@ -848,9 +864,10 @@ def record_drive_suite(
     to ``out_dir/S/`` with an index ``suite.json`` there; ``split`` (``train``, ``test`` or
     ``all``) says which splits are recorded. Scenario ``i`` (counting every window of every
     drive in order, recorded or not) has seed ``seed + i``. Each manifest holds the drive (name,
-    file, SHA-256, day, start), its split and the days of both splits. A ``coverage_map`` that
-    saw a test-split drive is refused when test scenarios are recorded. Returns the files per
-    split."""
+    file, SHA-256, day, start), its split and the days of both splits. A ``coverage_map`` or a
+    ``capacity_library`` (the risk estimate's population prior, :mod:`romanus.vehicle.population`)
+    named in the scenarios' preset that saw a test-split drive is refused when test scenarios are
+    recorded. Returns the files per split."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -872,8 +889,12 @@ def record_drive_suite(
         raise ScenarioError(str(drives_dir), f"test day {unknown[0]} has no drive (days: {', '.join(days)})")
     train_days = [d for d in days if d not in chosen]
     split_days = {"train": train_days, "test": chosen}
-    if coverage_map is not None and split != "train":
-        _check_map_is_from_training_days(coverage_map, [d.name for d in drives if d.day in chosen])
+    if split != "train":
+        test_drives = [d.name for d in drives if d.day in chosen]
+        if coverage_map is not None:
+            _check_map_is_from_training_days(coverage_map, test_drives)
+        if capacity_library is not None:
+            _check_library_is_from_training_days(capacity_library, test_drives)
     period_ms = load_preset(env).period_ms
     out = Path(out_dir)
     tasks: dict[str, list[tuple[str, dict[str, Any], int, float, dict[str, Any], str]]] = {"train": [], "test": []}
@@ -888,6 +909,8 @@ def record_drive_suite(
             }
             if coverage_map is not None:
                 overrides["coverage_map"] = str(coverage_map)
+            if capacity_library is not None:
+                overrides["capacity_library"] = str(capacity_library)
             extra = {
                 "drive": {
                     "name": d.name,
@@ -928,6 +951,7 @@ def record_drive_suite(
             "window_s": window_s,
             "uplink_model": uplink_model,
             "coverage_map": coverage_map,
+            "capacity_library": capacity_library,
             "split": part,
             "train_days": train_days,
             "test_days": chosen,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ __all__ = [
     "StudySpec",
     "calibrate",
     "cell",
+    "drive_library",
     "drive_seeds",
     "drive_timesteps",
     "frontier_energy_at",
@@ -139,6 +141,9 @@ class StudySpec:
     #: then the drives are evaluated with the synthetic-world agents)
     drive_seeds: tuple[int, ...] | None = None
     drive_timesteps: int | None = None  # steps per drive agent (None: ``timesteps``, else 100_000)
+    #: the risk estimate's population prior on the drives: a capacity library of every
+    #: training-day window (romanus.vehicle.population), named in every drive scenario's preset
+    drive_population: bool = True
     fleet_sizes: tuple[int, ...] = (1, 16)
     fleet_seeds: int = 5  # the first test seeds
     fleet_duration_s: float = 30.0
@@ -187,15 +192,48 @@ def _suites(spec: StudySpec, name: str, env: str, traces: str | None = None) -> 
     return out[0], out[1]
 
 
-def _drive_suites(spec: StudySpec, env: Path) -> tuple[list[Path], list[Path], list[Path]]:
+def drive_library(spec: StudySpec, env: Path) -> Path | None:
+    """The drives' capacity library (``OUT/suites/drives/library.npz``, built once from every
+    training-day window, recorded plain into ``OUT/suites/drives-library``), or None without
+    ``drive_population``. An estimate never draws its own drive's paths
+    (:meth:`romanus.coverage.CapacityLibrary.without`), so the calibration and training windows
+    read it as the held-out day does: other drives' paths only."""
+    from romanus.scenario import load_suite, record_drive_suite
+    from romanus.vehicle.population import build_library
+
+    if not spec.drive_population:
+        return None
+    assert spec.drives is not None
+    path = (Path(spec.out) / "suites" / "drives" / "library.npz").resolve()
+    if not path.is_file():
+        source = Path(spec.out) / "suites" / "drives-library"
+        if not (source / "train" / "suite.json").is_file():
+            record_drive_suite(
+                spec.drives, source, env=str(env), window_s=spec.drive_window_s, split="train", workers=spec.workers
+            )
+        build_library(load_suite(source / "train")).save(path)
+    return path
+
+
+def _drive_suites(spec: StudySpec, env: Path, library: Path | None) -> tuple[list[Path], list[Path], list[Path]]:
     """(every window of the training days, the calibration windows among them, every window of
-    the held-out day)."""
+    the held-out day), their preset naming ``library``; recorded again when an earlier run
+    recorded them with another library."""
     from romanus.scenario import load_suite, record_drive_suite
 
     assert spec.drives is not None
     folder = Path(spec.out) / "suites" / "drives"
-    if not all((folder / s / "suite.json").is_file() for s in ("train", "test")):
-        record_drive_suite(spec.drives, folder, env=str(env), window_s=spec.drive_window_s, workers=spec.workers)
+    named = str(library) if library is not None else None
+    index = [folder / s / "suite.json" for s in ("train", "test")]
+    if not all(f.is_file() and json.loads(f.read_text()).get("capacity_library") == named for f in index):
+        record_drive_suite(
+            spec.drives,
+            folder,
+            env=str(env),
+            window_s=spec.drive_window_s,
+            capacity_library=named,
+            workers=spec.workers,
+        )
     train, test = load_suite(folder / "train"), load_suite(folder / "test")
     step = max(1, math.ceil(len(train) / spec.drive_calibration_windows))
     return train, train[::step], test
@@ -229,10 +267,13 @@ def learner_env(env: str) -> dict[str, Any]:
     return stack
 
 
-def _drive_learner_preset(spec: StudySpec, world: Path) -> Path:
+def _drive_learner_preset(spec: StudySpec, world: Path, library: Path | None) -> Path:
     """The drive agents' preset: the drive world (``world``, a file beside it) with the training
-    env's decision stack (its observation and its shield's budget)."""
-    return _preset_file(spec, f"{world.stem}-learner", {"env": learner_env(spec.env)}, extends=world.name)
+    env's decision stack (its observation and its shield's budget) and the drives' ``library``."""
+    overlay: dict[str, Any] = {"env": learner_env(spec.env)}
+    if library is not None:
+        overlay["capacity_library"] = os.path.relpath(library, world.resolve().parent)
+    return _preset_file(spec, f"{world.stem}-learner", overlay, extends=world.name)
 
 
 def _train_drive_seed(args: tuple[Path, list[Path], Path, int, int, str, str]) -> dict[str, Any]:
@@ -245,7 +286,9 @@ def _train_drive_seed(args: tuple[Path, list[Path], Path, int, int, str, str]) -
     )
 
 
-def _train_drives(spec: StudySpec, world: Path, train: Sequence[Path], say: Callable[[str], None]) -> list[str]:
+def _train_drives(
+    spec: StudySpec, world: Path, library: Path | None, train: Sequence[Path], say: Callable[[str], None]
+) -> list[str]:
     """One ``spec.algo`` agent per drive seed, trained on every training-day window (run folders
     ``OUT/training-drives/s<seed>``, skipped when trained for the same request: resumable; one
     trained for other steps, preset or windows is an error), ``spec.workers`` seeds at
@@ -255,7 +298,7 @@ def _train_drives(spec: StudySpec, world: Path, train: Sequence[Path], say: Call
     from romanus.workers import worker_pool
 
     seeds = drive_seeds(spec)
-    preset = _drive_learner_preset(spec, world)
+    preset = _drive_learner_preset(spec, world, library)
     hyperparams = entry_id(spec.algo, *resolve_env(spec.env))  # the training env's settings
     steps = drive_timesteps(spec)
     runs = {seed: (Path(spec.out) / "training-drives" / f"s{seed}").resolve() for seed in seeds}
@@ -265,14 +308,16 @@ def _train_drives(spec: StudySpec, world: Path, train: Sequence[Path], say: Call
             f"training {len(todo)} {spec.algo} agents on the drives' {len(train)} training-day windows "
             f"({steps} steps each)"
         )
-    tasks = [(preset.resolve(), list(train), runs[s], s, steps, spec.algo, hyperparams) for s in todo]
-    if spec.workers > 1 and len(tasks) > 1:
+    # every seed: a trained one is checked against the request (train_on_suite), not trusted
+    tasks = [(preset.resolve(), list(train), runs[s], s, steps, spec.algo, hyperparams) for s in seeds]
+    if spec.workers > 1 and len(todo) > 1:
         with worker_pool(min(spec.workers, len(tasks))) as pool:
             infos = list(pool.map(_train_drive_seed, tasks))
     else:
         infos = [_train_drive_seed(t) for t in tasks]
     for info in infos:
-        log.info("drive agent s%d: %.0f s, %.0f steps/s", info["seed"], info["wall_s"], info["steps_per_s"])
+        if info["seed"] in todo:
+            log.info("drive agent s%d: %.0f s, %.0f steps/s", info["seed"], info["wall_s"], info["steps_per_s"])
     return [f"{spec.algo}:{runs[s]}" for s in seeds]
 
 
@@ -586,10 +631,13 @@ def run_study(spec: StudySpec, progress: Callable[[str], None] | None = None) ->
     if spec.drives is not None:
         say(f"real drives in {spec.drives}: held-out day")
         env = _preset_file(spec, "drives", DRIVE_WORLD)
-        train, cal, test = _drive_suites(spec, env)
+        library = drive_library(spec, env)
+        train, cal, test = _drive_suites(spec, env, library)
         title = f"real drives ({Path(spec.drives).name}), held-out day, connected modem, speed deadlines"
+        if library is not None:
+            title += ", the estimate's population prior from the training days"
         if drive_seeds(spec):
-            drive_agents = _train_drives(spec, env, train, say)
+            drive_agents = _train_drives(spec, env, library, train, say)
             title += "; agents trained on the training days' drives"
             say("real drives: calibrating, evaluating both agent groups")
             suites.append(

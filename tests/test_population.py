@@ -65,7 +65,18 @@ def test_library_holds_the_windows_transitions_and_round_trips(suite: dict[str, 
     lib.save(tmp_path / "lib.npz")
     back = load_library(tmp_path / "lib.npz")
     assert np.array_equal(back.rates, lib.rates) and np.array_equal(back.paths, lib.paths)
-    assert back.sources == lib.sources and back.slots == slots
+    assert back.sources == lib.sources and back.slots == slots and np.array_equal(back.origins, lib.origins)
+    # each transition knows its drive (the file name); an estimate on a drive never draws its own
+    both = build_library([*suite["train"], *suite["test"]], slots=slots, ahead=ahead)
+    names = [Path(Scenario.load(f).preset.drive.file).name for f in (suite["train"][0], suite["test"][0])]  # type: ignore[union-attr]
+    assert sorted(both.sources) == sorted(set(names)) and len(set(names)) == 2 and lib.sources == (names[0],)
+    less = both.without(names[1])
+    assert less is not None and set(less.origins.tolist()) == {both.sources.index(names[0])}
+    assert np.array_equal(less.rates, lib.rates) and np.array_equal(less.paths, lib.paths)
+    assert both.without(names[1]) is less and both.without("elsewhere.csv") is both and lib.without(names[0]) is None
+    test = Scenario.load(suite["test"][0])
+    assert RiskEstimator(test.preset, sim.catalogue, population=both).population is both.without(names[1])
+    assert RiskEstimator(sc.preset, sim.catalogue, population=lib).population is None
     bad = tmp_path / "bad.npz"
     np.savez(bad, rates=np.ones(3))
     with pytest.raises(ValueError, match=r"bad\.npz: not a capacity library"):
@@ -104,7 +115,9 @@ def test_a_library_of_collapses_raises_the_estimated_miss_and_a_preset_names_it(
 
     slots, ahead = _geometry(suite)
     rates = np.geomspace(0.5, 200.0, 400)
-    collapse = CapacityLibrary(rates, np.full((400, slots * ahead), 1e-3), 100.0, slots)
+    collapse = CapacityLibrary(
+        rates, np.full((400, slots * ahead), 1e-3), 100.0, slots, ("elsewhere.csv",), np.zeros(400, dtype=np.int64)
+    )
     sc = Scenario.load(suite["test"][0])
     seen: dict[str, dict[int, float]] = {}
     for key, lib in (("without", None), ("with", collapse)):
@@ -122,7 +135,7 @@ def test_a_library_of_collapses_raises_the_estimated_miss_and_a_preset_names_it(
         RiskEstimator(
             sc.preset,
             Simulator(sc.preset, 0).catalogue,
-            population=CapacityLibrary(rates[:3], np.ones((3, slots)), 100.0, slots),
+            population=CapacityLibrary(rates[:3], np.ones((3, slots)), 100.0, slots, ("x",), np.zeros(3, np.int64)),
         )
     # a preset names it, relative to its own file; a bad one is a config error naming the field
     collapse.save(tmp_path / "lib.npz")
@@ -144,4 +157,30 @@ def test_coverage_paths_command_writes_a_library(suite: dict[str, Any], tmp_path
     out = tmp_path / "lib.npz"
     assert main(["coverage", "paths", str(suite["root"] / "suites" / "train"), "-o", str(out)]) == 0
     lib = load_library(out)
-    assert len(lib.rates) > 100 and len(lib.sources) == len(suite["train"])
+    assert len(lib.rates) > 100 and len(lib.sources) == 1  # one drive: the windows' drive
+
+
+def test_drive_suites_name_a_library_and_refuse_one_that_saw_a_test_drive(
+    suite: dict[str, Any], tmp_path: Path
+) -> None:
+    """``record_drive_suite(capacity_library=)``: the scenarios' preset names it (their estimate
+    then draws from it) and replays; a library holding a test-split drive is refused for the test
+    split, naming the file."""
+    from romanus.scenario import Scenario, ScenarioError, record_drive_suite
+
+    drives_dir = suite["root"] / "drives"
+    clean, leaky = tmp_path / "clean.npz", tmp_path / "leaky.npz"
+    build_library(suite["train"]).save(clean)
+    build_library([*suite["train"], *suite["test"]]).save(leaky)
+    with pytest.raises(ScenarioError, match=r"leaky\.npz.*test-split drive"):
+        record_drive_suite(
+            drives_dir, tmp_path / "a", env=str(suite["world"]), window_s=20.0, capacity_library=str(leaky)
+        )
+    files = record_drive_suite(
+        drives_dir, tmp_path / "b", env=str(suite["world"]), window_s=20.0, split="test", capacity_library=str(clean)
+    )
+    sc = Scenario.load(files["test"][0])
+    assert sc.preset.capacity_library == str(clean)
+    assessor = RiskAssessor(sc.preset, build_catalogue(sc.preset))
+    assert assessor.estimator.population is not None and len(assessor.estimator.population.rates) > 100
+    assert Scenario.load(suite["test"][0]).preset.capacity_library is None

@@ -136,6 +136,14 @@ def test_study_trains_drive_agents_and_reports_the_synthetic_ones_beside_them(tm
     # the drive world with the training env's decision stack (envs/default_shielded.yaml)
     assert learner["extends"] == "drives.yaml"
     assert learner["env"] == {"observation": "risk", "shield": {"risk_budget": 0.002}}
+    # the estimate's population prior: a library of the training days, named by every drive window
+    library = (tmp_path / "st" / "suites" / "drives" / "library.npz").resolve()
+    assert learner["capacity_library"] == "../suites/drives/library.npz" and library.is_file()
+    from romanus.scenario import Scenario, load_suite
+
+    for split in ("train", "test"):
+        for f in load_suite(tmp_path / "st" / "suites" / "drives" / split):
+            assert Scenario.load(f).preset.capacity_library == str(library)
     data = json.loads((tmp_path / "st" / "study.json").read_text())
     drive_agents = [f"maskable_ppo:{r}" for r in runs]
     assert data["drive_agents"] == drive_agents
@@ -155,6 +163,13 @@ def test_study_trains_drive_agents_and_reports_the_synthetic_ones_beside_them(tm
     run_study(spec, progress=said.append)
     assert [(r / "final_model.zip").stat().st_mtime_ns for r in runs] == stamps
     assert not any("on the drives'" in s for s in said)
+    # without the prior the windows are recorded again, and agents trained with it are refused
+    import dataclasses
+
+    with pytest.raises(ValueError, match="trained for another request"):
+        run_study(dataclasses.replace(spec, drive_population=False))
+    for f in load_suite(tmp_path / "st" / "suites" / "drives" / "test"):
+        assert Scenario.load(f).preset.capacity_library is None
 
 
 def test_train_on_worlds_mixes_worlds_and_refuses_unlike_ones(suite: dict[str, Any], tmp_path: Path) -> None:

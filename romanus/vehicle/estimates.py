@@ -68,6 +68,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -318,8 +319,10 @@ class RiskEstimator:
                 f"{self._slots}"
             )
         #: the population prior on the uplink path (None: the window's own history only), worth
-        #: ``population_weight_s`` of driving (default: the onset prior's ``onset_prior_s``)
-        self.population = population
+        #: ``population_weight_s`` of driving (default: the onset prior's ``onset_prior_s``),
+        #: less the transitions of this world's own drive
+        own = library_source(preset)
+        self.population = population.without(own) if population is not None and own is not None else population
         self._population_periods = (onset_prior_s if population_weight_s is None else population_weight_s) / (
             self.period_s
         )
@@ -705,6 +708,12 @@ class _Last(NamedTuple):
     backlog_ms: float
     deadline_ms: float
     surv: np.ndarray | None  # P(RTT + server wait > x) when measured waits are used
+
+
+def library_source(preset: Preset) -> str | None:
+    """The name a capacity library knows ``preset``'s drive by (its file name), or None for a
+    world without a drive."""
+    return Path(preset.drive.file).name if preset.drive is not None else None
 
 
 #: the most capacity-library paths added to one assessment (early in a window the history is

@@ -10,7 +10,10 @@ whose within-period fading is the preset's), each a period's mean uplink rate an
 of the periods after it. Given one (``capacity_library`` in a preset), the estimate adds to its
 own path samples the library's paths nearest in rate, scaled the same way, as many as make the
 library weigh ``onset_prior_s`` of driving against the history's usable transitions (the weight
-of the estimate's outage-onset prior; not fitted). Measured on windows the library never held
+of the estimate's outage-onset prior; not fitted). The library remembers which drive each
+transition came from, and an estimate on a drive never draws its own drive's paths (it would
+read its own future): one library built from every training-day window serves all of them, and
+the held-out days' drives are never in it. Measured on windows the library never held
 (``experiments/calibration/population.py``): the drives' 0.5-1 % bucket 2.20 -> 1.70 observed /
 predicted, no cost elsewhere or on the held-out day. Off unless a preset names a library.
 
@@ -28,7 +31,7 @@ import numpy as np
 from romanus.coverage import CapacityLibrary, load_library
 from romanus.scenario import Scenario
 from romanus.sim.simulator import Simulator
-from romanus.vehicle.estimates import OUTAGE_MBPS, path_geometry
+from romanus.vehicle.estimates import OUTAGE_MBPS, library_source, path_geometry
 
 __all__ = ["CapacityLibrary", "build_library", "load_library"]
 
@@ -49,8 +52,13 @@ def build_library(
     period_ms = first.period_ms
     rates: list[np.ndarray] = []
     paths: list[np.ndarray] = []
+    origins: list[np.ndarray] = []
+    sources: list[str] = []
     for f in files:
         sc = Scenario.load(f)
+        source = library_source(sc.preset) or Path(f).name
+        if source not in sources:
+            sources.append(source)
         if sc.preset.period_ms != period_ms:
             raise ValueError(f"{f}: period {sc.preset.period_ms} ms, the others' {period_ms} ms")
         sim = Simulator(sc.preset, sc.seed, world=sc.world())
@@ -64,8 +72,9 @@ def build_library(
         if len(idx):
             rates.append(per[idx])
             paths.append(np.stack([slot[(i + 1) * n_slots : (i + 1 + n_ahead) * n_slots] for i in idx]))
+            origins.append(np.full(len(idx), sources.index(source), dtype=np.int64))
     if not rates:
         raise ValueError("the scenarios hold no transition with both links up")
-    r, p = np.concatenate(rates), np.concatenate(paths)
+    r, p, o = np.concatenate(rates), np.concatenate(paths), np.concatenate(origins)
     order = np.argsort(r, kind="stable")
-    return CapacityLibrary(r[order], p[order], period_ms, n_slots, tuple(str(Path(f).name) for f in files))
+    return CapacityLibrary(r[order], p[order], period_ms, n_slots, tuple(sources), o[order])
