@@ -23,6 +23,7 @@ paths of recorded drive windows, the risk estimate's population prior
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -244,6 +245,8 @@ class CapacityLibrary:
     slots: int
     sources: tuple[str, ...]
     origins: np.ndarray
+    #: the source whose transitions are passed over (see :meth:`without`), or None
+    skip: int | None = None
 
     def __post_init__(self) -> None:
         if self.rates.ndim != 1 or self.paths.ndim != 2 or len(self.rates) != len(self.paths):
@@ -261,36 +264,39 @@ class CapacityLibrary:
         object.__setattr__(self, "_log", np.log(self.rates))
         object.__setattr__(self, "_without", {})
 
-    def without(self, source: str) -> CapacityLibrary | None:
-        """The library less the transitions measured on ``source`` (a drive's file name): what
-        an estimate on that drive may draw from, so it never reads its own drive's future. Itself
-        when ``source`` is not among the sources; None when nothing else is left. Cached."""
-        if source not in self.sources:
-            return self
-        cache: dict[str, CapacityLibrary | None] = self._without  # type: ignore[attr-defined]
-        if source not in cache:
-            keep = self.origins != self.sources.index(source)
-            cache[source] = (
-                CapacityLibrary(
-                    self.rates[keep], self.paths[keep], self.period_ms, self.slots, self.sources, self.origins[keep]
-                )
-                if keep.any()
-                else None
-            )
-        return cache[source]
-
     @property
     def ahead(self) -> int:
         """Periods per path."""
         return self.paths.shape[1] // self.slots
 
+    def without(self, source: str) -> CapacityLibrary | None:
+        """The library passing over the transitions measured on ``source`` (a drive's file
+        name): what an estimate on that drive may draw from, so it never reads its own drive's
+        future. It shares this library's arrays. Itself when ``source`` is not among the
+        sources; None when no other source is left. Cached."""
+        if source not in self.sources:
+            return self
+        cache: dict[str, CapacityLibrary | None] = self._without  # type: ignore[attr-defined]
+        if source not in cache:
+            i = self.sources.index(source)
+            cache[source] = dataclasses.replace(self, skip=i) if bool(np.any(self.origins != i)) else None
+        return cache[source]
+
     def nearest(self, now: float, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(rates, paths) of the ``k`` transitions whose rate is nearest ``now`` in log rate
-        (ties: the lower index first)."""
+        (ties: the lower index first), passing over the ``skip`` source's."""
         log = self._log  # type: ignore[attr-defined]
         x = np.log(now)
         j = int(np.searchsorted(log, x))
-        cand = np.arange(max(0, j - k), min(len(log), j + k))
+        lo, hi = max(0, j - k), min(len(log), j + k)
+        if self.skip is not None:  # widen each side until it holds k others (or ends)
+            while lo > 0 and np.count_nonzero(self.origins[lo:j] != self.skip) < k:
+                lo = max(0, lo - 2 * (j - lo))
+            while hi < len(log) and np.count_nonzero(self.origins[j:hi] != self.skip) < k:
+                hi = min(len(log), hi + 2 * (hi - j))
+        cand = np.arange(lo, hi)
+        if self.skip is not None:
+            cand = cand[self.origins[cand] != self.skip]
         near = cand[np.argsort(np.abs(log[cand] - x), kind="stable")[:k]]
         return self.rates[near], self.paths[near]
 

@@ -71,8 +71,13 @@ def test_library_holds_the_windows_transitions_and_round_trips(suite: dict[str, 
     names = [Path(Scenario.load(f).preset.drive.file).name for f in (suite["train"][0], suite["test"][0])]  # type: ignore[union-attr]
     assert sorted(both.sources) == sorted(set(names)) and len(set(names)) == 2 and lib.sources == (names[0],)
     less = both.without(names[1])
-    assert less is not None and set(less.origins.tolist()) == {both.sources.index(names[0])}
-    assert np.array_equal(less.rates, lib.rates) and np.array_equal(less.paths, lib.paths)
+    assert less is not None and less.skip == both.sources.index(names[1])
+    # passing over the test drive is the library of the training drive alone, at every rate and k
+    for now in np.geomspace(0.3, 3 * float(both.rates[-1]), 23):
+        for k in (1, 7, 60, 5000):
+            a, b = less.nearest(float(now), k), lib.nearest(float(now), k)
+            assert len(a[0]) == min(k, len(lib.rates))
+            assert np.allclose(np.sort(np.abs(np.log(a[0]) - np.log(now))), np.sort(np.abs(np.log(b[0]) - np.log(now))))
     assert both.without(names[1]) is less and both.without("elsewhere.csv") is both and lib.without(names[0]) is None
     test = Scenario.load(suite["test"][0])
     assert RiskEstimator(test.preset, sim.catalogue, population=both).population is both.without(names[1])
