@@ -14,7 +14,10 @@ cut into 120 s windows. Days (``romanus.drives.Drive.day``):
 
 Stages (each skipped when its output exists, so an interrupted study resumes):
 
-1. maps and suites (``romanus coverage build``, ``romanus scenario suite`` as functions);
+1. maps, capacity libraries and suites (``romanus coverage build``, ``romanus coverage paths``,
+   ``romanus scenario suite`` as functions): beside each map, a library of the same days'
+   windows is the risk estimate's population prior (:mod:`romanus.vehicle.population`; an
+   estimate passes over its own drive's transitions); ``--no-population`` leaves it out;
 2. the learners (:func:`romanus.train.suite.train_on_suite`): MaskablePPO on the training days'
    windows, one or more seeds per learner of :data:`LEARNERS` (observation ``place``: the
    vehicle's measurements + delayed KPIs + map ahead; ``risk_place``: also the vehicle's own risk
@@ -65,6 +68,7 @@ from romanus.scenario import record_drive_suite
 from romanus.stats import mean_ci
 from romanus.study import cell, policy_rows, pooled_risky, risky_upper
 from romanus.train.suite import train_on_suite
+from romanus.vehicle.population import build_library
 
 _EXPERIMENTS = Path(__file__).resolve().parents[1]
 
@@ -127,8 +131,34 @@ def _suite_files(folder: Path, day: str | None = None) -> list[Path]:
     return [folder / s["file"] for s in index["scenarios"] if day is None or s["day"] == day]
 
 
-def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
-    """Maps, presets and suites (stage 1)."""
+def _libraries(out: Path, drives_dir: str, world: Path, window_s: float) -> dict[str, Path]:
+    """The risk estimate's population prior beside each map (``romanus coverage paths`` as a
+    function): ``val`` from the training days' windows, ``test`` from those and the validation
+    day's, recorded plain into ``suites/library`` (an estimate passes over its own drive's
+    transitions, so the training windows read the validation library as the others do)."""
+    libs = {"val": out / "maps" / "val-paths.npz", "test": out / "maps" / "test-paths.npz"}
+    if all(p.is_file() for p in libs.values()):
+        return libs
+    windows = out / "suites" / "library"
+    if not (windows / "train" / "suite.json").is_file():
+        log.info("recording the earlier days' windows for the capacity libraries")
+        record_drive_suite(drives_dir, windows, env=str(world), window_s=window_s, split="train", test_days=[TEST_DAY])
+    index = json.loads((windows / "train" / "suite.json").read_text())["scenarios"]
+    for name, days in (("val", TRAIN_DAYS), ("test", (*TRAIN_DAYS, VALIDATION_DAY))):
+        if not libs[name].is_file():
+            build_library([windows / "train" / e["file"] for e in index if e["drive"]["day"] in days]).save(libs[name])
+    return libs
+
+
+def _recorded(folder: Path, library: Path | None) -> bool:
+    """``folder`` holds a suite whose preset names ``library``."""
+    index = folder / "suite.json"
+    named = str(library.resolve()) if library is not None else None
+    return index.is_file() and json.loads(index.read_text()).get("capacity_library") == named
+
+
+def prepare(out: Path, drives_dir: str, window_s: float, population: bool = True) -> dict[str, Any]:
+    """Maps, capacity libraries (unless not ``population``), presets and suites (stage 1)."""
     world = _write_yaml(out / "presets" / "world.yaml", WORLD)
     maps = {"val": out / "maps" / "val.json", "test": out / "maps" / "test.json"}
     drives = [load_drive(p) for p in find_drives(drives_dir)]
@@ -136,8 +166,9 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
         if not maps[name].is_file():
             maps[name].parent.mkdir(parents=True, exist_ok=True)
             build_coverage([d for d in drives if d.day in days]).save(maps[name])
+    libs: dict[str, Path | None] = dict(_libraries(out, drives_dir, world, window_s)) if population else {}
     suites = {"val": out / "suites" / "val", "test": out / "suites" / "test"}
-    if not (suites["val"] / "test" / "suite.json").is_file():
+    if not _recorded(suites["val"] / "test", libs.get("val")):
         log.info("recording the training and validation windows")
         record_drive_suite(
             drives_dir,
@@ -147,12 +178,22 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
             split="all",
             test_days=[VALIDATION_DAY, TEST_DAY],
             coverage_map=str(maps["val"]),
+            capacity_library=_named(libs.get("val")),
         )
-    if not (suites["test"] / "test" / "suite.json").is_file():
+    if not _recorded(suites["test"] / "test", libs.get("test")):
         log.info("recording the test windows")
         record_drive_suite(
-            drives_dir, suites["test"], env=str(world), window_s=window_s, split="test", coverage_map=str(maps["test"])
+            drives_dir,
+            suites["test"],
+            env=str(world),
+            window_s=window_s,
+            split="test",
+            coverage_map=str(maps["test"]),
+            capacity_library=_named(libs.get("test")),
         )
+    knowledge = {"coverage_map": "../maps/val.json"}
+    if population:
+        knowledge["capacity_library"] = "../maps/val-paths.npz"
     presets = {
         name: _write_yaml(
             out / "presets" / f"learner-{_safe(name)}.yaml",
@@ -160,7 +201,7 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
                 "extends": "world.yaml",
                 "name": "PlaceStudy" + "".join(ch for ch in name.title() if ch.isalnum()),
                 "env": stack,
-                "coverage_map": "../maps/val.json",
+                **knowledge,
             },
         )
         for name, (stack, _) in LEARNERS.items()
@@ -172,6 +213,10 @@ def prepare(out: Path, drives_dir: str, window_s: float) -> dict[str, Any]:
         "val": _suite_files(suites["val"] / "test", VALIDATION_DAY),
         "test": _suite_files(suites["test"] / "test"),
     }
+
+
+def _named(library: Path | None) -> str | None:
+    return str(library.resolve()) if library is not None else None
 
 
 def _seed_counts(text: str, names: list[str]) -> dict[str, int]:
@@ -431,6 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-every", type=int, default=1, help="every k-th test window (smoke runs only)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
+        "--no-population",
+        action="store_true",
+        help="no population prior (capacity library) in the estimate: the study as before it (an ablation)",
+    )
+    ap.add_argument(
         "--stage",
         choices=("prepare", "train", "heuristics", "trained", "all"),
         default="all",
@@ -444,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # an agent's forward pass on 2 shared cores: threads only spin
     out: Path = args.out.resolve()
     t0 = time.perf_counter()
-    data = prepare(out, args.drives, args.window_s)
+    data = prepare(out, args.drives, args.window_s, population=not args.no_population)
     if args.stage == "prepare":
         return 0
     heuristics = [f"{base}@{b:g}" for base in FAMILIES.values() for b in BUDGETS]
