@@ -146,7 +146,7 @@ def _libraries(out: Path, drives_dir: str, world: Path, window_s: float) -> dict
     index = json.loads((windows / "train" / "suite.json").read_text())["scenarios"]
     for name, days in (("val", TRAIN_DAYS), ("test", (*TRAIN_DAYS, VALIDATION_DAY))):
         if not libs[name].is_file():
-            build_library([windows / "train" / e["file"] for e in index if e["drive"]["day"] in days]).save(libs[name])
+            build_library([windows / "train" / e["file"] for e in index if e["day"] in days]).save(libs[name])
     return libs
 
 
