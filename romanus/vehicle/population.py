@@ -13,9 +13,12 @@ library weigh ``onset_prior_s`` of driving against the history's usable transiti
 of the estimate's outage-onset prior; not fitted). The library remembers which drive each
 transition came from, and an estimate on a drive never draws its own drive's paths (it would
 read its own future): one library built from every training-day window serves all of them, and
-the held-out days' drives are never in it. Measured on windows the library never held
-(``experiments/calibration/population.py``): the drives' 0.5-1 % bucket 2.20 -> 1.70 observed /
-predicted, no cost elsewhere or on the held-out day. Off unless a preset names a library.
+the held-out days' drives are never in it. Calibrated on the 152 drive windows nobody tuned on
+(the held-out day and 112 training-day windows, a library of the 168 training-day windows; no
+window reads its own drive): the 0.5-1 % bucket 2.17 -> 1.83 observed / predicted (its interval
+then holding 1), 0.2-0.5 % 2.93 -> 0.49, no change above 1 % (docs/policies.md). Off unless a
+preset names a library; ``romanus reproduce --drives`` and ``experiments/place/study.py`` name
+one of the training days.
 
 Build one with ``romanus coverage paths SUITE... -o FILE`` (:func:`build_library`); it is an
 ``.npz`` file with the rates, the paths, the period and the slot resolution it was cut at.
