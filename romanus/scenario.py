@@ -799,29 +799,18 @@ def _record_drive_one(args: tuple[str, dict[str, Any], int, float, dict[str, Any
     }
 
 
-def _check_map_is_from_training_days(coverage_map: str | Path, test_drives: Sequence[str]) -> None:
-    """A map named in test scenarios must not have seen a test drive (by name; its ``sources``)."""
-    from romanus.coverage import load_coverage
+def _check_from_training_days(path: str | Path, kind: str, test_drives: Sequence[str]) -> None:
+    """A coverage map or capacity library (``kind``: ``map`` or ``library``) named in test
+    scenarios must not have seen a test drive (by name; its ``sources``)."""
+    from romanus.coverage import load_coverage, load_library
 
+    is_map = kind == "map"
+    what = "coverage map" if is_map else "capacity library"
+    fix = "coverage build DIR --exclude-days TEST_DAYS" if is_map else "coverage paths TRAINING_SUITE"
     try:
-        cmap = load_coverage(coverage_map)
+        sources = load_coverage(path).sources if is_map else load_library(path).sources
     except ValueError as exc:
-        raise ScenarioError(str(coverage_map), str(exc)) from None
-    _refuse_leak(coverage_map, "coverage map", cmap.sources, test_drives, "coverage build DIR --exclude-days TEST_DAYS")
-
-
-def _check_library_is_from_training_days(library: str | Path, test_drives: Sequence[str]) -> None:
-    """A capacity library named in test scenarios must hold no test drive's transition."""
-    from romanus.coverage import load_library
-
-    try:
-        lib = load_library(library)
-    except ValueError as exc:
-        raise ScenarioError(str(library), str(exc)) from None
-    _refuse_leak(library, "capacity library", lib.sources, test_drives, "coverage paths TRAINING_SUITE")
-
-
-def _refuse_leak(path: str | Path, what: str, sources: Sequence[str], test_drives: Sequence[str], fix: str) -> None:
+        raise ScenarioError(str(path), str(exc)) from None
     seen = {Path(src).stem for src in sources}
     leaked = [name for name in test_drives if name in seen]
     if leaked:
@@ -839,7 +828,7 @@ def check_map_for_scenario(coverage_map: str | Path, scenario: Scenario) -> None
     m = scenario.manifest
     drive = m.get("drive")
     if m.get("split") == "test" and isinstance(drive, dict) and isinstance(drive.get("name"), str):
-        _check_map_is_from_training_days(coverage_map, [drive["name"]])
+        _check_from_training_days(coverage_map, "map", [drive["name"]])
 
 
 def record_drive_suite(
@@ -892,9 +881,9 @@ def record_drive_suite(
     if split != "train":
         test_drives = [d.name for d in drives if d.day in chosen]
         if coverage_map is not None:
-            _check_map_is_from_training_days(coverage_map, test_drives)
+            _check_from_training_days(coverage_map, "map", test_drives)
         if capacity_library is not None:
-            _check_library_is_from_training_days(capacity_library, test_drives)
+            _check_from_training_days(capacity_library, "library", test_drives)
     period_ms = load_preset(env).period_ms
     out = Path(out_dir)
     tasks: dict[str, list[tuple[str, dict[str, Any], int, float, dict[str, Any], str]]] = {"train": [], "test": []}
