@@ -112,6 +112,15 @@ LEARNERS: dict[str, tuple[dict[str, Any], bool]] = {
     "risk_place": ({"observation": "risk_place"}, True),
     "place": ({"observation": "place"}, True),
     "risk+shield": ({"observation": "risk", "shield": SHIELD}, False),
+    # kick-started from the hedged greedy (romanus.train.kickstart): the clone alone, and the
+    # clone trained on
+    "risk_place+shield@0.0005+clone": ({"observation": "risk_place", "shield": {"risk_budget": 0.0005}}, True),
+    "risk_place+shield@0.0005+kick": ({"observation": "risk_place", "shield": {"risk_budget": 0.0005}}, True),
+}
+#: kick-started learners: name -> (the teacher, whether learning continues after the clone)
+KICKSTART: dict[str, tuple[str, bool]] = {
+    "risk_place+shield@0.0005+clone": ("risk-budget-greedy+fallback@0.0005", False),
+    "risk_place+shield@0.0005+kick": ("risk-budget-greedy+fallback@0.0005", True),
 }
 DEFAULT_LEARNERS = ("risk_place+shield", "risk_place+shield@0.0005", "risk_place", "risk+shield")
 ALGO = "maskable_ppo"  # the learner (train_on_suite's default)
@@ -236,13 +245,15 @@ def learners(out: Path, data: dict[str, Any], names: list[str], seeds: list[int]
     for learner in names:
         for seed in seeds:
             run = _run(learner, seed)
+            teacher, learns = KICKSTART.get(learner, (None, True))
             runs[run] = train_on_suite(
                 data["presets"][learner],
                 data["train"],
                 out / "learners" / run,
                 seed=seed,
-                timesteps=steps,
+                timesteps=steps if learns else 0,
                 progress=True,
+                teacher=teacher,
             )
     return runs
 

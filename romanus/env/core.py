@@ -381,6 +381,15 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             self.render()
         return obs, {"frame": 0, "scene": self._view.scene}
 
+    @property
+    def view(self) -> VehicleView:
+        """What the vehicle knows of the frame about to be decided: the view a fixed policy acts
+        on (``policy.act(env.view)``, e.g. a teacher in :mod:`romanus.train.kickstart`).
+        ``RuntimeError`` before :meth:`reset`."""
+        if self._view is None:
+            raise RuntimeError("call reset() before reading view")
+        return self._view
+
     def _scenario(self, which: ScenarioArg | int) -> Scenario:
         """A scenario by suite index, path or object, loaded once and checked against the preset."""
         if isinstance(which, int) and not isinstance(which, bool):

@@ -58,6 +58,8 @@ def train_on_suite(
     hyperparams_file: Path | None = None,
     threads: int = 1,
     progress: bool = False,
+    teacher: str | None = None,
+    teacher_epochs: int = 5,
 ) -> dict[str, Any]:
     """Train one seed of ``algo`` on ``preset`` replaying ``scenarios`` into the folder ``run``
     and return ``run/train.json``'s content (seed, timesteps, wall_s, cpu_s, steps_per_s,
@@ -68,7 +70,10 @@ def train_on_suite(
     (``hyperparams_file``, default the shipped ``<algo>.yml``) whose settings are used; the
     network, ``n_envs`` and the algorithm's keyword arguments come from it. ``threads``: torch
     threads of this process; ``progress``: a bar over the steps (off in worker processes).
-    ``ValueError`` for an unknown algorithm, no scenarios or a non-positive budget."""
+    ``teacher``: a fixed policy the learner is kick-started from (:mod:`romanus.train.kickstart`:
+    ``teacher_epochs`` of behaviour cloning on the teacher's decisions over every scenario,
+    then ``timesteps`` of learning; 0: the clone alone). ``ValueError`` for an unknown algorithm, no scenarios or a
+    non-positive budget."""
     if not scenarios:
         raise ValueError(f"{run}: no scenarios to train on")
     return train_on_worlds(
@@ -81,6 +86,8 @@ def train_on_suite(
         hyperparams_file=hyperparams_file,
         threads=threads,
         progress=progress,
+        teacher=teacher,
+        teacher_epochs=teacher_epochs,
     )
 
 
@@ -95,6 +102,8 @@ def train_on_worlds(
     hyperparams_file: Path | None = None,
     threads: int = 1,
     progress: bool = False,
+    teacher: str | None = None,
+    teacher_epochs: int = 5,
 ) -> dict[str, Any]:
     """:func:`train_on_suite` over several worlds at once (a curriculum over presets): the
     vector env holds ``n_envs`` environments rounded up to a multiple of the worlds, env ``i``
@@ -111,12 +120,16 @@ def train_on_worlds(
     for preset, scenarios in worlds:
         if scenarios is not None and not scenarios:
             raise ValueError(f"{run}: no scenarios to train on in {preset}")
-    if timesteps < 1:
+    if timesteps < (0 if teacher is not None else 1):  # a kick-started learner may stop at the clone
         raise ValueError(f"{run}: timesteps must be positive, got {timesteps}")
     if threads < 1:
         raise ValueError(f"{run}: threads must be positive, got {threads}")
     done = run / "train.json"
     request = _request(worlds, seed, timesteps, algo, hyperparams_env_id, hyperparams_file)
+    if teacher is not None:  # only then, so runs trained before kick-starting existed stay valid
+        if teacher_epochs < 1:
+            raise ValueError(f"{run}: teacher_epochs must be positive, got {teacher_epochs}")
+        request.update(teacher=teacher, teacher_epochs=teacher_epochs)
     if done.is_file():
         info = dict(json.loads(done.read_text()))
         stored = info.get("request")
@@ -167,9 +180,19 @@ def train_on_worlds(
     run.mkdir(parents=True, exist_ok=True)
     model = spec.load_class()(params.policy, venv, seed=seed, device="cpu", verbose=0, **algo_kwargs(params))
     described = ", ".join(f"{p.name}: {'live' if sc is None else f'{len(sc)} scenarios'}" for p, sc in worlds)
-    log.info("training %s seed %d: %d steps in %s", run.name, seed, timesteps, described)
     wall, cpu = time.perf_counter(), time.process_time()
-    model.learn(total_timesteps=timesteps, callback=[ProgressBar(timesteps)] if progress else None)
+    kick: dict[str, Any] | None = None
+    if teacher is not None:
+        from romanus.train.kickstart import demonstrate, pretrain
+
+        log.info("kick-starting %s from %s: its decisions on %s", run.name, teacher, described)
+        demos = demonstrate(worlds, teacher, float(getattr(params, "gamma", 0.99)))
+        kick = {"teacher": teacher, "epochs": teacher_epochs, "refused": demos.refused}
+        kick.update(pretrain(model, demos, epochs=teacher_epochs, rng=np.random.default_rng([seed, 1])))
+        log.info("kick-started %s: agrees with %s on %.1f %% of its frames", run.name, teacher, 100 * kick["agreement"])
+    log.info("training %s seed %d: %d steps in %s", run.name, seed, timesteps, described)
+    if timesteps:
+        model.learn(total_timesteps=timesteps, callback=[ProgressBar(timesteps)] if progress else None)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     save_model(model, run / "final_model.zip")
     observation = first.stack.observation.name
@@ -183,6 +206,8 @@ def train_on_worlds(
         "hyperparams_env_id": hyperparams_env_id,
         "hyperparams_file": None if hyperparams_file is None else str(hyperparams_file),
     }
+    if kick is not None:
+        config["kickstart"] = {"teacher": teacher, "epochs": teacher_epochs}
     if len(worlds) == 1:
         scenarios = worlds[0][1]
         config["train_scenarios"] = None if scenarios is None else [str(p) for p in scenarios]
@@ -200,6 +225,8 @@ def train_on_worlds(
         "observation": observation,
         "request": request,
     }
+    if kick is not None:
+        out["kickstart"] = kick
     atomic_write_bytes(done, json.dumps(out, indent=1).encode())
     log.info("trained %s: %.0f s wall, %.0f steps/s", run.name, wall, out["steps_per_s"])
     return out
