@@ -195,3 +195,64 @@ def test_train_on_worlds_mixes_worlds_and_refuses_unlike_ones(suite: dict[str, A
     with pytest.raises(ValueError, match="no worlds"):
         train_on_worlds([], tmp_path / "none", **kw)
     assert not (tmp_path / "bad" / "train.json").exists()
+
+
+def test_demonstrations_are_the_teachers_runs(suite: dict[str, Any]) -> None:
+    """The teacher's decisions, replayed through the env, are the teacher's run in ``romanus
+    compare`` (energy and risky frames to the bit), and each return is the discounted sum of the
+    env's rewards that follow."""
+    import numpy as np
+
+    from romanus.compare import compare
+    from romanus.env.core import RomanusEnv
+    from romanus.train.kickstart import demonstrate
+
+    teacher = "risk-budget-greedy+fallback@0.002"
+    files = suite["train"][:2]
+    demos = demonstrate([(suite["preset"], files)], teacher, gamma=0.9)
+    assert demos.refused == 0  # the teacher's budget is the shield's: the mask admits every choice
+    rows = {o.row["scenario"]: o.row for o in compare(files, [teacher], None, workers=1).outputs}
+    env = RomanusEnv(str(suite["preset"]), scenario=[str(f) for f in files])
+    start = 0
+    for i, f in enumerate(files):
+        obs, _ = env.reset(options={"scenario": i})
+        rewards, info = [], {}
+        for t in range(start, len(demos)):
+            assert np.array_equal(obs, demos.obs[t]) and np.array_equal(env.action_masks(), demos.masks[t])
+            obs, r, _, truncated, info = env.step(int(demos.actions[t]))
+            rewards.append(float(r))
+            if truncated:
+                break
+        n = len(rewards)
+        row = rows[Path(f).stem]
+        assert info["episode_energy_per_frame_mj"] == row["energy_per_frame_mj"]
+        assert info["episode_risky_rate"] == row["risky_rate"]
+        g = demos.returns[start : start + n]
+        assert g[-1] == pytest.approx(rewards[-1])
+        assert np.allclose(g[:-1], np.asarray(rewards[:-1]) + 0.9 * g[1:], rtol=1e-5, atol=1e-5)
+        start += n
+    assert start == len(demos)
+
+
+def test_a_kick_started_learner_clones_its_teacher_and_asks_for_it(suite: dict[str, Any], tmp_path: Path) -> None:
+    from romanus.train.suite import train_on_suite
+
+    run = tmp_path / "clone"
+    kw = {"seed": 0, "hyperparams_env_id": "romanus/Tiny-v0", "hyperparams_file": suite["hyper"]}
+    # local-robust: one action per scene, which the observation shows; a clone must learn it
+    info = train_on_suite(
+        suite["preset"], suite["train"], run, timesteps=0, teacher="local-robust", teacher_epochs=30, **kw
+    )
+    kick = info["kickstart"]
+    assert info["timesteps"] == 0 and kick["teacher"] == "local-robust" and kick["refused"] == 0
+    assert kick["agreement"] == 1.0 and kick["frames"] > 0
+    assert yaml.safe_load((run / "config.yml").read_text())["kickstart"] == {"teacher": "local-robust", "epochs": 30}
+    # the teacher is part of the request: another one is refused, not silently reused
+    with pytest.raises(ValueError, match="teacher 'local-robust' -> 'offload-all'"):
+        train_on_suite(
+            suite["preset"], suite["train"], run, timesteps=0, teacher="offload-all", teacher_epochs=30, **kw
+        )
+    with pytest.raises(ValueError, match="a fixed policy"):
+        train_on_suite(suite["preset"], suite["train"], tmp_path / "agent", timesteps=0, teacher="ppo:x", **kw)
+    with pytest.raises(ValueError, match="sees the future"):
+        train_on_suite(suite["preset"], suite["train"], tmp_path / "oracle", timesteps=0, teacher="oracle", **kw)
