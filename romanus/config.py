@@ -657,6 +657,14 @@ class RewardConfig:
         le=1e9,
         doc="energy normaliser (default: the costliest scene's local-robust frame energy); 1 uJ .. 1 MJ",
     )
+    credit_gamma: float | None = field(
+        None,
+        gt=0,
+        le=1,
+        doc="the learner's discount: a frame's reward, credited when it resolves k steps after its decision, "
+        "is divided by credit_gamma**k, so the decision's discounted return counts it in full (else an offload "
+        "that falls back at its deadline is discounted as if it cost less); None: credited as resolved",
+    )
 
 
 @dataclass(frozen=True)

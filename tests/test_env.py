@@ -281,3 +281,30 @@ def test_short_estimate_windows_keep_enough_history() -> None:
     env.reset(seed=0)
     for _ in range(1500):
         env.step(3)
+
+
+def test_credit_gamma_counts_a_late_frame_in_full_at_its_decision() -> None:
+    """``reward.credit_gamma``: a frame resolved k steps after its decision is credited divided by
+    gamma**k, so gamma**(its step) x its credit = gamma**(its decision) x its reward; on time it
+    is credited as without; the info's energy stays the frame's own."""
+    from romanus.config import load_preset
+    from romanus.env.core import credit
+    from romanus.sim.simulator import Simulator
+
+    sim = Simulator(load_preset("default"), 0)
+    records = []
+    while not records:
+        records = sim.step(0)
+    r = records[0]
+    plain, info = credit([r], 0.01, 50.0, 1.0)
+    on_time, _ = credit([r], 0.01, 50.0, 1.0, frame=r.frame, credit_gamma=0.9)
+    late, late_info = credit([r], 0.01, 50.0, 1.0, frame=r.frame + 2, credit_gamma=0.9)
+    assert plain < 0 and on_time == plain
+    assert late == pytest.approx(plain / 0.81, rel=1e-12)
+    assert 0.9 ** (r.frame + 2) * late == pytest.approx(0.9**r.frame * plain, rel=1e-12)
+    assert late_info["energy_mj"] == info["energy_mj"]
+    missed = r._replace(deadline_met=False, risky=True)
+    _, terms = credit([missed], 0.01, 50.0, 1.0, frame=r.frame + 1, credit_gamma=0.9)
+    assert terms["reward_risk"] == pytest.approx(-50.0 / 0.9) and terms["reward_miss"] == pytest.approx(-1.0 / 0.9)
+    env = RomanusEnv("default", reward={"credit_gamma": 0.9})
+    assert env.preset.env.reward.credit_gamma == 0.9

@@ -74,13 +74,23 @@ def resolve_preset(
 
 
 def credit(
-    resolved: Sequence[FrameRecord], w_energy: float, risk_penalty: float, miss_penalty: float
+    resolved: Sequence[FrameRecord],
+    w_energy: float,
+    risk_penalty: float,
+    miss_penalty: float,
+    *,
+    frame: int = 0,
+    credit_gamma: float | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """The reward of the frames that resolved in a step (a :class:`RomanusEnv` step, or one
     vehicle's in a fleet), with its terms: ``-w_energy * energy - risk_penalty * risky -
-    miss_penalty * missed``."""
+    miss_penalty * missed``. With ``credit_gamma`` (``reward.credit_gamma``) each frame's terms
+    are divided by ``credit_gamma ** (frame - its frame)``, ``frame`` being the step's decided
+    frame: a frame resolved k steps after its decision then counts in full in that decision's
+    discounted return. The info's energy and counts stay the frames' own."""
     compute = radio = latency = wasted = 0.0
     risky = missed = fell_back = 0
+    w_sum = risky_w = missed_w = 0.0
     for r in resolved:
         compute += r.compute_mj
         radio += r.radio_mj
@@ -89,10 +99,17 @@ def credit(
         fell_back += r.fell_back
         wasted += r.wasted_mj
         latency = max(latency, r.latency_ms)
+        if credit_gamma is not None:
+            w = credit_gamma ** -(frame - r.frame)
+            w_sum += w * (r.compute_mj + r.radio_mj)
+            risky_w += w * r.risky
+            missed_w += w * (not r.deadline_met)
     energy = compute + radio
-    r_energy = -w_energy * energy
-    r_risk = -risk_penalty * risky
-    r_miss = -miss_penalty * missed
+    if credit_gamma is None:
+        w_sum, risky_w, missed_w = energy, float(risky), float(missed)
+    r_energy = -w_energy * w_sum
+    r_risk = -risk_penalty * risky_w
+    r_miss = -miss_penalty * missed_w
     info = {
         "frames_resolved": len(resolved),
         "energy_mj": energy,
@@ -332,6 +349,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         self._w_energy = rc.energy_weight / self.energy_scale_mj
         self._risk = rc.risk_penalty
         self._miss = rc.miss_penalty
+        self._credit_gamma = rc.credit_gamma
         self.observation_space = self.stack.observation.space
         #: the actions: the catalogue's modes, then offloading modes with a fallback option
         self.actions = ActionTable(self.catalogue, p.fallback.options_ms, p.fallback.tier)
@@ -462,7 +480,7 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
         if self._history is not None:
             self._remember_outcomes(resolved, self._view.time_s)
         obs = self.stack.observe(self._view)
-        reward, info = self._credit(resolved)
+        reward, info = self._credit(resolved, frame)
         info.update(
             frame=frame,
             scene=scene,
@@ -486,8 +504,8 @@ class RomanusEnv(gym.Env[np.ndarray, np.int64]):
             )
         return obs, reward, False, truncated, info
 
-    def _credit(self, resolved: list[FrameRecord]) -> tuple[float, dict[str, Any]]:
-        return credit(resolved, self._w_energy, self._risk, self._miss)
+    def _credit(self, resolved: list[FrameRecord], frame: int) -> tuple[float, dict[str, Any]]:
+        return credit(resolved, self._w_energy, self._risk, self._miss, frame=frame, credit_gamma=self._credit_gamma)
 
     # -- rendering (romanus.env.render draws; the env only keeps the last seconds) -------------
 

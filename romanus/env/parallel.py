@@ -171,6 +171,7 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         self._w_energy = rc.energy_weight / self.energy_scale_mj
         self._risk = rc.risk_penalty
         self._miss = rc.miss_penalty
+        self._credit_gamma = rc.credit_gamma
         self._obs_space = stack.observation.space
         #: the actions: modes, then offloading modes with a fallback option (romanus.sim.actions)
         self.actions = ActionTable(self.catalogue, p.fallback.options_ms, p.fallback.tier)
@@ -285,7 +286,9 @@ class FleetParallelEnv(ParallelEnv[str, np.ndarray, np.int64]):
         infos: dict[str, dict[str, Any]] = {}
         for i, agent in enumerate(self.possible_agents):
             self._kpi[i].add(resolved[i])
-            reward, info = credit(resolved[i], self._w_energy, self._risk, self._miss)
+            reward, info = credit(
+                resolved[i], self._w_energy, self._risk, self._miss, frame=frame, credit_gamma=self._credit_gamma
+            )
             action = applied_actions[i]
             info.update(
                 frame=frame,
