@@ -232,6 +232,11 @@ def train_on_worlds(
     return out
 
 
+#: preset fields added after runs were trained, whose default (None) is "off": left out of the
+#: preset's digest when off, so a run trained before the field existed stays valid
+_ADDED_OFF: tuple[tuple[str, ...], ...] = (("env", "reward", "credit_gamma"),)
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -252,6 +257,12 @@ def _request(
     presets, scen = hashlib.sha256(), hashlib.sha256()
     for preset, scenarios in worlds:
         resolved = dataclasses.asdict(load_preset(str(preset)))
+        for *keys, key in _ADDED_OFF:  # a field added later, left at its "off" default
+            parent = resolved
+            for part in keys:
+                parent = parent[part]
+            if parent.get(key) is None:
+                del parent[key]
         presets.update(_sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).encode())
         scen.update(b"live" if scenarios is None else b"replay")
         for path in scenarios or ():
