@@ -23,7 +23,9 @@ Stages (each skipped when its output exists, so an interrupted study resumes):
    vehicle's measurements + delayed KPIs + map ahead; ``risk_place``: also the vehicle's own risk
    estimate; ``+shield``: the env's shield at the shipped ``DefaultShielded`` budget masks the
    modes whose estimated P(miss) exceeds it, the recipe of ``romanus reproduce --drives``;
-   ``risk+shield``: that recipe without the map and KPIs, the map-free control);
+   ``risk+shield``: that recipe without the map and KPIs, the map-free control; ``+clone`` /
+   ``+kick``: kick-started from the hedged greedy, :data:`KICKSTART`; ``+credit``: each frame's
+   reward credited in full to its decision, ``env.reward.credit_gamma``);
 3. validation: the heuristics' frontier (``risk-budget-greedy+fallback@B`` map-free,
    ``map-aware-greedy+fallback@B`` map-aware) and the learners, on the validation windows;
    per family, the least-energy budget whose risky rate (upper end of its 95 % interval) is
@@ -134,7 +136,15 @@ KICKSTART: dict[str, tuple[str, bool]] = {
     "risk_place+shield@0.0005+kick": ("risk-budget-greedy+fallback@0.0005", True),
     "risk_place+shield@0.0005+kick+credit": ("risk-budget-greedy+fallback@0.0005", True),
 }
-DEFAULT_LEARNERS = ("risk_place+shield", "risk_place+shield@0.0005", "risk_place", "risk+shield")
+DEFAULT_LEARNERS = (
+    "risk_place+shield",
+    "risk_place+shield@0.0005",
+    "risk+shield",
+    "risk_place+shield@0.0005+clone",
+    "risk_place+shield@0.0005+kick",
+    "risk_place+shield@0.0005+credit",
+    "risk_place+shield@0.0005+kick+credit",
+)
 ALGO = "maskable_ppo"  # the learner (train_on_suite's default)
 TOLERANCE = 0.0005  # risky frames allowed above local-robust's, as a rate (the fallback study's)
 
