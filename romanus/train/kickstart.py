@@ -11,6 +11,10 @@ and its value head to the teacher's discounted returns, and the usual training c
 there. Whatever the learner then gains over the teacher is what reinforcement learning found
 beyond the rule.
 
+Measured on the drives (experiments/place/README.md): a clone of the hedged greedy agrees on
+98 % of its decisions and is 12 mJ/frame behind it on the held-out day; learning from the clone
+moves it towards the teacher, not past it.
+
 :func:`demonstrate` records the teacher's decisions, :func:`pretrain` fits the policy;
 :func:`romanus.train.suite.train_on_worlds` (``teacher=``) runs both before learning.
 """
