@@ -256,3 +256,27 @@ def test_a_kick_started_learner_clones_its_teacher_and_asks_for_it(suite: dict[s
         train_on_suite(suite["preset"], suite["train"], tmp_path / "agent", timesteps=0, teacher="ppo:x", **kw)
     with pytest.raises(ValueError, match="sees the future"):
         train_on_suite(suite["preset"], suite["train"], tmp_path / "oracle", timesteps=0, teacher="oracle", **kw)
+
+
+def test_credit_gamma_enters_the_request_only_when_set(suite: dict[str, Any], tmp_path: Path) -> None:
+    """A field added after runs were trained (``reward.credit_gamma``) leaves the digest of a
+    preset that does not set it as it was, and tells a preset that sets it apart."""
+    import dataclasses
+    import hashlib
+
+    from romanus.config import load_preset
+    from romanus.train.suite import _request
+
+    def digest(preset: Path) -> str:
+        return str(_request([(preset, suite["train"][:1])], 0, 64, "maskable_ppo", "x", None)["preset_sha256"])
+
+    resolved = dataclasses.asdict(load_preset(str(suite["preset"])))
+    del resolved["env"]["reward"]["credit_gamma"]  # the preset as it resolved before the field
+    before = hashlib.sha256()
+    before.update(hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest().encode())
+    assert digest(suite["preset"]) == before.hexdigest()
+    credited = tmp_path / "credited.yaml"
+    doc = yaml.safe_load(suite["preset"].read_text())
+    doc["env"]["reward"] = {"credit_gamma": 0.9}
+    credited.write_text(yaml.safe_dump({**doc, "extends": str(suite["preset"].parent / "world.yaml")}))
+    assert digest(credited) != digest(suite["preset"])
