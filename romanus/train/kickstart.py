@@ -13,7 +13,7 @@ beyond the rule.
 
 Measured on the drives (experiments/place/README.md): a clone of the hedged greedy agrees on
 98 % of its decisions and is 12 mJ/frame behind it on the held-out day; learning from the clone
-moves it towards the teacher, not past it.
+moves it towards the teacher on the training windows, not past it.
 
 :func:`demonstrate` records the teacher's decisions, :func:`pretrain` fits the policy;
 :func:`romanus.train.suite.train_on_worlds` (``teacher=``) runs both before learning.
