@@ -69,7 +69,8 @@ from romanus.fileio import atomic_write_bytes
 from romanus.scenario import record_drive_suite
 from romanus.stats import mean_ci
 from romanus.study import cell, policy_rows, pooled_risky, risky_upper
-from romanus.train.suite import train_on_suite
+from romanus.train.hyperparams import load_hyperparams
+from romanus.train.suite import HYPERPARAMS_ENV_ID, train_on_suite
 from romanus.vehicle.population import build_library
 
 _EXPERIMENTS = Path(__file__).resolve().parents[1]
@@ -106,35 +107,38 @@ FAMILIES = {"map-free": "risk-budget-greedy+fallback", "map-aware": "map-aware-g
 REFERENCES = ("local-robust", "offload-all+fallback", "oracle")
 #: the shipped shield's budget (``DefaultShielded``'s ``env.shield.risk_budget``)
 SHIELD = {"risk_budget": 0.002}
+#: the map-and-KPI learner with the shield at the drives' hedged budget (``romanus reproduce
+#: --drives``' kept one), and the same with each frame's reward credited in full to its decision
+#: (``env.reward.credit_gamma`` = the learner's own discount)
+STRICT: dict[str, Any] = {"observation": "risk_place", "shield": {"risk_budget": 0.0005}}
+CREDITED: dict[str, Any] = {
+    **STRICT,
+    "reward": {"credit_gamma": load_hyperparams("maskable_ppo", HYPERPARAMS_ENV_ID, None).gamma},
+}
 #: the learners: name -> (the env's decision stack over the world, whether it sees the map and KPIs)
 LEARNERS: dict[str, tuple[dict[str, Any], bool]] = {
     "risk_place+shield": ({"observation": "risk_place", "shield": SHIELD}, True),
-    # the shield at the hedged greedy's budget on the drives (``romanus reproduce --drives``' kept one)
-    "risk_place+shield@0.0005": ({"observation": "risk_place", "shield": {"risk_budget": 0.0005}}, True),
+    "risk_place+shield@0.0005": (STRICT, True),
     "risk_place": ({"observation": "risk_place"}, True),
     "place": ({"observation": "place"}, True),
     "risk+shield": ({"observation": "risk", "shield": SHIELD}, False),
     # kick-started from the hedged greedy (romanus.train.kickstart): the clone alone, and the
     # clone trained on
-    "risk_place+shield@0.0005+clone": ({"observation": "risk_place", "shield": {"risk_budget": 0.0005}}, True),
-    "risk_place+shield@0.0005+kick": ({"observation": "risk_place", "shield": {"risk_budget": 0.0005}}, True),
+    "risk_place+shield@0.0005+clone": (STRICT, True),
+    "risk_place+shield@0.0005+kick": (STRICT, True),
     # each frame's reward credited in full to its decision (``env.reward.credit_gamma`` at the
-    # learner's gamma, 0.9): without it a fallback, credited at its deadline 1-2 steps later,
-    # reads ~16 % cheaper than it is
-    "risk_place+shield@0.0005+credit": (
-        {"observation": "risk_place", "shield": {"risk_budget": 0.0005}, "reward": {"credit_gamma": 0.9}},
-        True,
-    ),
-    "risk_place+shield@0.0005+kick+credit": (
-        {"observation": "risk_place", "shield": {"risk_budget": 0.0005}, "reward": {"credit_gamma": 0.9}},
-        True,
-    ),
+    # learner's gamma): without it a fallback, credited at its deadline 1-2 steps later, reads
+    # ~16 % cheaper than it is
+    "risk_place+shield@0.0005+credit": (CREDITED, True),
+    "risk_place+shield@0.0005+kick+credit": (CREDITED, True),
 }
+#: the kick-started learners' teacher: the drives' hedged greedy
+TEACHER = "risk-budget-greedy+fallback@0.0005"
 #: kick-started learners: name -> (the teacher, whether learning continues after the clone)
 KICKSTART: dict[str, tuple[str, bool]] = {
-    "risk_place+shield@0.0005+clone": ("risk-budget-greedy+fallback@0.0005", False),
-    "risk_place+shield@0.0005+kick": ("risk-budget-greedy+fallback@0.0005", True),
-    "risk_place+shield@0.0005+kick+credit": ("risk-budget-greedy+fallback@0.0005", True),
+    "risk_place+shield@0.0005+clone": (TEACHER, False),
+    "risk_place+shield@0.0005+kick": (TEACHER, True),
+    "risk_place+shield@0.0005+kick+credit": (TEACHER, True),
 }
 DEFAULT_LEARNERS = (
     "risk_place+shield",

@@ -90,7 +90,6 @@ def credit(
     discounted return. The info's energy and counts stay the frames' own."""
     compute = radio = latency = wasted = 0.0
     risky = missed = fell_back = 0
-    w_sum = risky_w = missed_w = 0.0
     for r in resolved:
         compute += r.compute_mj
         radio += r.radio_mj
@@ -99,17 +98,17 @@ def credit(
         fell_back += r.fell_back
         wasted += r.wasted_mj
         latency = max(latency, r.latency_ms)
-        if credit_gamma is not None:
-            w = credit_gamma ** -(frame - r.frame)
-            w_sum += w * (r.compute_mj + r.radio_mj)
-            risky_w += w * r.risky
-            missed_w += w * (not r.deadline_met)
     energy = compute + radio
-    if credit_gamma is None:
-        w_sum, risky_w, missed_w = energy, float(risky), float(missed)
-    r_energy = -w_energy * w_sum
-    r_risk = -risk_penalty * risky_w
-    r_miss = -miss_penalty * missed_w
+    r_energy = -w_energy * energy
+    r_risk = -risk_penalty * risky
+    r_miss = -miss_penalty * missed
+    if credit_gamma is not None:  # each frame's terms, divided by gamma ** (its delay in steps)
+        r_energy = r_risk = r_miss = 0.0
+        for r in resolved:
+            w = credit_gamma ** (r.frame - frame)
+            r_energy -= w * w_energy * (r.compute_mj + r.radio_mj)
+            r_risk -= w * risk_penalty * r.risky
+            r_miss -= w * miss_penalty * (not r.deadline_met)
     info = {
         "frames_resolved": len(resolved),
         "energy_mj": energy,

@@ -31,6 +31,7 @@ import numpy as np
 
 from romanus.env.core import RomanusEnv
 from romanus.policies import policy_for
+from romanus.train.agent import is_agent_spec
 
 __all__ = ["Demonstrations", "demonstrate", "pretrain"]
 
@@ -59,7 +60,7 @@ def demonstrate(worlds: Sequence[tuple[Path, Sequence[Path] | None]], teacher: s
     in the learner's env (its observation, mask and reward), and return its decisions.
     ``ValueError`` for a live world (no fixed scenarios to imitate on) or a teacher that is
     not a fixed policy."""
-    if ":" in teacher:
+    if is_agent_spec(teacher):
         raise ValueError(f"teacher {teacher!r}: expected a fixed policy (a heuristic), not a trained agent")
     obs: list[np.ndarray] = []
     masks: list[np.ndarray] = []

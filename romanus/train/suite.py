@@ -186,7 +186,7 @@ def train_on_worlds(
         from romanus.train.kickstart import demonstrate, pretrain
 
         log.info("kick-starting %s from %s: its decisions on %s", run.name, teacher, described)
-        demos = demonstrate(worlds, teacher, float(getattr(params, "gamma", 0.99)))
+        demos = demonstrate(worlds, teacher, params.gamma)
         kick = {"teacher": teacher, "epochs": teacher_epochs, "refused": demos.refused}
         kick.update(pretrain(model, demos, epochs=teacher_epochs, rng=np.random.default_rng([seed, 1])))
         log.info("kick-started %s: agrees with %s on %.1f %% of its frames", run.name, teacher, 100 * kick["agreement"])
