@@ -677,6 +677,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         drive_window_s=args.drive_window_s,
         drive_timesteps=args.drive_timesteps,
         drive_population=not args.no_drive_population,
+        drive_credit=not args.no_drive_credit,
         workers=args.workers,
         **chosen,
     )
@@ -933,6 +934,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--drives: no population prior (the capacity library of the training days' windows) in the drives' "
         "risk estimate (an ablation)",
+    )
+    p.add_argument(
+        "--no-drive-credit",
+        action="store_true",
+        help="--drives: the drive agents' reward credited to the frames' deadlines, not in full to each frame's "
+        "decision (env.reward.credit_gamma off; an ablation)",
     )
     p.add_argument(
         "--fleet-sizes",

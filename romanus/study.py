@@ -17,7 +17,8 @@ heuristics' frontiers and the hindsight oracle on held-out scenarios:
   drives have agents of their own: one per ``drive_seeds`` seed (default: ``seeds``), trained
   (:func:`romanus.train.suite.train_on_suite`, ``drive_timesteps`` steps, resumable, in
   ``OUT/training-drives/s<seed>``) on every window of the training days, in the drive world
-  with the training env's observation and shield. They are the drive suite's agents (its
+  with the training env's observation and shield, each frame's reward credited in full to its
+  decision (``drive_credit``: ``env.reward.credit_gamma``). They are the drive suite's agents (its
   verdicts and targets); the agents trained on the synthetic world are evaluated on the same
   windows and shown beside them;
 * **fleets** on the connected world: N = 1 and a contended N on one cell and one edge.
@@ -144,6 +145,10 @@ class StudySpec:
     #: the risk estimate's population prior on the drives: a capacity library of every
     #: training-day window (romanus.vehicle.population), named in every drive scenario's preset
     drive_population: bool = True
+    #: the drive agents' reward credited in full to each frame's decision
+    #: (``env.reward.credit_gamma`` at the learner's own discount; chosen on the place study's
+    #: validation day: it steadies the seeds, experiments/place/README.md)
+    drive_credit: bool = True
     fleet_sizes: tuple[int, ...] = (1, 16)
     fleet_seeds: int = 5  # the first test seeds
     fleet_duration_s: float = 30.0
@@ -267,10 +272,16 @@ def learner_env(env: str) -> dict[str, Any]:
     return stack
 
 
-def _drive_learner_preset(spec: StudySpec, world: Path, library: Path | None) -> Path:
+def _drive_learner_preset(spec: StudySpec, world: Path, library: Path | None, hyperparams: str) -> Path:
     """The drive agents' preset: the drive world (``world``, a file beside it) with the training
-    env's decision stack (its observation and its shield's budget) and the drives' ``library``."""
+    env's decision stack (its observation and its shield's budget), with ``drive_credit`` each
+    frame's reward credited to its decision at the discount of the learner's hyper-parameters
+    (entry ``hyperparams``), and the drives' ``library``."""
+    from romanus.train.hyperparams import load_hyperparams
+
     overlay: dict[str, Any] = {"env": learner_env(spec.env)}
+    if spec.drive_credit:
+        overlay["env"]["reward"] = {"credit_gamma": load_hyperparams(spec.algo, hyperparams).gamma}
     if library is not None:
         overlay["capacity_library"] = os.path.relpath(library, world.resolve().parent)
     return _preset_file(spec, f"{world.stem}-learner", overlay, extends=world.name)
@@ -298,8 +309,8 @@ def _train_drives(
     from romanus.workers import worker_pool
 
     seeds = drive_seeds(spec)
-    preset = _drive_learner_preset(spec, world, library)
     hyperparams = entry_id(spec.algo, *resolve_env(spec.env))  # the training env's settings
+    preset = _drive_learner_preset(spec, world, library, hyperparams)
     steps = drive_timesteps(spec)
     runs = {seed: (Path(spec.out) / "training-drives" / f"s{seed}").resolve() for seed in seeds}
     todo = [s for s in seeds if not (runs[s] / "train.json").is_file()]
@@ -888,7 +899,9 @@ def report(
         drives = (
             f" On the real drives the suite's agents are {len(drive_agents)} {spec.algo} agents (seeds {seeds}) "
             f"trained on every window of the training days ({drive_timesteps(spec)} steps each; the drive world "
-            f"with `{spec.env}`'s observation and shield); the agents trained on `{spec.env}` are shown beside "
+            f"with `{spec.env}`'s observation and shield"
+            f"{', each frame credited to its decision' if spec.drive_credit else ''}); "
+            f"the agents trained on `{spec.env}` are shown beside "
             "them, and the drives' verdicts and targets are the drive-trained agents'."
         )
     lines = [

@@ -133,9 +133,17 @@ def test_study_trains_drive_agents_and_reports_the_synthetic_ones_beside_them(tm
     for run in runs:
         assert json.loads((run / "train.json").read_text())["timesteps"] >= 256
     learner = yaml.safe_load((tmp_path / "st" / "presets" / "drives-learner.yaml").read_text())
-    # the drive world with the training env's decision stack (envs/default_shielded.yaml)
+    # the drive world with the training env's decision stack (envs/default_shielded.yaml), each
+    # frame credited to its decision at the learner's discount (the shipped hyper-parameters)
+    from romanus.train.hyperparams import load_hyperparams
+
+    gamma = load_hyperparams("maskable_ppo", "romanus/DefaultShielded-v2").gamma
     assert learner["extends"] == "drives.yaml"
-    assert learner["env"] == {"observation": "risk", "shield": {"risk_budget": 0.002}}
+    assert learner["env"] == {
+        "observation": "risk",
+        "shield": {"risk_budget": 0.002},
+        "reward": {"credit_gamma": gamma},
+    }
     # the estimate's population prior: a library of the training days, named by every drive window
     library = (tmp_path / "st" / "suites" / "drives" / "library.npz").resolve()
     assert learner["capacity_library"] == "../suites/drives/library.npz" and library.is_file()
