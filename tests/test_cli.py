@@ -207,10 +207,13 @@ def test_reproduce_quick_and_drive_flags_reach_the_study(
     quick = specs[-1]
     assert quick.seeds == (0, 1) and quick.timesteps == 2048 and quick.drive_timesteps is None
     assert quick.drive_seeds is None and quick.worlds == ("connected",) and quick.other_presets == ()
+    assert quick.drive_credit and quick.drive_population  # the study's drive recipe by default
     assert len(quick.test_seeds) == 3 and quick.duration_s == 10.0 and quick.fleet_sizes == (1,)
     assert main(["reproduce", "--quick", "--seeds", "4:5", "--drive-seeds", "7:9", "--drive-timesteps", "300"]) == 0
     given = specs[-1]
     assert given.seeds == (4,) and given.drive_seeds == (7, 8) and given.drive_timesteps == 300
+    assert main(["reproduce", "--quick", "--no-drive-credit", "--no-drive-population"]) == 0
+    assert not specs[-1].drive_credit and not specs[-1].drive_population
     assert main(["reproduce", "--drive-seeds", "none"]) == 0
     full = specs[-1]
     assert full.drive_seeds == () and full.seeds == tuple(range(5)) and full.timesteps is None

@@ -165,3 +165,26 @@ def test_agents_are_ahead_of_a_frontier_only_by_more_than_the_margin() -> None:
     assert not ahead_of_frontier(res2, ["ppo:a"], "risk-budget-greedy")[0]
     res3 = _result({"risk-budget-greedy@0.05": [(100.0, 0.02)] * 2, "ppo:a": [(90.0, 0.0)] * 2})
     assert ahead_of_frontier(res3, ["ppo:a"], "risk-budget-greedy")[0]
+
+
+def test_drive_learner_preset_credits_each_frame_at_the_learners_discount_unless_ablated(tmp_path: Path) -> None:
+    import dataclasses
+
+    import yaml
+
+    from romanus.config import load_preset
+    from romanus.study import StudySpec, _drive_learner_preset, _preset_file
+    from romanus.train.hyperparams import load_hyperparams
+
+    spec = StudySpec(out=str(tmp_path))
+    world = _preset_file(spec, "drives", {"radio": {"accounting": "connected"}})
+    entry = "romanus/DefaultShielded-v2"
+    credited = load_preset(str(_drive_learner_preset(spec, world, None, entry)))
+    assert credited.env.reward.credit_gamma == load_hyperparams("maskable_ppo", entry).gamma == 0.9
+    # the rest of the reward is the world's (the overlay merges, it does not replace)
+    plain_world = load_preset(str(world)).env.reward
+    assert dataclasses.replace(credited.env.reward, credit_gamma=None) == plain_world
+    assert credited.env.shield.risk_budget == 0.002 and credited.env.observation == "risk"
+    ablated = _drive_learner_preset(dataclasses.replace(spec, drive_credit=False), world, None, entry)
+    assert "reward" not in yaml.safe_load(ablated.read_text())["env"]
+    assert load_preset(str(ablated)).env.reward.credit_gamma is None
